@@ -1,0 +1,113 @@
+"""Hand-written backward rules, and the switch that turns them off.
+
+Every derivative fnnet computes by hand is a ``jax.custom_vjp`` written as four adjacent pieces:
+the primal, ``_<f>_fwd`` (the primal output plus the residuals the backward pass reads),
+``_<f>_bwd`` (one cotangent per primal argument), and ``<f>.defvjp(...)``. The decorator
+:func:`hand_rule` goes on top of ``@jax.custom_vjp``; it adds two things:
+
+* **The autodiff switch.** ``custom_vjp`` blocks forward mode (``jax.jvp``, ``jax.jacfwd``,
+  ``jax.hessian``). Inside ``with fnnet.autodiff():``, or in a function wrapped by
+  :func:`with_autodiff`, every fnnet rule calls its plain forward body instead, and JAX
+  differentiates that body itself, in any mode and to any order. The numbers are the same
+  (the tests prove it); only who derives them changes.
+* **The registry.** Every hand rule is recorded in :func:`all_rules`, so the gradient checker
+  can prove that each one is verified.
+
+The switch is read when a function is *traced*. ``jax.jit`` caches traced functions, so a
+jitted function traced outside the context keeps the hand rules when later called inside it.
+Wrap the function before jitting, ``jax.jit(fnnet.with_autodiff(loss))``, to get a separate
+compiled version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from typing import Any, Callable, Iterator
+
+_state = threading.local()
+_RULES: dict[str, Callable[..., Any]] = {}
+
+
+def autodiff_enabled() -> bool:
+    """Whether fnnet's rules currently defer to plain autodiff of their forward bodies."""
+    return getattr(_state, "autodiff", False)
+
+
+@contextlib.contextmanager
+def autodiff(enabled: bool = True) -> Iterator[None]:
+    """Context in which fnnet's hand-written rules are replaced by JAX autodiff.
+
+    Args:
+        enabled: ``True`` (default) to use autodiff of the reference forwards, ``False`` to
+            force the hand-written rules (e.g. inside an outer ``autodiff()`` block).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, fnnet
+        >>> with fnnet.autodiff():
+        ...     h = jax.hessian(lambda z: fnnet.activations.sigmoid(z).sum())(jnp.zeros(2))
+        >>> h.shape
+        (2, 2)
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"`enabled` must be a bool; got {type(enabled).__name__}.")
+    previous = autodiff_enabled()
+    _state.autodiff = enabled
+    try:
+        yield
+    finally:
+        _state.autodiff = previous
+
+
+def with_autodiff(fun: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``fun`` traced with fnnet's rules switched to plain autodiff (per call).
+
+    ``jax.hessian(fnnet.with_autodiff(loss))(params)`` works where ``jax.hessian(loss)`` would
+    fail with "can't apply forward-mode autodiff (jvp) to a custom_vjp function".
+    """
+    if not callable(fun):
+        raise TypeError(f"`fun` must be callable; got {type(fun).__name__}.")
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        with autodiff(True):
+            return fun(*args, **kwargs)
+
+    return wrapped
+
+
+def hand_rule(rule: Any) -> Callable[..., Any]:
+    """Mark a ``jax.custom_vjp`` function as one of fnnet's hand-written rules.
+
+    The returned function calls ``rule`` normally, and ``rule``'s plain forward body (so that
+    JAX derives the gradient) when :func:`autodiff` is on. It keeps ``rule.defvjp``, so the
+    usual layout ``f.defvjp(_f_fwd, _f_bwd)`` follows the definition, and exposes
+
+    * ``.custom_vjp``: the ``jax.custom_vjp`` object itself;
+    * ``.forward``: the undecorated forward body, differentiated by JAX under the switch.
+    """
+    forward = getattr(rule, "fun", None)
+    if forward is None or not hasattr(rule, "defvjp"):
+        raise TypeError(f"`rule` must be a jax.custom_vjp function; got {rule!r}.")
+
+    @functools.wraps(forward)
+    def dispatch(*args, **kwargs):
+        if autodiff_enabled():
+            return forward(*args, **kwargs)
+        return rule(*args, **kwargs)
+
+    dispatch.custom_vjp = rule
+    dispatch.forward = forward
+    dispatch.defvjp = rule.defvjp
+    name = f"{forward.__module__}.{forward.__qualname__}"
+    _RULES[name] = dispatch
+    return dispatch
+
+
+def all_rules() -> dict[str, Callable[..., Any]]:
+    """Every hand rule defined so far, by qualified name (``fnnet.activations.sigmoid``, ...)."""
+    return dict(_RULES)
+
+
+__all__ = ["autodiff", "autodiff_enabled", "with_autodiff", "hand_rule", "all_rules"]
