@@ -228,7 +228,7 @@ def serial(*layers: Layer) -> Layer:
     if not layers:
         raise ValueError("`serial` needs at least one layer; got none.")
     for i, layer in enumerate(layers):
-        if not (isinstance(layer, tuple) and len(layer) == 2 and all(map(callable, layer))):
+        if not (callable(getattr(layer, "init", None)) and callable(getattr(layer, "apply", None))):
             raise TypeError(f"`layers[{i}]` must be a Layer(init, apply); got {layer!r}.")
 
     def init(key: PRNGKey, input_shape: Any) -> tuple:
