@@ -11,12 +11,16 @@ from importlib import metadata as _metadata
 from fnnet import activations as activations
 from fnnet import initializers as initializers
 from fnnet import layers as layers
+from fnnet import losses as losses
+from fnnet import networks as networks
 from fnnet import rules as rules
 from fnnet.layers import Activation as Activation
 from fnnet.layers import Dense as Dense
 from fnnet.layers import DenseParams as DenseParams
 from fnnet.layers import Layer as Layer
 from fnnet.layers import serial as serial
+from fnnet.networks import MLP as MLP
+from fnnet.networks import Network as Network
 from fnnet.rules import autodiff as autodiff
 from fnnet.rules import with_autodiff as with_autodiff
 
@@ -29,12 +33,16 @@ __all__ = [
     "activations",
     "initializers",
     "layers",
+    "losses",
+    "networks",
     "rules",
     "Activation",
     "Dense",
     "DenseParams",
     "Layer",
     "serial",
+    "MLP",
+    "Network",
     "autodiff",
     "with_autodiff",
 ]
