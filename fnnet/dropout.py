@@ -1,0 +1,84 @@
+"""Inverted dropout: the rule and the layer.
+
+While training, each unit is zeroed with probability ``rate`` and the survivors are scaled by
+``1 / (1 − rate)``, so the expected activation is unchanged and inference needs no rescaling:
+at inference the layer is the identity. ``rate`` is the fraction *zeroed* (not kept, unlike
+stax's ``Dropout``), and may be a traced array, so a sweep can ``vmap`` over dropout rates.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnnet._types import Array, PRNGKey
+from fnnet.layers import Layer, _as_shape
+from fnnet.rules import hand_rule
+
+
+@hand_rule
+@jax.custom_vjp
+def dropout(x: Array, keep: Array, rate: Array) -> Array:
+    """Inverted dropout with a given mask: ``a = x ⊙ m / (1 − p)``, ``m = keep`` (booleans).
+
+    Backward: ``dx = da ⊙ m / (1 − p)``, the forward's own mask reused; no cotangent for the
+    mask or the rate (a hyperparameter).
+    """
+    scale = 1.0 / (1.0 - jnp.asarray(rate, x.dtype))
+    return jnp.where(keep, x * scale, jnp.zeros_like(x))
+
+
+def _dropout_fwd(x, keep, rate):
+    return dropout(x, keep, rate), (keep, rate)
+
+
+def _dropout_bwd(res, da):
+    keep, rate = res
+    scale = 1.0 / (1.0 - jnp.asarray(rate, da.dtype))
+    return jnp.where(keep, da * scale, jnp.zeros_like(da)), None, None
+
+
+dropout.defvjp(_dropout_fwd, _dropout_bwd)
+
+
+def _check_rate(rate: Any) -> None:
+    if isinstance(rate, numbers.Real) and not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"`rate` is the fraction of units zeroed and must be in [0, 1); got {rate!r}.")
+
+
+def Dropout(rate: Any) -> Layer:
+    """Dropout layer: zeroes each unit with probability ``rate`` when ``training=True``.
+
+    Args:
+        rate: fraction of units set to zero while training, in ``[0, 1)``; a Python float or
+            a traced array (sweepable).
+
+    Returns:
+        A parameter-free ``Layer``. ``apply(params, x, *, key, training)`` needs a ``key`` when
+        ``training`` is true (``serial`` derives one per layer from the step key) and is the
+        identity when it is false.
+    """
+    _check_rate(rate)
+
+    def init(key: PRNGKey, input_shape: Any) -> tuple:
+        del key
+        _as_shape(input_shape)
+        return ()
+
+    def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+        del params
+        x = jnp.asarray(x)
+        if not training:
+            return x
+        if key is None:
+            raise ValueError("`key` is required by Dropout when `training=True`; got None.")
+        keep = jax.random.bernoulli(key, 1.0 - jnp.asarray(rate, jnp.float32), x.shape)
+        return dropout(x, keep, rate)
+
+    return Layer(init, apply)
+
+
+__all__ = ["dropout", "Dropout"]

@@ -1,0 +1,237 @@
+"""``fit``: epochs of compiled minibatch training with validation, early stopping and checkpoints.
+
+Each epoch is one call of one compiled function: shuffle with the epoch's key, stack the
+minibatches, and ``lax.scan`` the train step over them. It is traced once; later epochs reuse
+the compiled program (the tests count traces). Between epochs, on the host: evaluation on the
+validation set, a progress line, early stopping, the non-finite check and checkpoints.
+
+Keys: epoch ``e`` uses ``fold_in(key, e)``, split into a shuffling key and a step key; step
+``s`` of the run draws its dropout masks from ``fold_in(step_key, s)``. A resumed run therefore
+replays exactly the keys of an uninterrupted one and ends bit for bit where it would have.
+
+Non-finite values: a step whose loss or gradients are not finite leaves the state untouched
+(see :mod:`fnnet.train`). With ``skip_nonfinite=False`` (default) the epoch freezes at the first
+such step, ``fit`` stops, returns the last finite parameters and reports the step and cause in
+``FitResult.nonfinite``; with ``skip_nonfinite=True`` such steps are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet import checkpoint
+from fnnet._types import Array, Params, PRNGKey
+from fnnet.data import minibatches
+from fnnet.train import TrainState, init_state, make_eval_step, make_train_step
+from fnnet.transforms import Optimizer
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "skipped_steps", "seconds")
+
+
+class NonFinite(NamedTuple):
+    """Where training met a non-finite value: the global step (0-based), epoch and cause."""
+
+    step: int
+    epoch: int
+    cause: str
+
+
+class FitResult(NamedTuple):
+    """What ``fit`` returns. ``history`` maps each of ``HISTORY_KEYS`` to a per-epoch array."""
+
+    params: Params  # best params (by validation loss) with early stopping, else the last
+    state: TrainState
+    history: dict[str, np.ndarray]
+    best_epoch: int
+    stopped_early: bool
+    nonfinite: NonFinite | None
+
+
+class _Progress(NamedTuple):  # everything a checkpoint needs besides the train state
+    state: TrainState
+    epoch: Array
+    best_params: Params
+    best_loss: Array
+    best_epoch: Array
+    wait: Array
+    history: dict[str, Array]
+
+
+def _check_data(name: str, data: Any) -> tuple[Array, Array]:
+    if not (isinstance(data, tuple) and len(data) == 2):
+        raise TypeError(f"`{name}` must be a pair (x, y); got {type(data).__name__}.")
+    x, y = jnp.asarray(data[0]), jnp.asarray(data[1])
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"`{name}` inputs and targets must have the same number of rows; got x {x.shape} and y {y.shape}.")
+    return x, y
+
+
+def _epoch_fn(step: Callable, batch_size: int, stop_on_nonfinite: bool) -> Callable:
+    def run_epoch(state: TrainState, x: Array, y: Array, key: PRNGKey):
+        shuffle_key, step_key = jax.random.split(key)
+        batches = minibatches(shuffle_key, x, y, batch_size)
+
+        def body(carry, batch):
+            state, halted = carry
+            new_state, metrics = step(state, batch, jax.random.fold_in(step_key, state.step))
+            ok = metrics.loss_finite & metrics.grads_finite
+            if stop_on_nonfinite:  # structural flag: freeze at the first bad step
+                new_state = jax.tree_util.tree_map(lambda n, o: jnp.where(halted, o, n), new_state, state)
+                halted = halted | ~ok
+            return (new_state, halted), metrics
+
+        (state, _), metrics = jax.lax.scan(body, (state, jnp.array(False)), (batches.x, batches.y))
+        return state, metrics
+
+    return jax.jit(run_epoch, donate_argnums=0)
+
+
+def fit(
+    apply: Callable[..., Array],
+    params: Params,
+    loss: Callable[[Array, Array], Array],
+    optimizer: Optimizer,
+    train: tuple[Any, Any],
+    *,
+    key: PRNGKey,
+    epochs: int,
+    batch_size: int,
+    validation: tuple[Any, Any] | None = None,
+    penalty: Callable[[Params], Array] | None = None,
+    patience: int | None = None,
+    skip_nonfinite: bool = False,
+    verbose: bool = True,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Train ``apply``'s parameters on ``train = (x, y)`` with minibatch SGD-style steps.
+
+    Args:
+        apply: a layer's apply function; ``params`` its initial parameters.
+        loss: ``loss(outputs, y) -> scalar``; optimizer: an ``Optimizer``.
+        train: ``(x, y)``, rows are examples. ``batch_size = len(x)`` is full-batch descent.
+        key: the run's key (shuffling and dropout). epochs: passes over ``train``.
+        validation: optional ``(x, y)`` evaluated after every epoch (loss, accuracy).
+        penalty: optional ``penalty(params)`` added to the training loss.
+        patience: stop after this many epochs without a better validation loss and return
+            the best parameters (needs ``validation``).
+        skip_nonfinite: skip non-finite steps instead of stopping at the first one.
+        verbose: print one progress line per epoch through ``log``.
+        checkpoint_path: save the whole run (state, key schedule position, early-stopping
+            state, history) there every ``checkpoint_every`` epochs, atomically;
+            ``resume=True`` continues from it when it exists.
+
+    Returns:
+        A ``FitResult``.
+    """
+    x, y = _check_data("train", train)
+    val = _check_data("validation", validation) if validation is not None else None
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("checkpoint_every", checkpoint_every, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"`{name}` must be an int >= {low}; got {value!r}.")
+    if batch_size > x.shape[0]:
+        raise ValueError(f"`batch_size` ({batch_size}) must be at most the number of training rows ({x.shape[0]}).")
+    if patience is not None and (val is None or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"`patience` needs `validation` and must be an int >= 1; got {patience!r}.")
+    if resume and checkpoint_path is None:
+        raise ValueError("`resume=True` needs a `checkpoint_path`.")
+
+    step = make_train_step(apply, loss, optimizer, penalty=penalty)
+    run_epoch = _epoch_fn(step, batch_size, stop_on_nonfinite=not skip_nonfinite)
+    evaluate = jax.jit(make_eval_step(apply, loss))
+    steps_per_epoch = x.shape[0] // batch_size
+
+    nan = jnp.full((epochs,), jnp.nan, jnp.float32)
+    progress = _Progress(
+        init_state(params, optimizer),
+        jnp.zeros((), jnp.int32),
+        jax.tree_util.tree_map(jnp.copy, params),
+        jnp.full((), jnp.inf, jnp.float32),
+        jnp.full((), -1, jnp.int32),
+        jnp.zeros((), jnp.int32),
+        {k: nan for k in HISTORY_KEYS},
+    )
+    if resume and os.path.exists(checkpoint_path):
+        progress = checkpoint.load(checkpoint_path, like=progress)
+        if verbose:
+            log(f"resumed from {checkpoint_path} after epoch {int(progress.epoch)}")
+
+    state, history = progress.state, {k: np.array(v) for k, v in progress.history.items()}
+    best_params, best_loss = progress.best_params, float(progress.best_loss)
+    best_epoch, wait = int(progress.best_epoch), int(progress.wait)
+    nonfinite, stopped_early, start = None, False, int(progress.epoch)
+    started = time.perf_counter()
+    epoch = start
+    for epoch in range(start, epochs):
+        tic = time.perf_counter()
+        state, metrics = run_epoch(state, x, y, jax.random.fold_in(key, epoch))
+        ok = np.asarray(metrics.loss_finite & metrics.grads_finite)
+        good = ok.astype(bool)
+        history["loss"][epoch] = np.mean(np.asarray(metrics.loss)[good]) if good.any() else np.nan
+        history["accuracy"][epoch] = np.mean(np.asarray(metrics.accuracy)[good]) if good.any() else np.nan
+        history["skipped_steps"][epoch] = float((~good).sum())
+        if val is not None:
+            val_loss, val_acc = evaluate(state.params, *val)
+            history["val_loss"][epoch], history["val_accuracy"][epoch] = float(val_loss), float(val_acc)
+        history["seconds"][epoch] = time.perf_counter() - tic
+
+        if not good.all() and not skip_nonfinite:
+            first = int(np.argmin(good))
+            cause = "loss" if not bool(np.asarray(metrics.loss_finite)[first]) else "gradients or updated parameters"
+            nonfinite = NonFinite(epoch * steps_per_epoch + first, epoch, f"non-finite {cause}")
+            if verbose:
+                log(f"epoch {epoch + 1}: stopped at step {nonfinite.step}: {nonfinite.cause}; kept the last finite parameters")
+        if val is not None:
+            current = history["val_loss"][epoch]
+            if current < best_loss:
+                best_loss, best_epoch, wait = float(current), epoch, 0
+                best_params = jax.tree_util.tree_map(jnp.copy, state.params)  # state is donated next epoch
+            else:
+                wait += 1
+        if verbose:
+            log(_progress_line(epoch, epochs, history, x.shape[0] if epoch else None, started, start))
+        stopped_early = patience is not None and wait >= patience
+        if checkpoint_path is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped_early):
+            progress = _Progress(
+                state, jnp.asarray(epoch + 1, jnp.int32), best_params, jnp.asarray(best_loss, jnp.float32),
+                jnp.asarray(best_epoch, jnp.int32), jnp.asarray(wait, jnp.int32),
+                {k: jnp.asarray(v) for k, v in history.items()},
+            )
+            checkpoint.save(checkpoint_path, progress)
+        if nonfinite is not None or stopped_early:
+            break
+    if stopped_early and verbose:
+        log(f"early stopping after epoch {epoch + 1}: best validation loss {best_loss:.4f} at epoch {best_epoch + 1}")
+    done = epoch + 1 if epochs > start else start
+    history = {k: v[:done] for k, v in history.items()}
+    final = best_params if (patience is not None and best_epoch >= 0) else state.params
+    return FitResult(final, state, history, best_epoch, stopped_early, nonfinite)
+
+
+def _progress_line(epoch: int, epochs: int, history: dict, n: int | None, started: float, start: int) -> str:
+    h = {k: v[epoch] for k, v in history.items()}
+    line = f"epoch {epoch + 1:>{len(str(epochs))}}/{epochs}  loss {h['loss']:.4f}"
+    if not math.isnan(h["accuracy"]):
+        line += f"  acc {h['accuracy']:.4f}"
+    if not math.isnan(h["val_loss"]):
+        line += f"  val_loss {h['val_loss']:.4f}"
+    if not math.isnan(h["val_accuracy"]):
+        line += f"  val_acc {h['val_accuracy']:.4f}"
+    if n is not None:  # the first epoch includes compilation
+        line += f"  {n / max(h['seconds'], 1e-9):,.0f} samples/s"
+    elapsed = time.perf_counter() - started
+    per_epoch = elapsed / (epoch + 1 - start)
+    line += f"  {elapsed:.1f}s elapsed, ~{per_epoch * (epochs - epoch - 1):.1f}s left"
+    return line
+
+
+__all__ = ["fit", "FitResult", "NonFinite", "HISTORY_KEYS"]

@@ -1,0 +1,147 @@
+"""The train step: forward, hand-written backward, optimizer update, and a non-finite guard.
+
+Data flow of one step (``make_train_step``)::
+
+    (state, (x, y), key)
+      → out = apply(params, x, key=key, training=True)        forward, per-layer keys from `key`
+      → L = loss(out, y) [+ penalty(params)]                    scalar, mean over the batch
+      → grads = ∂L/∂params                                      the δ recursion, hand-written rules
+      → updates, opt_state = optimizer.update(grads, opt_state, params)
+      → params' = params + updates
+      → if L, grads or params' are not finite: keep params and opt_state unchanged
+    → (TrainState(params', opt_state', step + 1), StepMetrics)
+
+The step is a pure function; compile it once (``jax.jit(step, donate_argnums=0)``), or let
+:func:`fnnet.fit` run whole epochs of it inside one ``lax.scan``. Full-batch gradient descent
+and minibatch SGD are the same step fed a different batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnnet._types import Array, OptState, Params, PRNGKey
+from fnnet.transforms import Optimizer, apply_updates
+
+Loss = Callable[[Array, Array], Array]
+
+
+class TrainState(NamedTuple):
+    """What a training run carries from step to step (a pytree; checkpointable)."""
+
+    params: Params
+    opt_state: OptState
+    step: Array  # 0-d int32: steps taken (skipped non-finite steps included)
+
+
+class StepMetrics(NamedTuple):
+    """Per-step measurements; ``accuracy`` is NaN unless targets are integer class labels."""
+
+    loss: Array
+    accuracy: Array
+    loss_finite: Array  # bool: the loss was finite
+    grads_finite: Array  # bool: every gradient (and the updated params) was finite
+
+
+def init_state(params: Params, optimizer: Optimizer) -> TrainState:
+    """A fresh ``TrainState``: the optimizer initialised on ``params``, ``step = 0``."""
+    _check_optimizer(optimizer)
+    return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+
+def accuracy(outputs: Array, labels: Array) -> Array:
+    """Fraction of rows whose arg-max equals the integer label (NaN for non-integer targets)."""
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != outputs.ndim - 1:
+        return jnp.full((), jnp.nan, jnp.float32)
+    return jnp.mean((jnp.argmax(outputs, axis=-1) == labels).astype(jnp.float32))
+
+
+def all_finite(tree: Any) -> Array:
+    """True when every leaf of ``tree`` is finite (0-d bool)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+        raise TypeError(f"`optimizer` must be an Optimizer(init, update) such as fnnet.optimizers.adam(1e-3); got {optimizer!r}.")
+
+
+def _check_callable(name: str, fn: Any) -> None:
+    if isinstance(fn, str) or not callable(fn):
+        raise TypeError(f"`{name}` must be a function (e.g. fnnet.losses.softmax_cross_entropy); got {fn!r}.")
+
+
+def make_train_step(
+    apply: Callable[..., Array],
+    loss: Loss,
+    optimizer: Optimizer,
+    *,
+    penalty: Callable[[Params], Array] | None = None,
+) -> Callable[[TrainState, tuple[Array, Array], PRNGKey], tuple[TrainState, StepMetrics]]:
+    """Build a pure train step ``(state, (x, y), key) -> (state, metrics)``.
+
+    Args:
+        apply: a layer's apply function ``apply(params, x, *, key, training)``.
+        loss: ``loss(outputs, y) -> scalar`` (e.g. ``fnnet.losses.softmax_cross_entropy``).
+        optimizer: an ``Optimizer`` from ``fnnet.optimizers``.
+        penalty: optional ``penalty(params) -> scalar`` added to the loss (e.g.
+            ``lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)``: weights only, never biases).
+
+    Returns:
+        ``step(state, batch, key)``. A step whose loss, gradients or new params are not finite
+        returns the old params and optimizer state (``step`` still advances) and reports it in
+        ``StepMetrics``; the state is never corrupted.
+    """
+    _check_callable("apply", apply)
+    _check_callable("loss", loss)
+    _check_optimizer(optimizer)
+    if penalty is not None:
+        _check_callable("penalty", penalty)
+
+    def objective(params, x, y, key):
+        outputs = apply(params, x, key=key, training=True)
+        value = loss(outputs, y)
+        if penalty is not None:
+            value = value + penalty(params)
+        return value, outputs
+
+    def step(state: TrainState, batch: tuple[Array, Array], key: PRNGKey) -> tuple[TrainState, StepMetrics]:
+        x, y = batch
+        (value, outputs), grads = jax.value_and_grad(objective, has_aux=True)(state.params, x, y, key)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = apply_updates(state.params, updates)
+        loss_ok = jnp.isfinite(value)
+        grads_ok = all_finite(grads) & all_finite(params)
+        ok = loss_ok & grads_ok
+        keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
+        new_state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state), state.step + 1)
+        return new_state, StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok)
+
+    return step
+
+
+def make_eval_step(apply: Callable[..., Array], loss: Loss) -> Callable[[Params, Array, Array], tuple[Array, Array]]:
+    """``evaluate(params, x, y) -> (loss, accuracy)`` in inference mode (no dropout)."""
+    _check_callable("apply", apply)
+    _check_callable("loss", loss)
+
+    def evaluate(params: Params, x: Array, y: Array) -> tuple[Array, Array]:
+        outputs = apply(params, x, training=False)
+        return loss(outputs, y), accuracy(outputs, y)
+
+    return evaluate
+
+
+__all__ = [
+    "TrainState",
+    "StepMetrics",
+    "init_state",
+    "make_train_step",
+    "make_eval_step",
+    "accuracy",
+    "all_finite",
+]
