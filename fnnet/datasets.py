@@ -1,0 +1,217 @@
+"""Small classification data sets: bundled (digits), generated offline (MNIST-1D), procedural.
+
+Every loader returns ``Dataset(x, y, num_classes, name)`` with ``x`` float32 ``(n, features)``
+and ``y`` int32 class ids ``(n,)``, as jax arrays; ``Split(train, test)`` pairs two of them.
+``digits`` needs scikit-learn and ``mnist1d`` the ``mnist1d`` package, both optional extras
+imported only when called. The procedural sets (``xor``, ``two_moons``, ``two_spirals``) need
+nothing but a key: the same key gives the same data, and their classes are balanced (counts
+differ by at most one) and shuffled.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet import data
+from fnnet._types import Array, PRNGKey
+
+
+class Dataset(NamedTuple):
+    """Inputs ``x`` float32 ``(n, features)``, labels ``y`` int32 ``(n,)`` in ``[0, num_classes)``."""
+
+    x: Array
+    y: Array
+    num_classes: int
+    name: str
+
+
+class Split(NamedTuple):
+    """A train part and a test part of one data set."""
+
+    train: Dataset
+    test: Dataset
+
+
+def _make(x: Any, y: Any, num_classes: int, name: str) -> Dataset:
+    return Dataset(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), num_classes, name)
+
+
+def split_dataset(
+    key: PRNGKey, dataset: Dataset, *, test_fraction: float = 0.3, stratify: bool = True
+) -> Split:
+    """Split ``dataset`` into train and test parts with :func:`fnnet.data.train_test_split`."""
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"`dataset` must be a fnnet Dataset; got {type(dataset).__name__}.")
+    (x_train, y_train), (x_test, y_test) = data.train_test_split(
+        key, dataset.x, dataset.y, test_fraction=test_fraction, stratify=stratify
+    )
+    return Split(
+        Dataset(x_train, y_train, dataset.num_classes, dataset.name),
+        Dataset(x_test, y_test, dataset.num_classes, dataset.name),
+    )
+
+
+def digits() -> Dataset:
+    """scikit-learn's bundled 8×8 handwritten digits: 1797 samples, 64 features in [0, 1], 10 classes.
+
+    Pixel intensities 0..16 are divided by 16. Read from the copy shipped with scikit-learn (no
+    download). Needs the optional extra: ``pip install "fnnet[datasets]"``.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:
+        raise ImportError(
+            'fnnet.datasets.digits needs scikit-learn, an optional extra: pip install "fnnet[datasets]"'
+        ) from err
+    bunch = load_digits()
+    return _make(np.asarray(bunch.data) / 16.0, bunch.target, 10, "digits")
+
+
+def mnist1d(key: PRNGKey | None = None, *, num_samples: int | None = None) -> Split:
+    """The MNIST-1D benchmark, generated offline by the ``mnist1d`` package's own generator.
+
+    Calls ``mnist1d.data.make_dataset`` with the package's ``get_dataset_args()`` defaults
+    (5000 samples of length 40, 10 classes, seed 42, its own 80/20 split: 4000 train,
+    1000 test); it never downloads. ``x`` is standardised by the generator over the whole
+    set. Generation takes a few seconds. The generator seeds numpy's and Python's global
+    random state; both are restored afterwards.
+
+    Args:
+        key: ``None`` for the package's default seed (the standard benchmark data), or a key
+            from which a different generator seed is derived.
+        num_samples: total samples before the split (default the package's 5000); the
+            generator makes ``num_samples // 10`` per class, at least 10 in total.
+
+    Returns:
+        ``Split(train, test)``, the generator's own split.
+
+    Needs the optional extra: ``pip install "fnnet[mnist1d]"``.
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as err:
+        raise ImportError(
+            'fnnet.datasets.mnist1d needs the mnist1d package, an optional extra: '
+            'pip install "fnnet[mnist1d]"'
+        ) from err
+    args = get_dataset_args()
+    if num_samples is not None:
+        if not data._is_int(num_samples) or num_samples < 10:
+            raise ValueError(f"`num_samples` must be an int >= 10; got {num_samples!r}.")
+        args.num_samples = int(num_samples)
+    if key is not None:
+        args.seed = int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max))
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        generated = make_dataset(args)
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    return Split(
+        _make(generated["x"], generated["y"], 10, "mnist1d"),
+        _make(generated["x_test"], generated["y_test"], 10, "mnist1d"),
+    )
+
+
+def _check_n(n: Any) -> int:
+    if not data._is_int(n) or n < 2:
+        raise ValueError(f"`n` must be an int >= 2 (one sample per class at least); got {n!r}.")
+    return int(n)
+
+
+def _check_nonnegative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`{name}` must be a non-negative real number; got {value!r}.")
+    if not value >= 0 or not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number >= 0; got {value!r}.")
+    return float(value)
+
+
+def _balanced_ids(key: PRNGKey, n: int, num_ids: int) -> Array:
+    """``arange(n) % num_ids`` in a key-driven order: every id appears n // num_ids or one more times."""
+    return jax.random.permutation(key, jnp.arange(n, dtype=jnp.int32) % num_ids)
+
+
+def xor(key: PRNGKey, n: int, *, noise: float = 0.1) -> Dataset:
+    """XOR: points around the corners of the unit square, label = ``x0 XOR x1`` of the corner.
+
+    Corners ``(0,0)`` and ``(1,1)`` are class 0, ``(0,1)`` and ``(1,0)`` class 1; each corner gets
+    ``n // 4`` or one more samples, plus Gaussian noise of standard deviation ``noise``
+    (``n=4, noise=0`` is the truth table).
+    """
+    x, y = _xor(key, _check_n(n), _check_nonnegative("noise", noise))
+    return Dataset(x, y, 2, "xor")
+
+
+@functools.partial(jax.jit, static_argnums=1)  # one compilation per n, not per primitive
+def _xor(key: PRNGKey, n: int, noise: float) -> tuple[Array, Array]:
+    order_key, noise_key = jax.random.split(key)
+    corner = _balanced_ids(order_key, n, 4)
+    bits = jnp.stack([corner // 2, corner % 2], axis=1)
+    x = bits.astype(jnp.float32) + noise * jax.random.normal(noise_key, (n, 2), jnp.float32)
+    return x, bits[:, 0] ^ bits[:, 1]
+
+
+def two_moons(key: PRNGKey, n: int, *, noise: float = 0.1) -> Dataset:
+    """Two interleaving half circles of radius 1 with Gaussian noise of std ``noise``.
+
+    Class 0 lies on ``(cos t, sin t)``, class 1 on ``(1 - cos t, 0.5 - sin t)``, with angles
+    ``t`` uniform in ``[0, π]``.
+    """
+    x, y = _two_moons(key, _check_n(n), _check_nonnegative("noise", noise))
+    return Dataset(x, y, 2, "two_moons")
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _two_moons(key: PRNGKey, n: int, noise: float) -> tuple[Array, Array]:
+    order_key, angle_key, noise_key = jax.random.split(key, 3)
+    label = _balanced_ids(order_key, n, 2)
+    t = jax.random.uniform(angle_key, (n,), jnp.float32, 0.0, math.pi)
+    outer = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=1)
+    inner = jnp.stack([1.0 - jnp.cos(t), 0.5 - jnp.sin(t)], axis=1)
+    x = jnp.where(label[:, None] == 0, outer, inner)
+    return x + noise * jax.random.normal(noise_key, (n, 2), jnp.float32), label
+
+
+def two_spirals(key: PRNGKey, n: int, *, noise: float = 0.05, turns: float = 1.5) -> Dataset:
+    """Two interleaved Archimedean spirals, each winding ``turns`` times out to radius 1.
+
+    Class 0 lies on ``r (cos θ, sin θ)`` with ``θ = 2π · turns · r`` and ``r`` uniform in
+    ``[0, 1]``; class 1 is class 0 rotated by π. Gaussian noise of std ``noise`` is added.
+    """
+    n, noise = _check_n(n), _check_nonnegative("noise", noise)
+    turns = _check_nonnegative("turns", turns)
+    if turns == 0:
+        raise ValueError(f"`turns` must be > 0; got {turns!r}.")
+    x, y = _two_spirals(key, n, noise, turns)
+    return Dataset(x, y, 2, "two_spirals")
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _two_spirals(key: PRNGKey, n: int, noise: float, turns: float) -> tuple[Array, Array]:
+    order_key, radius_key, noise_key = jax.random.split(key, 3)
+    label = _balanced_ids(order_key, n, 2)
+    r = jax.random.uniform(radius_key, (n,), jnp.float32)
+    theta = (2.0 * math.pi * turns) * r
+    sign = (1 - 2 * label).astype(jnp.float32)[:, None]  # +1 for class 0, -1 (rotation by π) for 1
+    x = sign * (r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=1))
+    return x + noise * jax.random.normal(noise_key, (n, 2), jnp.float32), label
+
+
+__all__ = [
+    "Dataset",
+    "Split",
+    "split_dataset",
+    "digits",
+    "mnist1d",
+    "xor",
+    "two_moons",
+    "two_spirals",
+]
