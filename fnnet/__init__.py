@@ -9,11 +9,23 @@ reference forward and to finite differences.
 from importlib import metadata as _metadata
 
 from fnnet import activations as activations
+from fnnet import checkpoint as checkpoint
+from fnnet import data as data
+from fnnet import datasets as datasets
+from fnnet import dropout as dropout
+from fnnet import fitting as fitting
 from fnnet import initializers as initializers
 from fnnet import layers as layers
 from fnnet import losses as losses
 from fnnet import networks as networks
+from fnnet import optimizers as optimizers
+from fnnet import regularizers as regularizers
 from fnnet import rules as rules
+from fnnet import schedules as schedules
+from fnnet import train as train
+from fnnet.dropout import Dropout as Dropout
+from fnnet.fitting import FitResult as FitResult
+from fnnet.fitting import fit as fit
 from fnnet.layers import Activation as Activation
 from fnnet.layers import Dense as Dense
 from fnnet.layers import DenseParams as DenseParams
@@ -23,6 +35,8 @@ from fnnet.networks import MLP as MLP
 from fnnet.networks import Network as Network
 from fnnet.rules import autodiff as autodiff
 from fnnet.rules import with_autodiff as with_autodiff
+from fnnet.train import TrainState as TrainState
+from fnnet.train import make_train_step as make_train_step
 
 try:
     __version__ = _metadata.version("fnnet")
@@ -31,6 +45,20 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 
 __all__ = [
     "activations",
+    "checkpoint",
+    "data",
+    "datasets",
+    "dropout",
+    "fitting",
+    "optimizers",
+    "regularizers",
+    "schedules",
+    "train",
+    "Dropout",
+    "FitResult",
+    "fit",
+    "TrainState",
+    "make_train_step",
     "initializers",
     "layers",
     "losses",

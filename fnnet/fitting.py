@@ -128,7 +128,8 @@ def fit(
         verbose: print one progress line per epoch through ``log``.
         checkpoint_path: save the whole run (state, key schedule position, early-stopping
             state, history) there every ``checkpoint_every`` epochs, atomically;
-            ``resume=True`` continues from it when it exists.
+            ``resume=True`` continues from it when it exists (same model, optimizer and
+            ``epochs``); the resumed run ends bit for bit where an uninterrupted one would.
 
     Returns:
         A ``FitResult``.
@@ -152,7 +153,7 @@ def fit(
 
     nan = jnp.full((epochs,), jnp.nan, jnp.float32)
     progress = _Progress(
-        init_state(params, optimizer),
+        init_state(jax.tree_util.tree_map(jnp.copy, params), optimizer),  # the caller's arrays are not donated
         jnp.zeros((), jnp.int32),
         jax.tree_util.tree_map(jnp.copy, params),
         jnp.full((), jnp.inf, jnp.float32),
@@ -161,7 +162,13 @@ def fit(
         {k: nan for k in HISTORY_KEYS},
     )
     if resume and os.path.exists(checkpoint_path):
-        progress = checkpoint.load(checkpoint_path, like=progress)
+        try:
+            progress = checkpoint.load(checkpoint_path, like=progress)
+        except ValueError as err:
+            raise ValueError(
+                f"cannot resume from {checkpoint_path}: it must come from a run with the same model, "
+                f"optimizer and `epochs` ({epochs}); {err}"
+            ) from err
         if verbose:
             log(f"resumed from {checkpoint_path} after epoch {int(progress.epoch)}")
 
@@ -197,8 +204,6 @@ def fit(
                 best_params = jax.tree_util.tree_map(jnp.copy, state.params)  # state is donated next epoch
             else:
                 wait += 1
-        if verbose:
-            log(_progress_line(epoch, epochs, history, x.shape[0] if epoch else None, started, start))
         stopped_early = patience is not None and wait >= patience
         if checkpoint_path is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped_early):
             progress = _Progress(
@@ -207,6 +212,8 @@ def fit(
                 {k: jnp.asarray(v) for k, v in history.items()},
             )
             checkpoint.save(checkpoint_path, progress)
+        if verbose:
+            log(_progress_line(epoch, epochs, history, x.shape[0] if epoch > start else None, started, start))
         if nonfinite is not None or stopped_early:
             break
     if stopped_early and verbose:

@@ -1,0 +1,216 @@
+"""Train step, fit loop, dropout: behaviour against plain references and exact replays."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnnet
+from fnnet import activations, losses, optimizers
+from fnnet.dropout import Dropout, dropout
+from fnnet.fitting import fit
+from fnnet.train import init_state, make_train_step
+
+
+def _problem(key, n=64, d=5, classes=3):
+    kx, kw = jax.random.split(key)
+    x = jax.random.normal(kx, (n, d))
+    y = jnp.argmax(x @ jax.random.normal(kw, (d, classes)), axis=-1).astype(jnp.int32)
+    return x, y
+
+
+NET = fnnet.serial(fnnet.Dense(8, activations.tanh), fnnet.Dense(3))
+
+
+def _plain_loss(params, x, y):
+    (w1, b1), (w2, b2) = params
+    logits = jnp.tanh(x @ w1 + b1) @ w2 + b2
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
+
+
+def _equal(a, b):
+    return all(np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+def test_train_step_is_gradient_descent(key):
+    x, y = _problem(key)
+    params = NET.init(key, 5)
+    step = jax.jit(make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(0.1)))
+    state, metrics = step(init_state(params, optimizers.sgd(0.1)), (x, y), key)
+    grads = jax.grad(_plain_loss)(params, x, y)
+    expected = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
+    for u, v in zip(jax.tree_util.tree_leaves(state.params), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics.loss, _plain_loss(params, x, y), rtol=1e-6)
+    logits = NET.apply(params, x)
+    assert float(metrics.accuracy) == pytest.approx(float(jnp.mean(jnp.argmax(logits, -1) == y)))
+    assert int(state.step) == 1 and bool(metrics.loss_finite) and bool(metrics.grads_finite)
+
+
+def test_nonfinite_step_keeps_state(key):
+    x, y = _problem(key)
+    params = NET.init(key, 5)
+    opt = optimizers.adam(1e-2)
+    step = jax.jit(make_train_step(NET.apply, losses.softmax_cross_entropy, opt))
+    state = init_state(params, opt)
+    bad = x.at[3, 0].set(jnp.nan)
+    new, metrics = step(state, (bad, y), key)
+    assert not bool(metrics.loss_finite)
+    assert _equal(new.params, state.params) and _equal(new.opt_state, state.opt_state)
+    assert int(new.step) == 1
+
+
+def test_fit_stops_at_first_nonfinite_step_and_keeps_last_good_params(key):
+    x, y = _problem(key, n=32)
+    x = x.at[21, 2].set(jnp.nan)  # one bad row: the batch holding it has a NaN loss
+    params = NET.init(key, 5)
+    r = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.sgd(1.0), (x, y), key=key,
+            epochs=5, batch_size=8, verbose=False)
+    assert r.nonfinite is not None and r.nonfinite.cause == "non-finite loss" and r.nonfinite.epoch == 0
+    assert len(r.history["loss"]) == 1
+    assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(r.params))
+    # Replay: exactly `step` good steps from the start give the returned parameters.
+    step = jax.jit(make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(1.0)))
+    state = init_state(params, optimizers.sgd(1.0))
+    for epoch in range(r.nonfinite.epoch + 1):
+        shuffle_key, step_key = jax.random.split(jax.random.fold_in(key, epoch))
+        batches = fnnet.data.minibatches(shuffle_key, x, y, 8)
+        for i in range(batches.x.shape[0]):
+            if int(state.step) == r.nonfinite.step:
+                break
+            state, metrics = step(state, (batches.x[i], batches.y[i]), jax.random.fold_in(step_key, state.step))
+            assert bool(metrics.loss_finite & metrics.grads_finite)
+    assert _equal(state.params, r.params)
+
+
+def test_fit_skip_nonfinite_counts_skipped_steps(key):
+    x, y = _problem(key, n=16)
+    x = x.at[5].set(jnp.inf)
+    params = NET.init(key, 5)
+    r = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.sgd(0.1), (x, y),
+            key=key, epochs=3, batch_size=1, skip_nonfinite=True, verbose=False)
+    assert r.nonfinite is None
+    np.testing.assert_array_equal(r.history["skipped_steps"], [1.0, 1.0, 1.0])
+    assert np.all(np.isfinite(r.history["loss"]))
+
+
+def test_fit_compiles_once(key):
+    x, y = _problem(key)
+    traces = []
+
+    def counting_loss(out, target):
+        traces.append(1)
+        return losses.softmax_cross_entropy(out, target)
+
+    def run(epochs):
+        traces.clear()
+        fit(NET.apply, NET.init(key, 5), counting_loss, optimizers.adam(1e-2), (x, y), key=key,
+            epochs=epochs, batch_size=16, validation=(x, y), verbose=False)
+        return len(traces)
+
+    assert run(1) == run(5)  # one trace of the epoch and one of evaluation, however many epochs
+
+
+def test_fit_learns_and_same_seed_same_result(key):
+    x, y = _problem(key, n=128)
+    params = NET.init(key, 5)
+    kwargs = dict(key=key, epochs=30, batch_size=16, validation=(x, y), verbose=False)
+    a = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (x, y), **kwargs)
+    b = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (x, y), **kwargs)
+    assert _equal(a.params, b.params)
+    assert a.history["val_accuracy"][-1] > 0.9
+    assert a.history["loss"][-1] < 0.5 * a.history["loss"][0]
+    assert set(a.history) == set(fnnet.fitting.HISTORY_KEYS) and len(a.history["loss"]) == 30
+
+
+def test_early_stopping_restores_best(key):
+    x, y = _problem(key)
+    params = NET.init(key, 5)
+    r = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.sgd(0.0), (x, y), key=key,
+            epochs=20, batch_size=16, validation=(x, y), patience=3, verbose=False)
+    assert r.stopped_early and r.best_epoch == 0 and len(r.history["loss"]) == 4
+    assert _equal(r.params, params)
+
+
+def test_resume_is_bit_for_bit(key, tmp_path):
+    net = fnnet.serial(fnnet.Dense(8, activations.relu), Dropout(0.3), fnnet.Dense(3))
+    x, y = _problem(key)
+    params = net.init(key, 5)
+    args = (net.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (x, y))
+    kwargs = dict(key=key, epochs=6, batch_size=16, validation=(x, y))
+    full = fit(*args, **kwargs, verbose=False)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_three(line):
+        if line.startswith("epoch 3/"):
+            raise Crash
+
+    path = tmp_path / "run.npz"
+    with pytest.raises(Crash):
+        fit(*args, **kwargs, checkpoint_path=path, log=crash_after_three)
+    lines = []
+    resumed = fit(*args, **kwargs, checkpoint_path=path, resume=True, log=lines.append)
+    assert lines[0].startswith("resumed from") and lines[1].startswith("epoch 4/6")
+    assert _equal(resumed.params, full.params) and _equal(resumed.state, full.state)
+    np.testing.assert_array_equal(resumed.history["val_loss"], full.history["val_loss"])
+    with pytest.raises(ValueError, match="cannot resume.*same model, optimizer and `epochs`"):
+        fit(*args, key=key, epochs=9, batch_size=16, checkpoint_path=path, resume=True, verbose=False)
+
+
+def test_fit_bad_input(key):
+    x, y = _problem(key)
+    params = NET.init(key, 5)
+    opt = optimizers.sgd(0.1)
+    with pytest.raises(ValueError, match=r"`train` inputs and targets must have the same number of rows"):
+        fit(NET.apply, params, losses.softmax_cross_entropy, opt, (x, y[:10]), key=key, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match=r"`batch_size` \(100\) must be at most"):
+        fit(NET.apply, params, losses.softmax_cross_entropy, opt, (x, y), key=key, epochs=1, batch_size=100)
+    with pytest.raises(TypeError, match="`loss` must be a function"):
+        fit(NET.apply, params, "cross_entropy", opt, (x, y), key=key, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="`patience` needs `validation`"):
+        fit(NET.apply, params, losses.softmax_cross_entropy, opt, (x, y), key=key, epochs=1, batch_size=8, patience=2)
+
+
+# ---------------------------------------------------------------------------- dropout
+
+def test_dropout_mask_statistics_and_scaling(key):
+    layer = Dropout(0.3)
+    x = jnp.ones((200, 500))
+    a = layer.apply((), x, key=key, training=True)
+    zeroed = float(jnp.mean(a == 0))
+    assert abs(zeroed - 0.3) < 4 * np.sqrt(0.3 * 0.7 / x.size)  # binomial, 4 sd
+    np.testing.assert_allclose(a[a != 0], 1 / 0.7, rtol=1e-6)  # inverted: survivors scaled
+    assert abs(float(a.mean()) - 1.0) < 0.01  # expectation preserved
+    assert _equal(layer.apply((), x, training=False), x)  # inference: identity
+    assert not _equal(a, layer.apply((), x, key=jax.random.fold_in(key, 1), training=True))
+
+
+def test_dropout_gradient_reuses_mask(x64):
+    key = jax.random.key(3)
+    x = jax.random.normal(key, (4, 6), jnp.float64)
+    keep = jax.random.bernoulli(jax.random.key(4), 0.6, x.shape)
+    g = jax.random.normal(jax.random.key(5), x.shape, jnp.float64)
+    hand = jax.grad(lambda x: jnp.sum(dropout(x, keep, 0.4) * g))(x)
+    plain = jax.grad(lambda x: jnp.sum(jnp.where(keep, x / (1 - 0.4), 0.0) * g))(x)
+    np.testing.assert_allclose(hand, plain, rtol=1e-12)
+    assert hand.dtype == jnp.float64
+
+
+def test_dropout_in_serial_and_sweepable_rate(key):
+    net = fnnet.serial(Dropout(0.5), Dropout(0.5))
+    x = jnp.ones((1, 1000))
+    a = net.apply(((), ()), x, key=key, training=True)
+    assert set(np.unique(np.asarray(a)).tolist()) <= {0.0, 4.0}
+    assert _equal(net.apply(((), ()), x, training=False), x)
+
+    def zero_fraction(rate):
+        return jnp.mean(Dropout(rate).apply((), x, key=key, training=True) == 0)
+
+    fractions = jax.jit(jax.vmap(zero_fraction))(jnp.array([0.1, 0.5, 0.9]))
+    np.testing.assert_allclose(fractions, [0.1, 0.5, 0.9], atol=0.06)
+    with pytest.raises(ValueError, match="`rate` is the fraction of units zeroed"):
+        Dropout(1.0)
+    with pytest.raises(ValueError, match="`key` is required by Dropout"):
+        Dropout(0.5).apply((), x, training=True)
