@@ -30,6 +30,8 @@ from fnnet.layers import Activation as Activation
 from fnnet.layers import Dense as Dense
 from fnnet.layers import DenseParams as DenseParams
 from fnnet.layers import Layer as Layer
+from fnnet.layers import PReLU as PReLU
+from fnnet.layers import RReLU as RReLU
 from fnnet.layers import serial as serial
 from fnnet.networks import MLP as MLP
 from fnnet.networks import Network as Network
@@ -68,6 +70,8 @@ __all__ = [
     "Dense",
     "DenseParams",
     "Layer",
+    "PReLU",
+    "RReLU",
     "serial",
     "MLP",
     "Network",

@@ -183,3 +183,33 @@ def test_initializer_bounds_and_errors(key):
         initializers.he_normal()(key, (3, 3), jnp.int32)
     with pytest.raises(ValueError, match="`shape` must be a tuple"):
         initializers.he_normal()(key, (3, -1))
+
+
+def test_prelu_layer_learns_slope_gradient(x64):
+    key = jax.random.key(0)
+    net = fnnet.serial(fnnet.Dense(4, dtype=jnp.float64), fnnet.PReLU(dtype=jnp.float64), fnnet.Dense(2, dtype=jnp.float64))
+    params = net.init(key, 3)
+    assert params[1].shape == (4,) and np.all(np.asarray(params[1]) == 0.25)
+    x = jax.random.normal(key, (9, 3), jnp.float64)
+
+    def plain(p):
+        (w1, b1), alpha, (w2, b2) = p
+        z = x @ w1 + b1
+        return jnp.sum(jnp.where(z > 0, z, alpha * z) @ w2 + b2)
+
+    hand = jax.grad(lambda p: jnp.sum(net.apply(p, x)))(params)
+    _assert_close(hand, jax.grad(plain)(params), 1e-10, 1e-12)
+    assert fnnet.PReLU(per_feature=False).init(key, 4).shape == ()
+
+
+def test_rrelu_layer_training_switch(key):
+    net = fnnet.serial(fnnet.RReLU(0.1, 0.3))
+    x = -jnp.ones((2, 500))
+    inference = net.apply(((),), x)
+    np.testing.assert_allclose(inference, -0.2 * np.ones((2, 500)), rtol=1e-6)
+    a = net.apply(((),), x, key=key, training=True)
+    slopes = -np.asarray(a)
+    assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.03
+    np.testing.assert_array_equal(a, net.apply(((),), x, key=key, training=True))  # same key, same draw
+    with pytest.raises(ValueError, match="`key` must be a jax.random key"):
+        net.apply(((),), x, training=True)
