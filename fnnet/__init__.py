@@ -32,6 +32,7 @@ from fnnet.layers import DenseParams as DenseParams
 from fnnet.layers import Layer as Layer
 from fnnet.layers import PReLU as PReLU
 from fnnet.layers import RReLU as RReLU
+from fnnet.layers import Residual as Residual
 from fnnet.layers import serial as serial
 from fnnet.networks import MLP as MLP
 from fnnet.networks import Network as Network
@@ -72,6 +73,7 @@ __all__ = [
     "Layer",
     "PReLU",
     "RReLU",
+    "Residual",
     "serial",
     "MLP",
     "Network",

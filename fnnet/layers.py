@@ -258,6 +258,25 @@ def RReLU(lower: Any = 1.0 / 8.0, upper: Any = 1.0 / 3.0) -> Layer:
     return Layer(init, apply)
 
 
+def Residual(layer: Layer) -> Layer:
+    """Skip connection ``a = x + layer(x)`` around a layer with matching input and output shapes.
+
+    Backward: the cotangent reaching ``x`` is the sum of the skip path's ``g`` and the layer's
+    own ``∂L/∂x``; JAX adds the two, each layer's rule stays local.
+    """
+    if not (callable(getattr(layer, "init", None)) and callable(getattr(layer, "apply", None))):
+        raise TypeError(f"`layer` must be a Layer(init, apply); got {layer!r}.")
+
+    def apply(params: Any, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+        x = jnp.asarray(x)
+        out = layer.apply(params, x, key=key, training=training)
+        if out.shape != x.shape:
+            raise ValueError(f"`Residual` needs the layer to keep the shape: input {x.shape}, output {out.shape}.")
+        return x + out
+
+    return Layer(layer.init, apply)
+
+
 def serial(*layers: Layer) -> Layer:
     """Compose layers in sequence.
 
@@ -312,6 +331,7 @@ __all__ = [
     "Activation",
     "PReLU",
     "RReLU",
+    "Residual",
     "serial",
     "dense",
     "check_activation",
