@@ -17,12 +17,14 @@ from fnnet import fitting as fitting
 from fnnet import initializers as initializers
 from fnnet import layers as layers
 from fnnet import losses as losses
+from fnnet import moments as moments
 from fnnet import networks as networks
 from fnnet import optimizers as optimizers
 from fnnet import regularizers as regularizers
 from fnnet import rules as rules
 from fnnet import schedules as schedules
 from fnnet import train as train
+from fnnet import transforms as transforms
 from fnnet.dropout import Dropout as Dropout
 from fnnet.fitting import FitResult as FitResult
 from fnnet.fitting import fit as fit
@@ -36,6 +38,9 @@ from fnnet.layers import Residual as Residual
 from fnnet.layers import serial as serial
 from fnnet.networks import MLP as MLP
 from fnnet.networks import Network as Network
+from fnnet.optimizers import Optimizer as Optimizer
+from fnnet.optimizers import apply_updates as apply_updates
+from fnnet.optimizers import chain as chain
 from fnnet.rules import autodiff as autodiff
 from fnnet.rules import with_autodiff as with_autodiff
 from fnnet.train import TrainState as TrainState
@@ -65,6 +70,11 @@ __all__ = [
     "initializers",
     "layers",
     "losses",
+    "moments",
+    "transforms",
+    "Optimizer",
+    "apply_updates",
+    "chain",
     "networks",
     "rules",
     "Activation",

@@ -1,0 +1,242 @@
+"""Optimizers as pure ``(init, update)`` pairs whose hyperparameters are state leaves.
+
+Usage::
+
+    opt = fnnet.optimizers.adam(1e-3)
+    state = opt.init(params)
+    grads = jax.grad(loss)(params, batch)
+    updates, state = opt.update(grads, state, params)
+    params = fnnet.optimizers.apply_updates(params, updates)
+
+Every optimizer here is a :func:`chain` of small transforms from :mod:`fnnet.transforms`,
+:mod:`fnnet.moments` and :mod:`fnnet.regularizers` (the decoupled decays), all re-exported
+here, ending in ``scale_by_learning_rate``. Each
+hyperparameter may be a Python float or a (traced) 0-d array and is stored in the state as a
+typed 0-d array (float32; float64 for float64 params), so:
+
+* sweeping, ``jax.jit(jax.vmap(train))(jnp.array([1e-3, 1e-2, 1e-1]))`` with ``train``
+  building ``adam(lr)`` inside, is one compile for all learning rates;
+* ``set_hyperparams(state, learning_rate=0.01)`` changes a value without recompiling a jitted
+  ``step(params, state, grads)``.
+
+``learning_rate`` may also be a schedule from :mod:`fnnet.schedules`, evaluated at an int32
+step count kept in the state. Full-batch gradient descent is :func:`sgd` with the gradient of
+the whole training set.
+
+These are the published algorithms (see each docstring), not the textbook's loose
+descriptions ("halve the learning rate every step", "lists of past gradients"): decays are
+schedules, and running sums/averages replace stored gradient histories.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fnnet.moments import (
+    ScaleByAdagradState,
+    ScaleByAdamState,
+    ScaleByAmsgradState,
+    ScaleByCenteredRmsState,
+    ScaleByRmsState,
+    TraceState,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_amsgrad,
+    scale_by_rms,
+    trace,
+)
+from fnnet.regularizers import (
+    AddDecayedWeightsState,
+    AddL1DecayState,
+    add_decayed_weights,
+    add_l1_decay,
+)
+from fnnet.transforms import (
+    ClipByGlobalNormState,
+    ClipByValueState,
+    Optimizer,
+    ScaleByLearningRateState,
+    ScaleByScheduleState,
+    ScaleState,
+    apply_updates,
+    chain,
+    check_same_tree,
+    clip_by_global_norm,
+    clip_by_value,
+    get_hyperparams,
+    global_norm,
+    hyperparam_dtype,
+    register_hyperparams,
+    scale,
+    scale_by_learning_rate,
+    set_hyperparams,
+)
+
+
+def sgd(learning_rate: Any, momentum: Any = None, *, nesterov: bool = False) -> Optimizer:
+    """Stochastic gradient descent ``θ ← θ − η g``, optionally with (Nesterov) momentum.
+
+    With ``momentum=μ``: ``v ← μ v + g``, ``θ ← θ − η v`` (Polyak's heavy ball); with
+    ``nesterov=True``: ``θ ← θ − η (g + μ v)`` (Sutskever et al.'s Nesterov momentum,
+    reparametrised as in Bengio et al., see :func:`fnnet.moments.trace`).
+
+    Args:
+        learning_rate: ``η``, a number, 0-d array, or schedule.
+        momentum: ``μ``, or ``None`` for plain SGD (no velocity in the state).
+        nesterov: use Nesterov momentum (needs ``momentum``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> opt = sgd(0.1)
+        >>> params = {"w": jnp.ones(2)}
+        >>> updates, state = opt.update({"w": jnp.ones(2)}, opt.init(params), params)
+        >>> apply_updates(params, updates)["w"]
+        Array([0.9, 0.9], dtype=float32)
+    """
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"`nesterov` must be a bool; got {nesterov!r}.")
+    if momentum is None:
+        if nesterov:
+            raise ValueError("`nesterov=True` needs a `momentum` value; got momentum=None.")
+        return chain(scale_by_learning_rate(learning_rate))
+    return chain(trace(momentum, nesterov=nesterov), scale_by_learning_rate(learning_rate))
+
+
+def adagrad(learning_rate: Any, initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> Optimizer:
+    """AdaGrad (Duchi et al. 2011): ``G ← G + g²``, ``θ ← θ − η g / (δ + √G)``.
+
+    See :func:`fnnet.moments.scale_by_adagrad`.
+    """
+    return chain(
+        scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
+    )
+
+
+def rmsprop(
+    learning_rate: Any,
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    *,
+    centered: bool = False,
+    momentum: Any = None,
+) -> Optimizer:
+    """RMSprop (Hinton's lecture 6.5): ``ν ← ρν + (1 − ρ)g²``, ``θ ← θ − η g / √(ν + ε)``.
+
+    Args:
+        learning_rate: ``η``.
+        decay: ``ρ``.
+        eps: ``ε``, inside the root.
+        centered: divide by ``√(ν − m² + ε)`` with ``m`` the EMA of ``g`` (Graves 2013).
+        momentum: ``μ``, or ``None``: ``Δ ← μΔ + g/√(…)``, ``θ ← θ − ηΔ`` (Graves' eq. 41,
+            identical for a constant ``η``).
+    """
+    scaling = scale_by_rms(decay, eps, centered=centered)
+    if momentum is None:
+        return chain(scaling, scale_by_learning_rate(learning_rate))
+    return chain(scaling, trace(momentum), scale_by_learning_rate(learning_rate))
+
+
+def adam(
+    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, nesterov: bool = False
+) -> Optimizer:
+    """Adam (Kingma & Ba 2015, Algorithm 1) with bias correction; NAdam with ``nesterov=True``.
+
+    ``θ ← θ − η m̂ / (√v̂ + ε)``; see :func:`fnnet.moments.scale_by_adam` for the moments.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> opt = adam(0.1)
+        >>> params = {"w": jnp.ones(2)}
+        >>> updates, state = opt.update({"w": jnp.array([1.0, -3.0])}, opt.init(params), params)
+        >>> updates["w"].round(6)  # the first step is ±η whatever the gradient's size
+        Array([-0.1,  0.1], dtype=float32)
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, nesterov=nesterov), scale_by_learning_rate(learning_rate)
+    )
+
+
+def nadam(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimizer:
+    """NAdam (Dozat 2016): :func:`adam` with ``nesterov=True``."""
+    return adam(learning_rate, b1, b2, eps, nesterov=True)
+
+
+def adamw(
+    learning_rate: Any,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    weight_decay: Any = 1e-4,
+    *,
+    mask: Any = None,
+) -> Optimizer:
+    """AdamW: Adam plus decoupled weight decay, ``θ ← θ − η (m̂ / (√v̂ + ε) + λ θ)``.
+
+    The decay is applied to weights only (``ndim >= 2``) unless ``mask`` says otherwise, and is
+    multiplied by ``η`` (as in PyTorch and optax): Loshchilov & Hutter's Algorithm 2 with
+    ``α = η``, schedule multiplier 1 and their ``λ`` equal to ``η λ`` here.
+
+    References:
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps),
+        add_decayed_weights(weight_decay, mask=mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def amsgrad(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimizer:
+    """AMSGrad (Reddi et al. 2018): ``θ ← θ − η m / (√v̂ + ε)``, ``v̂`` the running max of ``v``.
+
+    See :func:`fnnet.moments.scale_by_amsgrad` (no bias correction, as in the paper).
+    """
+    return chain(scale_by_amsgrad(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+__all__ = [
+    # aliases
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "nadam",
+    "adamw",
+    "amsgrad",
+    # protocol
+    "Optimizer",
+    "chain",
+    "apply_updates",
+    "get_hyperparams",
+    "set_hyperparams",
+    "register_hyperparams",
+    "hyperparam_dtype",
+    "check_same_tree",
+    "global_norm",
+    # transforms
+    "scale",
+    "scale_by_learning_rate",
+    "clip_by_value",
+    "clip_by_global_norm",
+    "add_decayed_weights",
+    "add_l1_decay",
+    "trace",
+    "scale_by_adagrad",
+    "scale_by_rms",
+    "scale_by_adam",
+    "scale_by_amsgrad",
+    # states
+    "ScaleState",
+    "ScaleByLearningRateState",
+    "ScaleByScheduleState",
+    "ClipByValueState",
+    "ClipByGlobalNormState",
+    "AddDecayedWeightsState",
+    "AddL1DecayState",
+    "TraceState",
+    "ScaleByAdagradState",
+    "ScaleByRmsState",
+    "ScaleByCenteredRmsState",
+    "ScaleByAdamState",
+    "ScaleByAmsgradState",
+]
