@@ -12,6 +12,7 @@ from fnnet import activations as activations
 from fnnet import checkpoint as checkpoint
 from fnnet import data as data
 from fnnet import datasets as datasets
+from fnnet import diagnostics as diagnostics
 from fnnet import dropout as dropout
 from fnnet import fitting as fitting
 from fnnet import initializers as initializers
@@ -56,6 +57,7 @@ __all__ = [
     "checkpoint",
     "data",
     "datasets",
+    "diagnostics",
     "dropout",
     "fitting",
     "optimizers",

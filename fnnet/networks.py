@@ -67,18 +67,29 @@ def _forward(activations_: Sequence[Activation], params, x):
     return a, inputs, pullbacks
 
 
-def _backward(params, inputs, pullbacks, delta):
-    """The δ recursion from the output layer's δ down to ∂L/∂x (shared by both rules)."""
-    grads = [None] * len(params)
+def _delta_recursion(params, inputs, pullbacks, delta):
+    """The δ recursion from the output layer's δ down to ∂L/∂x, keeping every layer's δ_l.
+
+    Returns ``(grads, dx, deltas)``; ``deltas[l]`` is ``δ = ∂L/∂z`` of layer ``l``, ``(batch,
+    fan_out)``. Shared by both rules (through :func:`_backward`) and by ``fnnet.diagnostics``.
+    """
+    grads, deltas = [None] * len(params), [None] * len(params)
     for l in reversed(range(len(params))):
         w = params[l].w
+        deltas[l] = delta
         grads[l] = DenseParams(inputs[l].T @ delta, delta.sum(axis=0))  # ∂W_l = a_{l−1}ᵀ δ_l
         upstream = delta @ w.T  # δ_l W_lᵀ = ∂L/∂a_{l−1}
         if l > 0:
             (delta,) = pullbacks[l - 1](upstream)  # δ_{l−1} = (δ_l W_lᵀ) ⊙ f'_{l−1}(z_{l−1})
         else:
             delta = upstream  # ∂L/∂x
-    return tuple(grads), delta
+    return tuple(grads), delta, tuple(deltas)
+
+
+def _backward(params, inputs, pullbacks, delta):
+    """The δ recursion from the output layer's δ down to ∂L/∂x: ``(grads, dx)``."""
+    grads, dx, _ = _delta_recursion(params, inputs, pullbacks, delta)
+    return grads, dx
 
 
 @hand_rule
@@ -124,7 +135,8 @@ def mlp_loss(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array)
     return loss(mlp.forward(activations_, params, x), y)
 
 
-def _mlp_loss_fwd(activations_, loss, params, x, y):
+def _loss_forward(activations_, loss, params, x, y):
+    """:func:`mlp_loss`'s forward: ``(loss value, output a_L, residuals of the backward)``."""
     *hidden, last = activations_
     a_hidden, inputs, pullbacks = _forward(hidden, params[:-1], x)
     inputs.append(a_hidden)
@@ -135,10 +147,19 @@ def _mlp_loss_fwd(activations_, loss, params, x, y):
         jax.vjp(lambda a_: loss(a_, y), a)
     )
     fused = _fused_output(z, y, loss) if last is activations.identity else None
-    return value, (params, inputs, pullbacks, loss_pullback, fused)
+    return value, a, (params, inputs, pullbacks, loss_pullback, fused)
 
 
-def _mlp_loss_bwd(activations_, loss, res, g):
+def _mlp_loss_fwd(activations_, loss, params, x, y):
+    value, _, res = _loss_forward(activations_, loss, params, x, y)
+    return value, res
+
+
+def _loss_backward(res, g):
+    """:func:`mlp_loss`'s backward from the loss cotangent ``g`` (1 under ``jax.grad``).
+
+    Returns ``(grads, dx, dy, deltas)``, ``deltas[l]`` being layer ``l``'s ``δ = g ∂L/∂z_l``.
+    """
     params, inputs, pullbacks, loss_pullback, fused = res
     cotangents = loss_pullback(g)
     dy = cotangents[1] if len(cotangents) == 2 else None
@@ -147,7 +168,12 @@ def _mlp_loss_bwd(activations_, loss, res, g):
         delta = g * fused / batch  # fused output δ_L = (a − y) / batch
     else:
         (delta,) = pullbacks[-1](cotangents[0])  # δ_L = ∂L/∂a_L ⊙ f_L'(z_L)
-    grads, dx = _backward(params, inputs, pullbacks, delta)
+    grads, dx, deltas = _delta_recursion(params, inputs, pullbacks, delta)
+    return grads, dx, dy, deltas
+
+
+def _mlp_loss_bwd(activations_, loss, res, g):
+    grads, dx, dy, _ = _loss_backward(res, g)
     return grads, dx, dy
 
 
@@ -174,11 +200,14 @@ class Network(NamedTuple):
     """A ``Layer`` plus its fused loss: ``loss(params, x, y, loss_fn) -> scalar``.
 
     ``init`` and ``apply`` follow the layer contract, so a ``Network`` composes with ``serial``.
+    ``activations`` is the static tuple of per-layer activation functions (``()`` if unknown),
+    the first argument of :func:`mlp` and :func:`mlp_loss` (and of ``fnnet.diagnostics``).
     """
 
     init: Callable[..., Any]
     apply: Callable[..., Array]
     loss: Callable[..., Array]
+    activations: tuple = ()
 
 
 def MLP(
@@ -203,7 +232,8 @@ def MLP(
         A ``Layer`` whose params are a tuple of ``DenseParams``, the same structure as
         ``serial(Dense(...), ...)``, and whose ``apply`` maps ``(batch, fan_in)`` to
         ``(batch, layer_sizes[-1])``; ``loss(params, x, y, loss_fn)`` is the whole-network rule
-        :func:`mlp_loss` with the fused output δ.
+        :func:`mlp_loss` with the fused output δ; ``activations`` the per-layer tuple of
+        activation functions (for ``fnnet.diagnostics.diagnose``).
 
     Example:
         >>> import jax, jax.numpy as jnp, fnnet
@@ -244,7 +274,7 @@ def MLP(
             raise ValueError(f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}.")
         return mlp_loss(acts, loss_fn, params, x, jnp.asarray(y))
 
-    return Network(init, apply, loss)
+    return Network(init, apply, loss, acts)
 
 
 __all__ = ["mlp", "mlp_loss", "MLP", "Network"]
