@@ -1,24 +1,49 @@
 """Activation functions ``a = f(z)``, each with a hand-written backward rule.
 
-Every activation is elementwise (softmax and log-softmax act on the last axis) and is a
-``jax.custom_vjp`` written as primal, ``_fwd``, ``_bwd``, ``defvjp`` side by side. The backward
-rule turns the upstream gradient ``da = ∂L/∂a`` into ``dz = ∂L/∂z = da ⊙ f'(z)``, the
-textbook's ``δ`` when ``L`` is the loss. Derivatives are computed from the saved *output*
-where the textbook does (``σ' = a(1 − a)``, ``tanh' = 1 − a²``).
+Every rule is a ``jax.custom_vjp`` written as primal, ``_fwd``, ``_bwd``, ``defvjp`` side by side.
+The backward rule turns ``da = ∂L/∂a`` into ``dz = ∂L/∂z``, the textbook's ``δ`` (``z = x @ W +
+b``, ``a = f(z)``); elementwise, ``dz = da ⊙ f'(z)``, computed from the saved *output* where the
+textbook does (``σ' = a(1 − a)``, ``tanh' = 1 − a²``, ``elu' = a + α``). ``softmax`` and
+``log_softmax`` act along ``axis``, ``maxout`` on groups of the last axis.
 
-Kinks follow ``jax.nn``: ``relu'(0) = 0``; binary step has derivative 0 everywhere.
-Activations are passed to layers as functions (``Dense(10, activation=fnnet.activations.tanh)``);
-those with a hyperparameter take it as a keyword (``functools.partial(leaky_relu,
-negative_slope=0.2)``), and the hyperparameter may be a traced array, so it can be swept.
+Kinks use the ``z > 0`` convention (``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``, where
+``jax.nn.leaky_relu`` gives 1, ``elu'(0) = α``); ``binary_step``'s derivative is 0 everywhere.
+The forward bodies are written so that JAX's own derivative under :func:`fnnet.autodiff`
+follows the same conventions.
+
+Pass activations as functions (``Dense(10, activation=fnnet.activations.tanh)``), binding
+hyperparameters with ``functools.partial(leaky_relu, negative_slope=0.2)``. Numeric
+hyperparameters (``negative_slope``, ``elu``'s ``alpha``, ``rrelu``'s bounds) may be traced
+arrays, so they can be swept with ``vmap``; they are cast to ``z``'s dtype and get no gradient.
+Structural ones (``axis``, ``num_pieces``, ``approximate``, ``training``) are static Python
+values. ``prelu``'s ``alpha`` is a parameter and gets its gradient.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
 import jax
 import jax.numpy as jnp
 
-from fnnet._types import Array
+from fnnet._types import Array, PRNGKey
 from fnnet.rules import hand_rule
+
+
+def _cast(h, z):
+    """A hyperparameter (Python number or array) in ``z``'s dtype: keeps float32 paths float32."""
+    return jnp.asarray(h).astype(z.dtype)
+
+
+def _check_broadcasts_to(name: str, h, z) -> None:
+    """Raise unless the hyperparameter ``h`` broadcasts to ``z.shape`` without enlarging it."""
+    shape = jnp.shape(h)
+    if len(shape) > z.ndim or any(n not in (1, m) for n, m in zip(shape[::-1], z.shape[::-1])):
+        raise ValueError(
+            f"`{name}` must be a scalar or broadcast to `z`'s shape {z.shape} (e.g. per-channel "
+            f"shape ({z.shape[-1] if z.ndim else 1},)); got shape {shape}."
+        )
 
 
 @hand_rule
@@ -37,6 +62,29 @@ def _identity_bwd(_, da):
 
 
 identity.defvjp(_identity_fwd, _identity_bwd)
+
+
+@hand_rule
+@jax.custom_vjp
+def binary_step(z: Array) -> Array:
+    """Heaviside step ``a = 1 if z ≥ 0 else 0`` (``H(0) = 1``). Backward: ``dz = 0``.
+
+    The derivative is 0 wherever it exists, so no gradient flows through a step unit: it is the
+    perceptron's activation and cannot be trained by gradient descent, which is why the
+    textbook moves on to the sigmoid.
+    """
+    return jnp.where(z >= 0, jnp.ones_like(z), jnp.zeros_like(z))
+
+
+def _binary_step_fwd(z):
+    return binary_step(z), None
+
+
+def _binary_step_bwd(_, da):
+    return (jnp.zeros_like(da),)
+
+
+binary_step.defvjp(_binary_step_fwd, _binary_step_bwd)
 
 
 @hand_rule
@@ -64,9 +112,28 @@ sigmoid.defvjp(_sigmoid_fwd, _sigmoid_bwd)
 
 @hand_rule
 @jax.custom_vjp
+def tanh(z: Array) -> Array:
+    """Hyperbolic tangent ``a = tanh(z)``. Backward: ``dz = da ⊙ (1 − a²)``."""
+    return jnp.tanh(z)
+
+
+def _tanh_fwd(z):
+    a = tanh(z)
+    return a, a  # tanh'(z) = 1 − a²
+
+
+def _tanh_bwd(a, da):
+    return (da * (1.0 - a * a),)
+
+
+tanh.defvjp(_tanh_fwd, _tanh_bwd)
+
+
+@hand_rule
+@jax.custom_vjp
 def relu(z: Array) -> Array:
     """Rectified linear unit ``a = max(z, 0)``. Backward: ``dz = da ⊙ [z > 0]`` (relu'(0) = 0)."""
-    return jnp.maximum(z, 0)
+    return jnp.where(z > 0, z, jnp.zeros_like(z))  # not jnp.maximum, whose autodiff gives ½ at 0
 
 
 def _relu_fwd(z):
@@ -79,3 +146,347 @@ def _relu_bwd(a, da):
 
 
 relu.defvjp(_relu_fwd, _relu_bwd)
+
+
+@hand_rule
+@jax.custom_vjp
+def leaky_relu(z: Array, negative_slope: Array | float = 0.01) -> Array:
+    """Leaky ReLU ``a = z if z > 0 else s·z`` (``s = negative_slope``).
+
+    Backward: ``dz = da`` where ``z > 0``, ``s·da`` elsewhere (so ``leaky_relu'(0) = s``).
+    ``negative_slope`` is a hyperparameter: a scalar or an array broadcasting to ``z``'s shape,
+    possibly traced (vmappable), cast to ``z``'s dtype; it gets no gradient (cotangent ``None``).
+    """
+    _check_broadcasts_to("negative_slope", negative_slope, z)
+    return jnp.where(z > 0, z, _cast(negative_slope, z) * z)
+
+
+def _leaky_relu_fwd(z, negative_slope):
+    return leaky_relu(z, negative_slope), (z > 0, _cast(negative_slope, z))
+
+
+def _leaky_relu_bwd(res, da):
+    positive, slope = res
+    return jnp.where(positive, da, slope * da), None  # hyperparameter: no cotangent
+
+
+leaky_relu.defvjp(_leaky_relu_fwd, _leaky_relu_bwd)
+
+
+@hand_rule
+@jax.custom_vjp
+def elu(z: Array, alpha: Array | float = 1.0) -> Array:
+    """Exponential linear unit ``a = z if z > 0 else α(e^z − 1)``.
+
+    Backward, from the output: ``dz = da`` where ``z > 0``, ``da ⊙ (a + α)`` elsewhere
+    (``elu'(0) = α``). ``e^z − 1`` is ``expm1`` of ``z`` clamped to ``≤ 0``, so ``z = 1e4`` never
+    evaluates ``e^{1e4} = inf`` (no ``inf·0 = nan`` in JAX's own derivative either). ``alpha`` is
+    a hyperparameter like ``leaky_relu``'s ``negative_slope``: no cotangent.
+    """
+    _check_broadcasts_to("alpha", alpha, z)
+    negative_part = jnp.where(z > 0, jnp.zeros_like(z), z)  # clamp: expm1 sees only z ≤ 0
+    return jnp.where(z > 0, z, _cast(alpha, z) * jnp.expm1(negative_part))
+
+
+def _elu_fwd(z, alpha):
+    a = elu(z, alpha)
+    return a, (z > 0, a, _cast(alpha, z))
+
+
+def _elu_bwd(res, da):
+    positive, a, alpha = res
+    return jnp.where(positive, da, da * (a + alpha)), None  # α e^z = a + α for z ≤ 0
+
+
+elu.defvjp(_elu_fwd, _elu_bwd)
+
+
+@hand_rule
+@jax.custom_vjp
+def silu(z: Array) -> Array:
+    """SiLU / swish ``a = z·σ(z)``. Backward: ``dz = da ⊙ σ(z)(1 + z(1 − σ(z)))``."""
+    return z * sigmoid.forward(z)
+
+
+def _silu_fwd(z):
+    return silu(z), (z, sigmoid.forward(z))
+
+
+def _silu_bwd(res, da):
+    z, s = res  # s = σ(z)
+    return (da * s * (1.0 + z * (1.0 - s)),)
+
+
+silu.defvjp(_silu_fwd, _silu_bwd)
+
+swish = silu
+
+
+@hand_rule
+@jax.custom_vjp
+def softplus(z: Array) -> Array:
+    """Softplus ``a = log(1 + e^z)``, stably ``logaddexp(z, 0)``. Backward: ``dz = da ⊙ σ(z)``."""
+    return jnp.logaddexp(z, 0.0)
+
+
+def _softplus_fwd(z):
+    return softplus(z), sigmoid.forward(z)
+
+
+def _softplus_bwd(s, da):
+    return (da * s,)  # softplus' = σ
+
+
+softplus.defvjp(_softplus_fwd, _softplus_bwd)
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+@hand_rule
+@jax.custom_vjp
+def gelu_exact(z: Array) -> Array:
+    """Exact GELU ``a = z·Φ(z)``, ``Φ(z) = ½ erfc(−z/√2)`` the standard normal CDF.
+
+    Backward: ``dz = da ⊙ (Φ(z) + z·φ(z))``, ``φ(z) = e^{−z²/2} / √(2π)``.
+    """
+    return z * (0.5 * jax.scipy.special.erfc(-z * _SQRT_HALF))
+
+
+def _gelu_exact_fwd(z):
+    return gelu_exact(z), z
+
+
+def _gelu_exact_bwd(z, da):
+    cdf = 0.5 * jax.scipy.special.erfc(-z * _SQRT_HALF)  # Φ(z)
+    pdf = jnp.exp(-0.5 * z * z) * _INV_SQRT_2PI  # φ(z)
+    return (da * (cdf + z * pdf),)
+
+
+gelu_exact.defvjp(_gelu_exact_fwd, _gelu_exact_bwd)
+
+
+@hand_rule
+@jax.custom_vjp
+def gelu_tanh(z: Array) -> Array:
+    """Tanh-approximate GELU ``a = ½ z (1 + t)``, ``t = tanh(u)``, ``u = √(2/π)(z + 0.044715 z³)``.
+
+    Backward: ``dz = da ⊙ (½(1 + t) + ½ z (1 − t²) √(2/π)(1 + 3·0.044715 z²))``.
+    """
+    u = _SQRT_2_OVER_PI * (z + _GELU_CUBIC * z * z * z)
+    return 0.5 * z * (1.0 + jnp.tanh(u))
+
+
+def _gelu_tanh_fwd(z):
+    return gelu_tanh(z), z
+
+
+def _gelu_tanh_bwd(z, da):
+    t = jnp.tanh(_SQRT_2_OVER_PI * (z + _GELU_CUBIC * z * z * z))
+    du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * z * z)  # ∂u/∂z
+    return (da * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du),)
+
+
+gelu_tanh.defvjp(_gelu_tanh_fwd, _gelu_tanh_bwd)
+
+
+def gelu(z: Array, *, approximate: bool = False) -> Array:
+    """Gaussian error linear unit: :func:`gelu_exact` (default) or, with ``approximate=True``,
+    :func:`gelu_tanh`. Matches ``jax.nn.gelu(z, approximate=...)``; note that ``jax.nn.gelu``
+    defaults to the approximation and fnnet to the exact form.
+    """
+    if not isinstance(approximate, bool):
+        raise TypeError(f"`approximate` must be a Python bool; got {approximate!r}.")
+    return gelu_tanh(z) if approximate else gelu_exact(z)
+
+
+def _check_axis(z, axis) -> None:
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"`axis` must be a Python int; got {axis!r}.")
+    if not -z.ndim <= axis < z.ndim:
+        raise ValueError(f"`axis` must index one of `z`'s axes, shape {z.shape}; got axis={axis}.")
+
+
+@hand_rule
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def softmax(z: Array, axis: int = -1) -> Array:
+    """Softmax ``a_i = e^{z_i} / Σ_j e^{z_j}`` along ``axis`` (static int), stable (``z − max z``).
+
+    Backward, with ``g = da``: ``dz = a ⊙ (g − ⟨g, a⟩)``, the inner product taken along ``axis``
+    (the Jacobian ``diag(a) − a aᵀ`` applied without forming it).
+    """
+    _check_axis(z, axis)
+    shifted = z - jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True))
+    e = jnp.exp(shifted)
+    return e / jnp.sum(e, axis=axis, keepdims=True)
+
+
+def _softmax_fwd(z, axis):
+    a = softmax(z, axis)
+    return a, a
+
+
+def _softmax_bwd(axis, a, g):
+    return (a * (g - jnp.sum(g * a, axis=axis, keepdims=True)),)
+
+
+softmax.defvjp(_softmax_fwd, _softmax_bwd)
+
+
+@hand_rule
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def log_softmax(z: Array, axis: int = -1) -> Array:
+    """Log-softmax ``a_i = z_i − log Σ_j e^{z_j}`` along ``axis`` (static int), stable.
+
+    Backward, with ``g = da``: ``dz = g − softmax(z) · Σ g`` (sum along ``axis``), with
+    ``softmax(z) = e^a`` read from the output.
+    """
+    _check_axis(z, axis)
+    shifted = z - jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True))
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
+
+
+def _log_softmax_fwd(z, axis):
+    a = log_softmax(z, axis)
+    return a, a
+
+
+def _log_softmax_bwd(axis, a, g):
+    return (g - jnp.exp(a) * jnp.sum(g, axis=axis, keepdims=True),)
+
+
+log_softmax.defvjp(_log_softmax_fwd, _log_softmax_bwd)
+
+
+def _sum_to_shape(x: Array, shape: tuple[int, ...]) -> Array:
+    """Sum ``x`` over the axes along which an array of ``shape`` was broadcast to ``x.shape``."""
+    lead = x.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    return jnp.sum(x, axis=tuple(range(lead)) + stretched).reshape(shape)
+
+
+@hand_rule
+@jax.custom_vjp
+def prelu(z: Array, alpha: Array) -> Array:
+    """Parametric ReLU ``a = z if z > 0 else α·z`` with a learnable slope ``α``.
+
+    ``alpha`` is a scalar or broadcasts to ``z`` (typically per-channel, shape ``(features,)``).
+    Backward: ``dz = da`` where ``z > 0``, ``α·da`` elsewhere (``prelu'(0) = α``), and
+    ``dα = Σ da ⊙ min(z, 0)``, summed over the axes ``α`` was broadcast along, so ``dα`` has
+    ``α``'s shape and dtype.
+    """
+    _check_broadcasts_to("alpha", alpha, z)
+    return jnp.where(z > 0, z, _cast(alpha, z) * z)
+
+
+def _prelu_fwd(z, alpha):
+    return prelu(z, alpha), (z, jnp.asarray(alpha))
+
+
+def _prelu_bwd(res, da):
+    z, alpha = res
+    positive = z > 0
+    dz = jnp.where(positive, da, _cast(alpha, z) * da)
+    dalpha = _sum_to_shape(jnp.where(positive, jnp.zeros_like(da), z * da), alpha.shape)
+    return dz, dalpha.astype(alpha.dtype)
+
+
+prelu.defvjp(_prelu_fwd, _prelu_bwd)
+
+
+def rrelu(
+    z: Array,
+    *,
+    key: PRNGKey | None = None,
+    lower: Array | float = 1.0 / 8.0,
+    upper: Array | float = 1.0 / 3.0,
+    training: bool = False,
+) -> Array:
+    """Randomized leaky ReLU (torch's ``RReLU``): ``a = z if z > 0 else s·z``.
+
+    With ``training=True``, ``s ~ U(lower, upper)`` is drawn per element from ``key`` (a
+    ``ValueError`` if ``key`` is None); otherwise ``s = (lower + upper) / 2``. The backward pass
+    is :func:`leaky_relu`'s rule with these slopes as ``negative_slope``: the rule saves them, so
+    it uses exactly the slopes the forward drew. ``lower``/``upper`` may be traced and get no
+    gradient; ``training`` is static.
+    """
+    if not isinstance(training, bool):
+        raise TypeError(f"`training` must be a Python bool; got {training!r}.")
+    z = jnp.asarray(z)
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        raise TypeError(f"`z` must have a floating dtype; got {z.dtype}.")
+    lo, hi = _cast(lower, z), _cast(upper, z)
+    if not training:
+        return leaky_relu(z, 0.5 * (lo + hi))
+    if key is None:
+        raise ValueError(
+            "`key` must be a jax.random key when `training=True` (the slopes are drawn from "
+            "U(lower, upper)); got None."
+        )
+    slopes = jax.random.uniform(key, z.shape, z.dtype, minval=lo, maxval=hi)
+    return leaky_relu(z, slopes)
+
+
+def _maxout_groups(z: Array, num_pieces: int) -> Array:
+    """View ``(..., k·p)`` as ``(..., k, p)``: unit ``j`` owns inputs ``j·p, …, j·p + p − 1``."""
+    if not isinstance(num_pieces, int) or isinstance(num_pieces, bool):
+        raise TypeError(f"`num_pieces` must be a Python int; got {num_pieces!r}.")
+    if num_pieces < 1:
+        raise ValueError(f"`num_pieces` must be at least 1; got {num_pieces}.")
+    if z.ndim == 0 or z.shape[-1] % num_pieces:
+        raise ValueError(
+            f"`z`'s last axis must be a multiple of `num_pieces` = {num_pieces} (k units × "
+            f"{num_pieces} pieces); got `z`.shape = {z.shape}."
+        )
+    return z.reshape(z.shape[:-1] + (z.shape[-1] // num_pieces, num_pieces))
+
+
+@hand_rule
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def maxout(z: Array, num_pieces: int) -> Array:
+    """Maxout ``a_j = max(z_{j·p}, …, z_{j·p + p − 1})`` over groups of ``p = num_pieces``.
+
+    ``z`` of shape ``(..., k·p)`` maps to ``(..., k)``; each group is ``p`` *consecutive*
+    units on the last axis (so a ``Dense(k·p)`` before it gives ``k`` maxout units).
+    ``num_pieces`` is a static int. Backward: ``dz`` is ``da_j`` at the group's argmax and 0 at
+    its other pieces; on ties the first (lowest-index) maximum gets it all.
+    """
+    groups = _maxout_groups(z, num_pieces)
+    winner = jnp.argmax(groups, axis=-1)  # first maximum on ties
+    return jnp.take_along_axis(groups, winner[..., None], axis=-1)[..., 0]
+
+
+def _maxout_fwd(z, num_pieces):
+    return maxout(z, num_pieces), jnp.argmax(_maxout_groups(z, num_pieces), axis=-1)
+
+
+def _maxout_bwd(num_pieces, winner, da):
+    routed = jax.nn.one_hot(winner, num_pieces, dtype=da.dtype) * da[..., None]
+    return (routed.reshape(da.shape[:-1] + (da.shape[-1] * num_pieces,)),)
+
+
+maxout.defvjp(_maxout_fwd, _maxout_bwd)
+
+
+__all__ = [
+    "identity",
+    "binary_step",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "silu",
+    "swish",
+    "softplus",
+    "gelu",
+    "gelu_exact",
+    "gelu_tanh",
+    "softmax",
+    "log_softmax",
+    "prelu",
+    "rrelu",
+    "maxout",
+]
