@@ -80,11 +80,12 @@ def _epoch_fn(step: Callable, batch_size: int, stop_on_nonfinite: bool) -> Calla
 
         def body(carry, batch):
             state, halted = carry
-            new_state, metrics = step(state, batch, jax.random.fold_in(step_key, state.step))
-            ok = metrics.loss_finite & metrics.grads_finite
+            step_key_s = jax.random.fold_in(step_key, state.step)
             if stop_on_nonfinite:  # structural flag: freeze at the first bad step
-                new_state = jax.tree_util.tree_map(lambda n, o: jnp.where(halted, o, n), new_state, state)
-                halted = halted | ~ok
+                new_state, metrics = step(state, batch, step_key_s, active=~halted)
+                halted = halted | ~(metrics.loss_finite & metrics.grads_finite)
+            else:
+                new_state, metrics = step(state, batch, step_key_s)
             return (new_state, halted), metrics
 
         (state, _), metrics = jax.lax.scan(body, (state, jnp.array(False)), (batches.x, batches.y))
@@ -193,7 +194,7 @@ def fit(
 
         if not good.all() and not skip_nonfinite:
             first = int(np.argmin(good))
-            cause = "loss" if not bool(np.asarray(metrics.loss_finite)[first]) else "gradients or updated parameters"
+            cause = "loss" if not bool(np.asarray(metrics.loss_finite)[first]) else "gradients"
             nonfinite = NonFinite(epoch * steps_per_epoch + first, epoch, f"non-finite {cause}")
             if verbose:
                 log(f"epoch {epoch + 1}: stopped at step {nonfinite.step}: {nonfinite.cause}; kept the last finite parameters")

@@ -8,7 +8,7 @@ Data flow of one step (``make_train_step``)::
       → grads = ∂L/∂params                                      the δ recursion, hand-written rules
       → updates, opt_state = optimizer.update(grads, opt_state, params)
       → params' = params + updates
-      → if L, grads or params' are not finite: keep params and opt_state unchanged
+      → only if L and every gradient are finite (decided first, under lax.cond)
     → (TrainState(params', opt_state', step + 1), StepMetrics)
 
 The step is a pure function; compile it once (``jax.jit(step, donate_argnums=0)``), or let
@@ -43,7 +43,7 @@ class StepMetrics(NamedTuple):
     loss: Array
     accuracy: Array
     loss_finite: Array  # bool: the loss was finite
-    grads_finite: Array  # bool: every gradient (and the updated params) was finite
+    grads_finite: Array  # bool: every gradient was finite
 
 
 def init_state(params: Params, optimizer: Optimizer) -> TrainState:
@@ -92,9 +92,11 @@ def make_train_step(
             ``lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)``: weights only, never biases).
 
     Returns:
-        ``step(state, batch, key)``. A step whose loss, gradients or new params are not finite
-        returns the old params and optimizer state (``step`` still advances) and reports it in
-        ``StepMetrics``; the state is never corrupted.
+        ``step(state, batch, key, *, active=None)``. A step whose loss or gradients are not
+        finite returns the old params and optimizer state (``step`` still advances) and reports
+        it in ``StepMetrics``; the state is never corrupted. ``active`` (a 0-d bool array) lets
+        a compiled loop freeze the state without a second pass (``fit`` uses it to stop at the
+        first non-finite step).
     """
     _check_callable("apply", apply)
     _check_callable("loss", loss)
@@ -109,17 +111,23 @@ def make_train_step(
             value = value + penalty(params)
         return value, outputs
 
-    def step(state: TrainState, batch: tuple[Array, Array], key: PRNGKey) -> tuple[TrainState, StepMetrics]:
+    def step(
+        state: TrainState, batch: tuple[Array, Array], key: PRNGKey, *, active: Array | None = None
+    ) -> tuple[TrainState, StepMetrics]:
         x, y = batch
         (value, outputs), grads = jax.value_and_grad(objective, has_aux=True)(state.params, x, y, key)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = apply_updates(state.params, updates)
         loss_ok = jnp.isfinite(value)
-        grads_ok = all_finite(grads) & all_finite(params)
-        ok = loss_ok & grads_ok
-        keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
-        new_state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state), state.step + 1)
-        return new_state, StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok)
+        grads_ok = all_finite(grads)
+        ok = loss_ok & grads_ok if active is None else loss_ok & grads_ok & active
+
+        def update(_):
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            return apply_updates(state.params, updates), opt_state
+
+        # Decide before updating: the skipped branch costs nothing, and no second pass has to
+        # select between old and new state (under vmap the cond becomes that select anyway).
+        params, opt_state = jax.lax.cond(ok, update, lambda _: (state.params, state.opt_state), None)
+        return TrainState(params, opt_state, state.step + 1), StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok)
 
     return step
 

@@ -214,3 +214,18 @@ def test_dropout_in_serial_and_sweepable_rate(key):
         Dropout(1.0)
     with pytest.raises(ValueError, match="`key` is required by Dropout"):
         Dropout(0.5).apply((), x, training=True)
+
+
+def test_nonfinite_gradient_with_finite_loss_keeps_state(key):
+    x, y = _problem(key)
+    params = NET.init(key, 5)
+    opt = optimizers.sgd(0.1)
+
+    def sqrt_loss(out, target):  # finite value 0, but d√u/du = ∞ at u = 0: NaN gradients
+        del target
+        return jnp.sqrt(jnp.sum(out * 0.0))
+
+    state = init_state(params, opt)
+    new, metrics = jax.jit(make_train_step(NET.apply, sqrt_loss, opt))(state, (x, y), key)
+    assert bool(metrics.loss_finite) and not bool(metrics.grads_finite)
+    assert _equal(new.params, state.params)
