@@ -61,10 +61,10 @@ def test_mlp_rule_equals_composition_and_autodiff(x64, sizes):
     def grads(fn):
         return jax.grad(lambda p, x: jnp.sum(fn(p, x) * g), argnums=(0, 1))(params, x)
 
-    whole = grads(lambda p, x: mlp(acts, p, x))
+    whole = jax.jit(lambda: grads(lambda p, x: mlp(acts, p, x)))()
     np.testing.assert_allclose(mlp(acts, params, x), _reference(acts, params, x), rtol=1e-12)
-    _close(whole, grads(net.apply), 1e-10, 1e-12)
-    _close(whole, grads(lambda p, x: _reference(acts, p, x)), 1e-10, 1e-12)
+    _close(whole, jax.jit(lambda: grads(net.apply))(), 1e-10, 1e-12)
+    _close(whole, jax.jit(lambda: grads(lambda p, x: _reference(acts, p, x)))(), 1e-10, 1e-12)
 
 
 LABELS = {
@@ -90,8 +90,8 @@ def test_fused_mlp_loss_matches_autodiff(case, dtype):
         y = LABELS[case](jax.random.key(4), x.shape[0], 4, dt)
         loss = LOSS_OF[case]
         args = (0, 1, 2) if jnp.issubdtype(y.dtype, jnp.floating) else (0, 1)
-        value, hand = jax.value_and_grad(lambda p, x, y: mlp_loss(acts, loss, p, x, y), args)(params, x, y)
-        plain = jax.grad(lambda p, x, y: _plain_loss(loss, _reference(acts, p, x), y), args)(params, x, y)
+        value, hand = jax.jit(jax.value_and_grad(lambda p, x, y: mlp_loss(acts, loss, p, x, y), args))(params, x, y)
+        plain = jax.jit(jax.grad(lambda p, x, y: _plain_loss(loss, _reference(acts, p, x), y), args))(params, x, y)
         rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (2e-5, 1e-6)
         np.testing.assert_allclose(value, _plain_loss(loss, _reference(acts, params, x), y), rtol=rtol)
         _close(hand, plain, rtol, atol)
@@ -109,9 +109,10 @@ def test_non_fused_output_pair_and_jit_vmap(x64):
     plain = jax.grad(lambda p: _plain_loss(losses.squared_error, _reference(acts, p, x), y))(params)
     _close(hand, plain, 1e-10, 1e-12)
     xs = jnp.stack([x, 2 * x, -x])
-    batched = jax.vmap(lambda x: jax.grad(net.loss)(params, x, y, losses.squared_error))(xs)
+    batched = jax.jit(jax.vmap(lambda x: jax.grad(net.loss)(params, x, y, losses.squared_error)))(xs)
+    single_grad = jax.jit(lambda x: jax.grad(net.loss)(params, x, y, losses.squared_error))
     for i in range(3):
-        single = jax.grad(net.loss)(params, xs[i], y, losses.squared_error)
+        single = single_grad(xs[i])
         _close(jax.tree_util.tree_map(lambda a: a[i], batched), single, 1e-12, 1e-14)
 
 
@@ -123,8 +124,8 @@ def test_mlp_hessian_through_autodiff_switch(x64):
         return mlp_loss(acts, losses.squared_error, p, x, y)
 
     with fnnet.autodiff():
-        hess = jax.hessian(loss)(params)
-    plain = jax.hessian(lambda p: _plain_loss(losses.squared_error, _reference(acts, p, x), y))(params)
+        hess = jax.jit(jax.hessian(loss))(params)
+    plain = jax.jit(jax.hessian(lambda p: _plain_loss(losses.squared_error, _reference(acts, p, x), y)))(params)
     _close(hess, plain, 1e-9, 1e-12)
 
 
