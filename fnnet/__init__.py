@@ -21,9 +21,11 @@ from fnnet import losses as losses
 from fnnet import moments as moments
 from fnnet import networks as networks
 from fnnet import optimizers as optimizers
+from fnnet import parallel as parallel
 from fnnet import regularizers as regularizers
 from fnnet import rules as rules
 from fnnet import schedules as schedules
+from fnnet import sweep as sweep
 from fnnet import train as train
 from fnnet import transforms as transforms
 from fnnet.dropout import Dropout as Dropout
@@ -61,6 +63,8 @@ __all__ = [
     "dropout",
     "fitting",
     "optimizers",
+    "parallel",
+    "sweep",
     "regularizers",
     "schedules",
     "train",

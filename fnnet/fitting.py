@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import checkpoint
+from fnnet import checkpoint, parallel
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.data import minibatches
 from fnnet.train import TrainState, init_state, make_eval_step, make_train_step
@@ -73,10 +73,12 @@ def _check_data(name: str, data: Any) -> tuple[Array, Array]:
     return x, y
 
 
-def _epoch_fn(step: Callable, batch_size: int, stop_on_nonfinite: bool) -> Callable:
+def _epoch_fn(step: Callable, batch_size: int, stop_on_nonfinite: bool, mesh: Any = None) -> Callable:
     def run_epoch(state: TrainState, x: Array, y: Array, key: PRNGKey):
         shuffle_key, step_key = jax.random.split(key)
         batches = minibatches(shuffle_key, x, y, batch_size)
+        if mesh is not None:  # data parallel: each step's batch rows split over the devices
+            batches = parallel.constrain_batches(batches, mesh)
 
         def body(carry, batch):
             state, halted = carry
@@ -112,6 +114,7 @@ def fit(
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
+    mesh: Any = None,
     log: Callable[[str], None] = print,
 ) -> FitResult:
     """Train ``apply``'s parameters on ``train = (x, y)`` with minibatch SGD-style steps.
@@ -131,6 +134,9 @@ def fit(
             state, history) there every ``checkpoint_every`` epochs, atomically;
             ``resume=True`` continues from it when it exists (same model, optimizer and
             ``epochs``); the resumed run ends bit for bit where an uninterrupted one would.
+        mesh: optional ``jax.sharding.Mesh``: data-parallel training, every step's batch split
+            over the mesh's devices, parameters and optimizer state replicated (XLA inserts the
+            gradient all-reduce; the hand-written rules have no collectives).
 
     Returns:
         A ``FitResult``.
@@ -147,8 +153,14 @@ def fit(
     if resume and checkpoint_path is None:
         raise ValueError("`resume=True` needs a `checkpoint_path`.")
 
+    if mesh is not None:
+        mesh = parallel.check_mesh(mesh)
+        if batch_size % mesh.size:
+            raise ValueError(f"`batch_size` ({batch_size}) must be divisible by the number of devices in `mesh` ({mesh.size}).")
+        x, y = parallel.replicate((x, y), mesh)
+        val = None if val is None else parallel.replicate(val, mesh)
     step = make_train_step(apply, loss, optimizer, penalty=penalty)
-    run_epoch = _epoch_fn(step, batch_size, stop_on_nonfinite=not skip_nonfinite)
+    run_epoch = _epoch_fn(step, batch_size, stop_on_nonfinite=not skip_nonfinite, mesh=mesh)
     evaluate = jax.jit(make_eval_step(apply, loss))
     steps_per_epoch = x.shape[0] // batch_size
 
@@ -174,6 +186,8 @@ def fit(
             log(f"resumed from {checkpoint_path} after epoch {int(progress.epoch)}")
 
     state, history = progress.state, {k: np.array(v) for k, v in progress.history.items()}
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
     best_params, best_loss = progress.best_params, float(progress.best_loss)
     best_epoch, wait = int(progress.best_epoch), int(progress.wait)
     nonfinite, stopped_early, start = None, False, int(progress.epoch)

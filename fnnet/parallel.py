@@ -1,0 +1,145 @@
+"""Multi-device training with ``jax.sharding``: a sweep's member axis, or one model's batch.
+
+Nothing here communicates by hand. Arrays are placed with a ``NamedSharding`` on a ``Mesh``,
+``jit`` compiles one SPMD program, and XLA inserts whatever reductions the math needs (the sum
+over the batch in ``∂L/∂w = xᵀ δ`` becomes per-device partial sums plus an all-reduce). fnnet's
+hand-written rules stay per-shard math with no collectives in them.
+
+Two layouts:
+
+* **members** (:func:`fnnet.sweep.run` with ``mesh=``): the sweep's member axis is split across
+  devices; each device trains its members on the whole (replicated) data set. Members are
+  independent, so this needs no communication at all.
+* **data** (:func:`data_parallel_step`): one model, parameters and optimizer state replicated,
+  every batch split along its rows. Gradients are batch means, so the sharded step computes
+  the same update as the single-device step (up to float32 summation order).
+
+Set the device count before JAX starts to try this on a CPU:
+``XLA_FLAGS=--xla_force_host_platform_device_count=8`` or, first thing in the program,
+``jax.config.update("jax_num_cpu_devices", 8)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from fnnet._types import PRNGKey
+
+
+def device_mesh(axis_name: str = "data", *, num_devices: int | None = None, devices: Sequence[Any] | None = None) -> Mesh:
+    """A one-axis ``Mesh`` over ``num_devices`` devices (default: all), with automatic sharding.
+
+    Args:
+        axis_name: the mesh axis name (``"data"`` for batches, ``"members"`` for sweeps).
+        num_devices: how many devices to use (the first ones); default all of ``devices``.
+        devices: the devices to choose from; default ``jax.devices()``.
+    """
+    if not isinstance(axis_name, str) or not axis_name:
+        raise TypeError(f"`axis_name` must be a non-empty str; got {axis_name!r}.")
+    available = list(jax.devices() if devices is None else devices)
+    n = len(available) if num_devices is None else num_devices
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(available):
+        raise ValueError(f"`num_devices` must be an int in [1, {len(available)}]; got {num_devices!r}.")
+    return jax.make_mesh((n,), (axis_name,), axis_types=(AxisType.Auto,), devices=available[:n])
+
+
+def check_mesh(mesh: Any) -> Mesh:
+    """``mesh`` with automatic axes: the same devices and names, sharding left to XLA's propagation.
+
+    ``jax.make_mesh`` makes *explicit* axes by default, under which jnp ops with ambiguous output
+    shardings (the batch gather, ``xᵀ δ`` over a split batch) must be annotated by hand; fnnet's
+    rules are written free of sharding annotations, so they run on automatic axes.
+    """
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"`mesh` must be a jax.sharding.Mesh (e.g. fnnet.parallel.device_mesh()); got {mesh!r}.")
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+
+
+def leading_sharding(mesh: Mesh) -> NamedSharding:
+    """Split axis 0 over all of ``mesh``'s axes (batch rows, or sweep members); other axes whole."""
+    mesh = check_mesh(mesh)
+    return NamedSharding(mesh, P(tuple(mesh.axis_names)))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """A full copy on every device of ``mesh``."""
+    return NamedSharding(check_mesh(mesh), P())
+
+
+def shard_leading(tree: Any, mesh: Mesh, *, name: str = "tree") -> Any:
+    """Place every leaf of ``tree`` split along axis 0 over ``mesh`` (its length must divide evenly)."""
+    mesh = check_mesh(mesh)
+    sharding = leading_sharding(mesh)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        shape = jax.numpy.shape(leaf)
+        if not shape or shape[0] % mesh.size:
+            where = f"`{name}` leaf {jax.tree_util.keystr(path)}" if path else f"`{name}`"
+            raise ValueError(
+                f"{where} must have a leading axis divisible by the {mesh.size} devices of `mesh`; "
+                f"got shape {shape}."
+            )
+    return jax.device_put(tree, sharding)
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Place every leaf of ``tree`` whole on every device of ``mesh``."""
+    return jax.device_put(tree, replicated(mesh))
+
+
+def constrain_batches(batches: Any, mesh: Mesh) -> Any:
+    """Inside ``jit``: split stacked minibatches ``(num_batches, batch_size, ...)`` along the batch rows.
+
+    The hook for a compiled epoch (``fnnet.fit``'s ``lax.scan`` over ``fnnet.data.minibatches``):
+    call it on the stacked batches before the scan, with the train state replicated, and every
+    step of the epoch runs data-parallel.
+    """
+    mesh = check_mesh(mesh)
+    spec = NamedSharding(mesh, P(None, tuple(mesh.axis_names)))
+    return jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, spec), batches)
+
+
+def data_parallel_step(step: Callable[..., Any], mesh: Mesh, *, donate: bool = True) -> Callable[..., Any]:
+    """Compile a train step ``(state, batch, key) -> (state, metrics)`` to run data-parallel on ``mesh``.
+
+    The state and the key are replicated, each array of ``batch`` is split along its rows
+    (``batch_size`` must be divisible by ``mesh.size``), and the new state and metrics come back
+    replicated. The result equals the single-device step up to float32 summation order.
+
+    Args:
+        step: e.g. ``fnnet.make_train_step(apply, loss, optimizer)``.
+        mesh: e.g. ``fnnet.parallel.device_mesh("data")``.
+        donate: donate the incoming state's buffers (as ``fit`` does).
+
+    Returns:
+        ``parallel_step(state, batch, key)``, which places its arguments and calls the compiled step.
+    """
+    if not callable(step):
+        raise TypeError(f"`step` must be a train step function; got {step!r}.")
+    if not isinstance(donate, bool):
+        raise TypeError(f"`donate` must be a bool; got {donate!r}.")
+    mesh = check_mesh(mesh)
+    rep, rows = replicated(mesh), leading_sharding(mesh)
+    compiled = jax.jit(step, in_shardings=(rep, rows, rep), out_shardings=(rep, rep), donate_argnums=(0,) if donate else ())
+
+    def parallel_step(state: Any, batch: Any, key: PRNGKey) -> tuple[Any, Any]:
+        return compiled(replicate(state, mesh), shard_leading(batch, mesh, name="batch"), replicate(key, mesh))
+
+    return parallel_step
+
+
+__all__ = [
+    "device_mesh",
+    "check_mesh",
+    "leading_sharding",
+    "replicated",
+    "shard_leading",
+    "replicate",
+    "constrain_batches",
+    "data_parallel_step",
+]
