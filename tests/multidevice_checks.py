@@ -115,5 +115,20 @@ def data_parallel():
     }
 
 
+def fit_with_mesh():
+    """``fnnet.fit(..., mesh=)`` against the same run on one device."""
+    net = fnnet.serial(fnnet.Dense(4, activations.tanh), fnnet.Dropout(0.2), fnnet.Dense(2))
+    params = net.init(KEY, 3)
+    args = (net.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (X[:32], Y[:32]))
+    kwargs = dict(key=KEY, epochs=3, batch_size=16, validation=(X[32:], Y[32:]), verbose=False)
+    single = fnnet.fit(*args, **kwargs)
+    sharded = fnnet.fit(*args, **kwargs, mesh=parallel.device_mesh("data"))
+    return {
+        "diff": _diff(sharded.params, single.params),
+        "val_diff": _diff(sharded.history["val_loss"], single.history["val_loss"]),
+        "params_layout": _layout(jax.tree_util.tree_leaves(sharded.state.params)[0]),
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps({"sweep": member_sharded_sweep(), "data": data_parallel()}))
+    print(json.dumps({"sweep": member_sharded_sweep(), "data": data_parallel(), "fit": fit_with_mesh()}))

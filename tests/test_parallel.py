@@ -65,6 +65,13 @@ def test_data_parallel_epoch_equals_single_device(checks):
     assert d["epoch_params_layout"]["replicated"]
 
 
+@pytest.mark.slow
+def test_fit_with_mesh_equals_single_device(checks):
+    f = checks["fit"]
+    assert f["diff"]["rel"] < RTOL and f["val_diff"]["rel"] < RTOL, f
+    assert f["params_layout"]["replicated"] and f["params_layout"]["devices"] == 8
+
+
 def test_single_device_helpers_and_errors():
     mesh = parallel.device_mesh("data")
     assert mesh.axis_names == ("data",) and mesh.size == jax.device_count() == 1
