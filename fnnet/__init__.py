@@ -15,6 +15,7 @@ from fnnet import datasets as datasets
 from fnnet import diagnostics as diagnostics
 from fnnet import dropout as dropout
 from fnnet import fitting as fitting
+from fnnet import gradcheck as gradcheck
 from fnnet import initializers as initializers
 from fnnet import layers as layers
 from fnnet import losses as losses
@@ -62,6 +63,7 @@ __all__ = [
     "diagnostics",
     "dropout",
     "fitting",
+    "gradcheck",
     "optimizers",
     "parallel",
     "sweep",

@@ -1,0 +1,48 @@
+"""Gradient-rule verification: every hand-written rule against autodiff and finite differences.
+
+``check_rule(rule, reference, sampler, key=...)`` draws arguments with ``sampler``, compares
+the rule's VJP with ``jax.vjp`` of an independently written ``reference`` forward, and both
+with central finite differences taken in float64; it returns a :class:`CheckResult` (one row
+per comparison and input leaf, named by key path) that prints as a table and has
+``raise_if_failed()`` for tests. :data:`TOLERANCES` is the one tolerance table.
+:data:`fnnet.gradcheck.registry.REGISTRY` describes every rule of fnnet as a :class:`RuleSpec`;
+``python -m fnnet.gradcheck`` checks them all. See docs/gradcheck.md.
+"""
+
+from fnnet.gradcheck._check import RuleSpec as RuleSpec
+from fnnet.gradcheck._check import check_rule as check_rule
+from fnnet.gradcheck._check import check_spec as check_spec
+from fnnet.gradcheck._report import COMPARISONS as COMPARISONS
+from fnnet.gradcheck._report import CheckResult as CheckResult
+from fnnet.gradcheck._report import LeafReport as LeafReport
+from fnnet.gradcheck._report import summary as summary
+from fnnet.gradcheck._sampling import elementwise_sampler as elementwise_sampler
+from fnnet.gradcheck._sampling import integers as integers
+from fnnet.gradcheck._sampling import normal as normal
+from fnnet.gradcheck._sampling import normals as normals
+from fnnet.gradcheck._sampling import NUM_DIMS as NUM_DIMS
+from fnnet.gradcheck._sampling import Sampler as Sampler
+from fnnet.gradcheck._sampling import shift_away as shift_away
+from fnnet.gradcheck._tolerances import TOLERANCES as TOLERANCES
+from fnnet.gradcheck._tolerances import DtypeTolerances as DtypeTolerances
+from fnnet.gradcheck._tolerances import Tolerance as Tolerance
+
+__all__ = [
+    "RuleSpec",
+    "check_rule",
+    "check_spec",
+    "CheckResult",
+    "LeafReport",
+    "COMPARISONS",
+    "summary",
+    "TOLERANCES",
+    "DtypeTolerances",
+    "Tolerance",
+    "elementwise_sampler",
+    "normal",
+    "normals",
+    "integers",
+    "NUM_DIMS",
+    "Sampler",
+    "shift_away",
+]
