@@ -314,7 +314,19 @@ def one_hot(labels: Any, num_classes: int, *, dtype: Any = jnp.float32) -> Array
     return jax.nn.one_hot(labels, num_classes, dtype=dtype)
 
 
+
+
+def check_pair(name: str, pair: Any) -> tuple[Array, Array]:
+    """Validate a data pair ``(x, y)`` with as many rows of inputs as of targets."""
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise TypeError(f"`{name}` must be a pair (x, y); got {type(pair).__name__}.")
+    x, y = jnp.asarray(pair[0]), jnp.asarray(pair[1])
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"`{name}` inputs and targets must have the same number of rows; got x {x.shape} and y {y.shape}.")
+    return x, y
+
 __all__ = [
+    "check_pair",
     "Batches",
     "Standardization",
     "shuffle",

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from fnnet._types import Array, PRNGKey
-from fnnet.layers import Layer, _as_shape
+from fnnet.layers import Layer, no_params
 from fnnet.rules import hand_rule
 
 
@@ -63,11 +63,6 @@ def Dropout(rate: Any) -> Layer:
     """
     _check_rate(rate)
 
-    def init(key: PRNGKey, input_shape: Any) -> tuple:
-        del key
-        _as_shape(input_shape)
-        return ()
-
     def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
         del params
         x = jnp.asarray(x)
@@ -78,7 +73,7 @@ def Dropout(rate: Any) -> Layer:
         keep = jax.random.bernoulli(key, 1.0 - jnp.asarray(rate, jnp.float32), x.shape)
         return dropout(x, keep, rate)
 
-    return Layer(init, apply)
+    return Layer(no_params, apply)
 
 
 __all__ = ["dropout", "Dropout"]

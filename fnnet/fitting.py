@@ -28,7 +28,7 @@ import numpy as np
 
 from fnnet import checkpoint, parallel
 from fnnet._types import Array, Params, PRNGKey
-from fnnet.data import minibatches
+from fnnet.data import check_pair, minibatches
 from fnnet.train import TrainState, init_state, make_eval_step, make_train_step
 from fnnet.transforms import Optimizer
 
@@ -62,15 +62,6 @@ class _Progress(NamedTuple):  # everything a checkpoint needs besides the train 
     best_epoch: Array
     wait: Array
     history: dict[str, Array]
-
-
-def _check_data(name: str, data: Any) -> tuple[Array, Array]:
-    if not (isinstance(data, tuple) and len(data) == 2):
-        raise TypeError(f"`{name}` must be a pair (x, y); got {type(data).__name__}.")
-    x, y = jnp.asarray(data[0]), jnp.asarray(data[1])
-    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"`{name}` inputs and targets must have the same number of rows; got x {x.shape} and y {y.shape}.")
-    return x, y
 
 
 def _epoch_fn(step: Callable, batch_size: int, stop_on_nonfinite: bool, mesh: Any = None) -> Callable:
@@ -141,8 +132,8 @@ def fit(
     Returns:
         A ``FitResult``.
     """
-    x, y = _check_data("train", train)
-    val = _check_data("validation", validation) if validation is not None else None
+    x, y = check_pair("train", train)
+    val = check_pair("validation", validation) if validation is not None else None
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("checkpoint_every", checkpoint_every, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"`{name}` must be an int >= {low}; got {value!r}.")

@@ -197,20 +197,22 @@ def Dense(
     return Layer(init, apply)
 
 
+def no_params(key: PRNGKey, input_shape: Any) -> tuple:
+    """``init`` of a parameter-free layer: checks ``input_shape`` and returns ``()``."""
+    del key
+    _as_shape(input_shape)
+    return ()
+
+
 def Activation(fn: Activation) -> Layer:
     """A parameter-free layer applying ``fn`` elementwise (e.g. after a linear ``Dense``)."""
     fn = check_activation(fn, "fn")
-
-    def init(key: PRNGKey, input_shape: Any) -> tuple:
-        del key
-        _as_shape(input_shape)
-        return ()
 
     def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
         del params, key, training
         return fn(jnp.asarray(x))
 
-    return Layer(init, apply)
+    return Layer(no_params, apply)
 
 
 def PReLU(init_slope: float = 0.25, *, per_feature: bool = True, dtype: Any = jnp.float32) -> Layer:
@@ -246,16 +248,11 @@ def RReLU(lower: Any = 1.0 / 8.0, upper: Any = 1.0 / 3.0) -> Layer:
     step key); otherwise it uses the mean slope ``(lower + upper) / 2``. No parameters.
     """
 
-    def init(key: PRNGKey, input_shape: Any) -> tuple:
-        del key
-        _as_shape(input_shape)
-        return ()
-
     def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
         del params
         return activations.rrelu(jnp.asarray(x), key=key, lower=lower, upper=upper, training=training)
 
-    return Layer(init, apply)
+    return Layer(no_params, apply)
 
 
 def Residual(layer: Layer) -> Layer:
@@ -336,5 +333,6 @@ __all__ = [
     "dense",
     "check_activation",
     "check_input",
+    "no_params",
     "check_dense_params",
 ]

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._types import Array, Params, PRNGKey
-from fnnet.data import minibatches
+from fnnet.data import check_pair, minibatches
 from fnnet.train import init_state, make_eval_step, make_train_step
 
 Metrics = dict[str, Any]  # 0-d arrays per member, plus "history": {name: (epochs,) arrays}
@@ -41,15 +41,6 @@ class _Carry(NamedTuple):  # what the epoch scan carries for one member
     best_epoch: Array
     wait: Array
     stopped: Array
-
-
-def _check_pair(name: str, pair: Any) -> tuple[Array, Array]:
-    if not (isinstance(pair, tuple) and len(pair) == 2):
-        raise TypeError(f"`{name}` must be a pair (x, y); got {type(pair).__name__}.")
-    x, y = jnp.asarray(pair[0]), jnp.asarray(pair[1])
-    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"`{name}` inputs and targets must have the same number of rows; got x {x.shape} and y {y.shape}.")
-    return x, y
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -120,14 +111,14 @@ def make_trainer(
         and ``history``: per-epoch ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
         ``skipped_steps`` (NaN after a member stopped).
     """
-    x, y = _check_pair("train", train)
+    x, y = check_pair("train", train)
     epochs = _check_int("epochs", epochs, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     if batch_size > x.shape[0]:
         raise ValueError(f"`batch_size` ({batch_size}) must be at most the number of training rows ({x.shape[0]}).")
     data = {"x": x, "y": y}
     if validation is not None:
-        data["val_x"], data["val_y"] = _check_pair("validation", validation)
+        data["val_x"], data["val_y"] = check_pair("validation", validation)
     if patience is not None:
         if validation is None:
             raise ValueError(f"`patience` needs `validation` data; got patience={patience!r} and validation=None.")
