@@ -4,7 +4,8 @@ Every rule is a ``jax.custom_vjp`` written as primal, ``_fwd``, ``_bwd``, ``defv
 The backward rule turns ``da = ∂L/∂a`` into ``dz = ∂L/∂z``, the textbook's ``δ`` (``z = x @ W +
 b``, ``a = f(z)``); elementwise, ``dz = da ⊙ f'(z)``, computed from the saved *output* where the
 textbook does (``σ' = a(1 − a)``, ``tanh' = 1 − a²``, ``elu' = a + α``). ``softmax`` and
-``log_softmax`` act along ``axis``, ``maxout`` on groups of the last axis.
+``log_softmax`` act along ``axis``, ``maxout`` on groups of the last axis (those three are
+defined in :mod:`fnnet.unit_activations` and re-exported here).
 
 Kinks use the ``z > 0`` convention (``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``, where
 ``jax.nn.leaky_relu`` gives 1, ``elu'(0) = α``); ``binary_step``'s derivative is 0 everywhere.
@@ -29,6 +30,9 @@ import jax.numpy as jnp
 
 from fnnet._types import Array, PRNGKey
 from fnnet.rules import hand_rule
+from fnnet.unit_activations import log_softmax as log_softmax
+from fnnet.unit_activations import maxout as maxout
+from fnnet.unit_activations import softmax as softmax
 
 
 def _cast(h, z):
@@ -302,64 +306,6 @@ def gelu(z: Array, *, approximate: bool = False) -> Array:
     return gelu_tanh(z) if approximate else gelu_exact(z)
 
 
-def _check_axis(z, axis) -> None:
-    if not isinstance(axis, int) or isinstance(axis, bool):
-        raise TypeError(f"`axis` must be a Python int; got {axis!r}.")
-    if not -z.ndim <= axis < z.ndim:
-        raise ValueError(f"`axis` must index one of `z`'s axes, shape {z.shape}; got axis={axis}.")
-
-
-@hand_rule
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def softmax(z: Array, axis: int = -1) -> Array:
-    """Softmax ``a_i = e^{z_i} / Σ_j e^{z_j}`` along ``axis`` (static int), stable (``z − max z``).
-
-    Backward, with ``g = da``: ``dz = a ⊙ (g − ⟨g, a⟩)``, the inner product taken along ``axis``
-    (the Jacobian ``diag(a) − a aᵀ`` applied without forming it).
-    """
-    _check_axis(z, axis)
-    shifted = z - jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True))
-    e = jnp.exp(shifted)
-    return e / jnp.sum(e, axis=axis, keepdims=True)
-
-
-def _softmax_fwd(z, axis):
-    a = softmax(z, axis)
-    return a, a
-
-
-def _softmax_bwd(axis, a, g):
-    return (a * (g - jnp.sum(g * a, axis=axis, keepdims=True)),)
-
-
-softmax.defvjp(_softmax_fwd, _softmax_bwd)
-
-
-@hand_rule
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def log_softmax(z: Array, axis: int = -1) -> Array:
-    """Log-softmax ``a_i = z_i − log Σ_j e^{z_j}`` along ``axis`` (static int), stable.
-
-    Backward, with ``g = da``: ``dz = g − softmax(z) · Σ g`` (sum along ``axis``), with
-    ``softmax(z) = e^a`` read from the output.
-    """
-    _check_axis(z, axis)
-    shifted = z - jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True))
-    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
-
-
-def _log_softmax_fwd(z, axis):
-    a = log_softmax(z, axis)
-    return a, a
-
-
-def _log_softmax_bwd(axis, a, g):
-    return (g - jnp.exp(a) * jnp.sum(g, axis=axis, keepdims=True),)
-
-
-log_softmax.defvjp(_log_softmax_fwd, _log_softmax_bwd)
-
-
 def _sum_to_shape(x: Array, shape: tuple[int, ...]) -> Array:
     """Sum ``x`` over the axes along which an array of ``shape`` was broadcast to ``x.shape``."""
     lead = x.ndim - len(shape)
@@ -427,47 +373,6 @@ def rrelu(
         )
     slopes = jax.random.uniform(key, z.shape, z.dtype, minval=lo, maxval=hi)
     return leaky_relu(z, slopes)
-
-
-def _maxout_groups(z: Array, num_pieces: int) -> Array:
-    """View ``(..., k·p)`` as ``(..., k, p)``: unit ``j`` owns inputs ``j·p, …, j·p + p − 1``."""
-    if not isinstance(num_pieces, int) or isinstance(num_pieces, bool):
-        raise TypeError(f"`num_pieces` must be a Python int; got {num_pieces!r}.")
-    if num_pieces < 1:
-        raise ValueError(f"`num_pieces` must be at least 1; got {num_pieces}.")
-    if z.ndim == 0 or z.shape[-1] % num_pieces:
-        raise ValueError(
-            f"`z`'s last axis must be a multiple of `num_pieces` = {num_pieces} (k units × "
-            f"{num_pieces} pieces); got `z`.shape = {z.shape}."
-        )
-    return z.reshape(z.shape[:-1] + (z.shape[-1] // num_pieces, num_pieces))
-
-
-@hand_rule
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def maxout(z: Array, num_pieces: int) -> Array:
-    """Maxout ``a_j = max(z_{j·p}, …, z_{j·p + p − 1})`` over groups of ``p = num_pieces``.
-
-    ``z`` of shape ``(..., k·p)`` maps to ``(..., k)``; each group is ``p`` *consecutive*
-    units on the last axis (so a ``Dense(k·p)`` before it gives ``k`` maxout units).
-    ``num_pieces`` is a static int. Backward: ``dz`` is ``da_j`` at the group's argmax and 0 at
-    its other pieces; on ties the first (lowest-index) maximum gets it all.
-    """
-    groups = _maxout_groups(z, num_pieces)
-    winner = jnp.argmax(groups, axis=-1)  # first maximum on ties
-    return jnp.take_along_axis(groups, winner[..., None], axis=-1)[..., 0]
-
-
-def _maxout_fwd(z, num_pieces):
-    return maxout(z, num_pieces), jnp.argmax(_maxout_groups(z, num_pieces), axis=-1)
-
-
-def _maxout_bwd(num_pieces, winner, da):
-    routed = jax.nn.one_hot(winner, num_pieces, dtype=da.dtype) * da[..., None]
-    return (routed.reshape(da.shape[:-1] + (da.shape[-1] * num_pieces,)),)
-
-
-maxout.defvjp(_maxout_fwd, _maxout_bwd)
 
 
 __all__ = [
