@@ -71,6 +71,12 @@ def _steps(step: Any, dtype: Any) -> Array:
     return step.astype(dtype)
 
 
+def _progress(step: Any, decay_steps: Any, dtype: Any, staircase: bool) -> Array:
+    """``t / T`` in ``dtype``, floored when ``staircase`` (a static bool)."""
+    p = _steps(step, dtype) / jnp.asarray(decay_steps).astype(dtype)
+    return jnp.floor(p) if staircase else p
+
+
 def _check(**params: Any) -> None:
     for name, value in params.items():
         check_scalar(name, value)
@@ -104,9 +110,7 @@ def exponential_decay(
 
     def schedule(step: Array) -> Array:
         dtype = _dtype(init_value, decay_rate)
-        p = _steps(step, dtype) / jnp.asarray(decay_steps).astype(dtype)
-        if staircase:
-            p = jnp.floor(p)
+        p = _progress(step, decay_steps, dtype, staircase)
         return jnp.asarray(init_value, dtype) * jnp.asarray(decay_rate, dtype) ** p
 
     return schedule
@@ -152,9 +156,7 @@ def inverse_time_decay(
 
     def schedule(step: Array) -> Array:
         dtype = _dtype(init_value, decay_rate)
-        p = _steps(step, dtype) / jnp.asarray(decay_steps).astype(dtype)
-        if staircase:
-            p = jnp.floor(p)
+        p = _progress(step, decay_steps, dtype, staircase)
         return jnp.asarray(init_value, dtype) / (1.0 + jnp.asarray(decay_rate, dtype) * p)
 
     return schedule
