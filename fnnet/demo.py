@@ -99,16 +99,16 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--dropout", type=float, help="hidden-layer dropout rate (fraction zeroed)")
+    p.add_argument("--input-dropout", type=float, help="input dropout rate (fraction zeroed)")
     p.add_argument("--l2", type=float, help="L2 penalty on weights (never biases)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out", help="folder for curves.png and metrics.json")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     args = p.parse_args(argv)
     preset = PRESETS[args.dataset]
-    for name in ("hidden", "lr", "epochs", "batch_size", "dropout", "l2"):
+    for name in ("hidden", "lr", "epochs", "batch_size", "dropout", "input_dropout", "l2"):
         if getattr(args, name) is None:
             setattr(args, name, preset[name])
-    args.input_dropout = preset["input_dropout"] if args.dropout == preset["dropout"] else 0.0
     args.cosine = preset["cosine"]
     args.residual = preset.get("residual", False)
     return args

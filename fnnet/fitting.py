@@ -189,16 +189,18 @@ def fit(
         state, metrics = run_epoch(state, x, y, jax.random.fold_in(key, epoch))
         ok = np.asarray(metrics.loss_finite & metrics.grads_finite)
         good = ok.astype(bool)
+        if not skip_nonfinite and not good.all():  # steps after the first bad one were frozen no-ops
+            good[int(np.argmin(good)):] = False
         history["loss"][epoch] = np.mean(np.asarray(metrics.loss)[good]) if good.any() else np.nan
         history["accuracy"][epoch] = np.mean(np.asarray(metrics.accuracy)[good]) if good.any() else np.nan
-        history["skipped_steps"][epoch] = float((~good).sum())
+        history["skipped_steps"][epoch] = float((~ok.astype(bool)).sum())
         if val is not None:
             val_loss, val_acc = evaluate(state.params, *val)
             history["val_loss"][epoch], history["val_accuracy"][epoch] = float(val_loss), float(val_acc)
         history["seconds"][epoch] = time.perf_counter() - tic
 
-        if not good.all() and not skip_nonfinite:
-            first = int(np.argmin(good))
+        if not ok.all() and not skip_nonfinite:
+            first = int(np.argmin(ok))
             cause = "loss" if not bool(np.asarray(metrics.loss_finite)[first]) else "gradients"
             nonfinite = NonFinite(epoch * steps_per_epoch + first, epoch, f"non-finite {cause}")
             if verbose:
