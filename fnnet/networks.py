@@ -38,7 +38,8 @@ import jax.numpy as jnp
 
 from fnnet import activations, initializers, losses
 from fnnet._types import Activation, Array, Initializer, PRNGKey
-from fnnet.layers import DenseParams, Layer, _as_shape, check_activation, check_dense_params, check_input
+from fnnet.layers import DenseParams, Layer, check_activation, check_dense_params, check_input
+from fnnet.layers._core import _as_shape
 from fnnet.rules import hand_rule
 
 Loss = Callable[[Array, Array], Array]

@@ -28,6 +28,13 @@ from fnnet import activations as act
 from fnnet import dropout as dropout_module
 from fnnet import layers, losses, networks, regularizers
 from fnnet._types import Array, PRNGKey
+from fnnet.gradcheck import (
+    _registry_boltzmann,
+    _registry_classic,
+    _registry_competitive,
+    _registry_conv,
+    _registry_recurrent,
+)
 from fnnet.gradcheck._check import RuleSpec
 from fnnet.gradcheck._sampling import elementwise_sampler, integers, normals, shift_away
 from fnnet.layers import DenseParams
@@ -195,7 +202,7 @@ _identity = lambda z: z  # noqa: E731
 
 # --- the registry ------------------------------------------------------------------------------
 
-REGISTRY: tuple[RuleSpec, ...] = (
+_CORE: tuple[RuleSpec, ...] = (
     # activations
     RuleSpec("activations.identity", act.identity, _identity, elementwise_sampler()),
     RuleSpec("activations.binary_step", act.binary_step, lambda z: jnp.where(z >= 0, 1.0, 0.0).astype(z.dtype),
@@ -268,6 +275,17 @@ REGISTRY: tuple[RuleSpec, ...] = (
     RuleSpec("networks.mlp_loss[tanh output, squared_error]", networks.mlp_loss,
              _mlp_loss_reference(jnp.tanh, jnp.tanh, _mean_squared_half), _mlp_args(targets=_real_targets),
              static_args=((act.tanh, act.tanh), losses.squared_error)),
+)
+
+# Each model family keeps its entries in its own file here (``_registry_<family>.py``, a tuple
+# ``SPECS``), so that the families' rules are registered beside their samplers and references.
+REGISTRY: tuple[RuleSpec, ...] = (
+    _CORE
+    + _registry_conv.SPECS
+    + _registry_recurrent.SPECS
+    + _registry_classic.SPECS
+    + _registry_boltzmann.SPECS
+    + _registry_competitive.SPECS
 )
 
 

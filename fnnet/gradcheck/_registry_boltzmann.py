@@ -1,0 +1,11 @@
+"""Gradcheck registry entries for the restricted Boltzmann machines and deep belief nets (fnnet.boltzmann).
+
+``SPECS`` is a tuple of :class:`fnnet.gradcheck.RuleSpec`, concatenated into
+``fnnet.gradcheck.registry.REGISTRY``; samplers and independent references live beside them.
+"""
+
+from __future__ import annotations
+
+from fnnet.gradcheck._check import RuleSpec
+
+SPECS: tuple[RuleSpec, ...] = ()
