@@ -1,0 +1,213 @@
+"""Every argument validator fnnet uses at its API boundary, written once.
+
+Each check raises a ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, bad
+value) whose message names the argument, says what was expected and shows what came. Checks
+of values only run on concrete Python or NumPy values: a traced array (inside ``jit`` or
+``vmap``) passes the value checks untouched, so hyperparameters stay sweepable.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is a Python or NumPy integer (not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_concrete(value: Any) -> bool:
+    """Whether ``value`` has a value now (not a tracer inside ``jit``/``vmap``/``grad``)."""
+    return not isinstance(value, jax.core.Tracer)
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (bounds optional); returns it as a Python ``int``."""
+    if not is_int(value):
+        raise TypeError(f"`{name}` must be an int; got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"`{name}` must be an int >= {low}; got {value}.")
+    if high is not None and value > high:
+        raise ValueError(f"`{name}` must be an int <= {high}; got {value}.")
+    return value
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """An integer ``>= 1`` (sizes, counts, steps)."""
+    return check_int(name, value, low=1)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A Python or NumPy bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool; got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_callable(name: str, fn: Any, *, example: str = "") -> Any:
+    """A function (not a name: strings are refused with a pointer to the function)."""
+    hint = f" such as {example}" if example else ""
+    if isinstance(fn, str):
+        raise TypeError(f"`{name}` must be a function{hint}, not a name; got the string {fn!r}.")
+    if not callable(fn):
+        raise TypeError(f"`{name}` must be a function{hint}; got {fn!r} ({type(fn).__name__}).")
+    return fn
+
+
+def check_scalar(name: str, value: Any) -> None:
+    """A real number or a 0-d real array (maybe traced); not a bool, string, callable or None."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or callable(value) or value is None:
+        raise TypeError(f"`{name}` must be a real number or a 0-d array; got {value!r}.")
+    try:
+        shape, dtype = jnp.shape(value), jnp.result_type(value)
+    except TypeError:
+        raise TypeError(
+            f"`{name}` must be a real number or a 0-d array; got {type(value).__name__}."
+        ) from None
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(f"`{name}` must have a real (float or int) dtype; got {dtype}.")
+    if shape != ():
+        raise ValueError(
+            f"`{name}` must be a scalar (shape ()); got shape {shape}. To sweep several "
+            f"values, jax.vmap over them."
+        )
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """A finite real scalar (maybe a traced 0-d array) within optional bounds.
+
+    The finiteness and bounds are checked only when ``value`` is concrete; ``low_open`` /
+    ``high_open`` exclude the bound itself. Returns ``value`` unchanged.
+    """
+    check_scalar(name, value)
+    if not is_concrete(value):
+        return value
+    v = float(np.asarray(value))
+    if not math.isfinite(v):
+        raise ValueError(f"`{name}` must be finite; got {v!r}.")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}; got {v!r}.")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"`{name}` must be {'<' if high_open else '<='} {high}; got {v!r}.")
+    return value
+
+
+def check_number(name: str, value: Any) -> float:
+    """A concrete, finite Python/NumPy real number (not an array, not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r} ({type(value).__name__}).")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"`{name}` must be finite; got {value!r}.")
+    return float(value)
+
+
+def is_layer(obj: Any) -> bool:
+    """Duck type of ``fnnet.Layer``: a tuple with callable ``init`` and ``apply``."""
+    return (
+        isinstance(obj, tuple)
+        and callable(getattr(obj, "init", None))
+        and callable(getattr(obj, "apply", None))
+    )
+
+
+def check_layer(name: str, obj: Any) -> Any:
+    """A ``Layer(init, apply)`` (or anything with those two callables, e.g. a NamedTuple)."""
+    if not is_layer(obj):
+        raise TypeError(
+            f"`{name}` must be a Layer(init, apply) such as fnnet.Dense(10); got {obj!r}."
+        )
+    return obj
+
+
+def is_optimizer(obj: Any) -> bool:
+    """Duck type of ``fnnet.Optimizer``: a tuple with callable ``init`` and ``update``."""
+    return (
+        isinstance(obj, tuple)
+        and callable(getattr(obj, "init", None))
+        and callable(getattr(obj, "update", None))
+    )
+
+
+def check_optimizer(name: str, obj: Any) -> Any:
+    """An ``Optimizer(init, update)``."""
+    if not is_optimizer(obj):
+        raise TypeError(
+            f"`{name}` must be an Optimizer(init, update) such as fnnet.optimizers.adam(1e-3); "
+            f"got {obj!r}."
+        )
+    return obj
+
+
+def check_key(name: str, key: Any) -> Any:
+    """A JAX PRNG key (typed ``jax.random.key`` or a raw uint32 ``(2,)`` key); an int is refused
+    with the fix."""
+    if is_int(key):
+        raise TypeError(
+            f"`{name}` must be a JAX random key; got the int {key!r}. "
+            f"Use jax.random.key({key!r})."
+        )
+    if isinstance(key, (jax.Array, np.ndarray)):
+        dtype = key.dtype
+        if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+            return key
+        if dtype == jnp.uint32 and key.shape[-1:] == (2,):
+            return key
+    raise TypeError(
+        f"`{name}` must be a JAX random key from jax.random.key(seed); got "
+        f"{type(key).__name__} {getattr(key, 'dtype', '')} {getattr(key, 'shape', '')}".rstrip()
+        + "."
+    )
+
+
+def check_floating(name: str, x: Any) -> Any:
+    """An array with a floating dtype; returns ``jnp.asarray(x)``."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"`{name}` must have a floating dtype; got {x.dtype} (shape {x.shape}).")
+    return x
+
+
+def check_ndim(name: str, x: Any, ndims: tuple[int, ...], *, layout: str = "") -> Any:
+    """An array whose rank is one of ``ndims``; ``layout`` (e.g. ``"(batch, time, features)"``)
+    is shown in the message."""
+    shape = jnp.shape(x)
+    if len(shape) not in ndims:
+        expected = " or ".join(str(n) for n in ndims)
+        where = f" {layout}" if layout else ""
+        raise ValueError(f"`{name}` must have rank {expected}{where}; got shape {tuple(shape)}.")
+    return x
+
+
+__all__ = [
+    "check_bool",
+    "check_callable",
+    "check_floating",
+    "check_int",
+    "check_key",
+    "check_layer",
+    "check_ndim",
+    "check_number",
+    "check_optimizer",
+    "check_positive_int",
+    "check_real",
+    "check_scalar",
+    "is_concrete",
+    "is_int",
+    "is_layer",
+    "is_optimizer",
+]
