@@ -7,6 +7,14 @@ file is read with ``allow_pickle=False``. The write is atomic: the data go to a 
 in the same directory, which is flushed, fsynced and then renamed over ``path`` with
 ``os.replace``, so a crash mid-write leaves the previous checkpoint untouched.
 
+The temporary file is named ``.<name>.<host>.<pid>.<random>.tmp`` after the writing process.
+A writer killed mid-write (``kill -9``, power loss) leaves its temporary file behind; the next
+:func:`save` or :func:`load` of the same checkpoint removes every such file of that checkpoint
+whose writer ran on this host and is no longer alive. A temporary file of a live writer, of
+another host (whose processes cannot be checked from here) or of another checkpoint is never
+touched. (Two containers sharing a hostname and a directory but not a pid namespace should not
+write the same checkpoint.)
+
 ``load(path, like)`` rebuilds the structure of the template ``like`` (for example freshly
 initialised parameters and optimizer state) and checks, in this order, that no key path is
 missing, none is extra, and every shape and dtype matches; the first mismatch is reported with
@@ -25,6 +33,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tempfile
 import zipfile
 from typing import Any
@@ -102,6 +112,66 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def _host() -> str:
+    """This machine's name, reduced to characters that are safe in a file name."""
+    return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname()) or "localhost"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (a process of another user counts)."""
+    if pid <= 0:
+        return True  # not a pid we could have written: never treat it as dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists but belongs to someone else
+        return True
+    return True
+
+
+def _temp_prefix(path: str) -> str:
+    """The prefix of this process's temporary files for the checkpoint at ``path``."""
+    return f".{os.path.basename(path)}.{_host()}.{os.getpid()}."
+
+
+def _remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove temporary files left by writers of ``path`` that were killed mid-write.
+
+    Only files named like this checkpoint's temporaries (``.<name>.<host>.<pid>.<random>.tmp``)
+    with this host's name and the id of a process that no longer exists are removed; the
+    temporaries of live writers (this process included), other hosts and other checkpoints
+    stay. :func:`save` and :func:`load` call it; errors (an unreadable directory, a file
+    removed meanwhile) are ignored.
+
+    Args:
+        path: the checkpoint file (it need not exist).
+
+    Returns:
+        The paths removed.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(
+        rf"\.{re.escape(os.path.basename(path))}\.{re.escape(_host())}\.(\d+)\.[a-z0-9_]+\.tmp"
+    )
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        try:
+            os.remove(os.path.join(directory, name))
+        except OSError:
+            continue
+        removed.append(os.path.join(directory, name))
+    return removed
+
+
 def save(path: str | os.PathLike, tree: Any) -> None:
     """Write ``tree`` (params, optimizer state, step, PRNG key, ...) to ``path`` atomically.
 
@@ -112,10 +182,13 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     """
     path = os.fspath(path)
     arrays, entries = _leaf_arrays(tree)
-    header = json.dumps({"format": "fnnet.checkpoint", "version": FORMAT_VERSION, "leaves": entries})
+    header = json.dumps(
+        {"format": "fnnet.checkpoint", "version": FORMAT_VERSION, "leaves": entries}
+    )
     arrays[_HEADER] = np.array(header)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -153,7 +226,9 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         version = int(header["version"])
         entries = dict(header["leaves"])
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"`path` {path!r} has an unreadable fnnet checkpoint header: {err}") from err
+        raise ValueError(
+            f"`path` {path!r} has an unreadable fnnet checkpoint header: {err}"
+        ) from err
     if version > FORMAT_VERSION:
         raise ValueError(
             f"`path` {path!r} is checkpoint format version {version}; this fnnet reads versions "
@@ -163,7 +238,9 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def _mismatch(path: str, where: str, what: str) -> ValueError:
-    return ValueError(f"checkpoint `path` {path!r} does not match `like` at key path {where or '<root>'}: {what}")
+    return ValueError(
+        f"checkpoint `path` {path!r} does not match `like` at key path {where or '<root>'}: {what}"
+    )
 
 
 def load(path: str | os.PathLike, like: Any) -> Any:
@@ -183,6 +260,7 @@ def load(path: str | os.PathLike, like: Any) -> Any:
         ValueError: unreadable file, or the first missing/extra key path, shape or dtype mismatch.
     """
     path = os.fspath(path)
+    _remove_stale_temporaries(path)
     entries, arrays = _read(path)
     flat, treedef = jax.tree_util.tree_flatten_with_path(like)
     names = [jax.tree_util.keystr(key_path) for key_path, _ in flat]
@@ -191,23 +269,27 @@ def load(path: str | os.PathLike, like: Any) -> Any:
     if missing:
         name, (shape, dtype, _) = missing[0]
         raise _mismatch(
-            path, name,
+            path,
+            name,
             f"expected an array of shape {shape} dtype {dtype}, got none in the file "
-            f"({len(missing)} key path(s) missing)."
+            f"({len(missing)} key path(s) missing).",
         )
     extra = [name for name in arrays if name not in set(names)]
     if extra:
         raise _mismatch(
-            path, extra[0],
+            path,
+            extra[0],
             f"the file has this key path (shape {arrays[extra[0]].shape}) but `like` does not "
-            f"({len(extra)} extra key path(s))."
+            f"({len(extra)} extra key path(s)).",
         )
     leaves = []
     for name, (_, template), (shape, dtype, impl) in zip(names, flat, specs):
         array, entry = arrays[name], entries.get(name, {})
         stored_impl, stored_dtype = entry.get("key_impl"), entry.get("dtype", array.dtype.name)
         if impl != stored_impl:
-            raise _mismatch(path, name, f"expected PRNG key implementation {impl}, got {stored_impl}.")
+            raise _mismatch(
+                path, name, f"expected PRNG key implementation {impl}, got {stored_impl}."
+            )
         if array.shape != shape:
             raise _mismatch(path, name, f"expected shape {shape}, got {array.shape}.")
         if stored_dtype != dtype.name:
