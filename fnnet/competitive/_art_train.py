@@ -1,0 +1,121 @@
+"""Online ART training in one ``lax.scan``, and a vigilance sweep in one vmapped program."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet._checks import check_bool, check_callable, is_concrete
+from fnnet._types import Array
+from fnnet.competitive._art import ART, ARTState
+
+
+def _check_learner(learner: Any) -> ART:
+    if not isinstance(learner, ART):
+        raise TypeError(
+            f"`learner` must be an ART learner from fuzzy_art, art1 or fuzzy_artmap; got {learner!r}."
+        )
+    return learner
+
+
+def _check_labels(labels: Any, n: int) -> Array:
+    labels = jnp.asarray(labels)
+    if labels.shape != (n,) or not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(
+            f"`labels` must be integer class ids of shape ({n},); got {labels.dtype} {labels.shape}."
+        )
+    if is_concrete(labels) and n and int(jnp.min(labels)) < 0:
+        raise ValueError(
+            f"`labels` must be >= 0; got a minimum of {int(jnp.min(labels))}."
+        )
+    return labels.astype(jnp.int32)
+
+
+def num_categories(state: ARTState) -> Array:
+    """How many categories are committed (per member, for a stacked sweep state)."""
+    return jnp.sum(state.committed, axis=-1)
+
+
+def train_art(
+    learner: ART,
+    state: ARTState,
+    x: Any,
+    labels: Any = None,
+    *,
+    allow_overflow: bool = False,
+) -> tuple[ARTState, Array]:
+    """Present the rows of ``x`` once, in order, learning online; returns ``(state, categories)``.
+
+    Args:
+        learner, state: an ART learner and its state (``learner.init(num_features)`` or the
+            state after earlier data: training is incremental).
+        x: ``(n, features)`` in ``[0, 1]`` (binary for ART 1); checked here.
+        labels: int class ids ``(n,)`` for :func:`fuzzy_artmap`; ``None`` otherwise.
+        allow_overflow: don't raise when the capacity ran out (the count stays in
+            ``state.overflow``); needed under ``jit``/``vmap``, where nothing can be raised.
+
+    Returns:
+        The new state and the category each row resonated with (−1: not learned).
+
+    Raises:
+        RuntimeError: if (concretely) some inputs found no free category: raise ``capacity``.
+    """
+    learner = _check_learner(learner)
+    allow_overflow = check_bool("allow_overflow", allow_overflow)
+    x = learner.check("x", x)
+    width = jax.eval_shape(lambda: learner.init(x.shape[1])).weights.shape[1]
+    if width != state.weights.shape[1]:
+        raise ValueError(
+            f"`x` has {x.shape[1]} features (coded width {width}) but `state` was built for "
+            f"coded width {state.weights.shape[1]}: use the feature count of learner.init."
+        )
+    before = state.overflow
+    if labels is None:
+        state, cats = jax.lax.scan(learner.update, state, x.astype(state.weights.dtype))
+    else:
+        labels = _check_labels(labels, x.shape[0])
+        step = lambda s, xy: learner.update(s, *xy)
+        state, cats = jax.lax.scan(step, state, (x.astype(state.weights.dtype), labels))
+    if not allow_overflow and is_concrete(state.overflow):
+        dropped = int(state.overflow - before)
+        if dropped:
+            raise RuntimeError(
+                f"ART capacity exhausted: {dropped} inputs found no free category "
+                f"(capacity {state.weights.shape[0]}, all committed). Build the learner with "
+                f"a larger `capacity`, or lower the vigilance `rho`."
+            )
+    return state, cats
+
+
+def sweep_vigilance(
+    make: Callable[[Array], ART], rho: Any, x: Any, labels: Any = None
+) -> ARTState:
+    """Train ``make(ρ_i)`` on ``x`` for every ``ρ_i`` in one ``jit(vmap(...))``; stacked states.
+
+    ``make`` builds the learner from a (traced) vigilance, e.g. ``lambda r: fuzzy_artmap(rho=r,
+    capacity=300)``. Check ``state.overflow`` (one count per ρ) afterwards; predict with
+    ``jax.vmap(learner.predict, in_axes=(0, None))(states, x_test)``.
+    """
+    make = check_callable("make", make, example="lambda r: fuzzy_art(rho=r)")
+    rho = jnp.atleast_1d(jnp.asarray(rho))
+    if rho.ndim != 1 or not jnp.issubdtype(rho.dtype, jnp.floating):
+        raise ValueError(f"`rho` must be a 1-d float array of vigilances; got {rho!r}.")
+    if not bool(jnp.all((rho >= 0) & (rho <= 1))):
+        raise ValueError(f"`rho` values must lie in [0, 1]; got {np.asarray(rho)}.")
+    probe = _check_learner(make(rho[0]))
+    x = probe.check("x", x)
+    labels = None if labels is None else _check_labels(labels, x.shape[0])
+
+    def one(r: Array) -> ARTState:
+        learner = make(r)
+        state = learner.init(x.shape[1])
+        return train_art(learner, state, x, labels, allow_overflow=True)[0]
+
+    return jax.jit(jax.vmap(one))(rho)
+
+
+__all__ = ["num_categories", "sweep_vigilance", "train_art"]

@@ -1,0 +1,91 @@
+"""Input checks shared by the SOM and ART, and the [0, 1] scaling ART needs.
+
+ART's choice and match functions assume every feature lies in ``[0, 1]`` (complement coding
+``(a, 1 − a)`` keeps ``|I|`` constant only then). :func:`scale_to_unit` maps data into ``[0, 1]``
+with bounds you state, the same bounds for training and test data, and refuses values outside
+them instead of silently clipping; the ART trainers refuse data outside ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet._checks import check_floating, check_ndim, is_concrete
+from fnnet._types import Array
+
+
+def check_data(name: str, x: Any, *, features: int | None = None) -> Array:
+    """A non-empty floating ``(n, features)`` array; ``features`` (if given) must match."""
+    x = check_floating(name, x)
+    check_ndim(name, x, (2,), layout="(samples, features)")
+    if x.shape[0] == 0:
+        raise ValueError(
+            f"`{name}` is empty (shape {x.shape}): there is nothing to train on."
+        )
+    if features is not None and x.shape[1] != features:
+        raise ValueError(
+            f"`{name}` has {x.shape[1]} features but the learner expects {features}; "
+            f"got shape {x.shape}."
+        )
+    return x
+
+
+def check_unit_interval(name: str, x: Array) -> Array:
+    """Refuse (concrete) data outside ``[0, 1]``, naming the offending range."""
+    if is_concrete(x):
+        low, high = float(jnp.min(x)), float(jnp.max(x))
+        if not (low >= 0.0 and high <= 1.0):
+            raise ValueError(
+                f"`{name}` must lie in [0, 1] (ART inputs); got values in [{low:g}, {high:g}]. "
+                f"Scale it with fnnet.competitive.scale_to_unit(x, low=..., high=...) using "
+                f"bounds known before training (the same for the test data)."
+            )
+    return x
+
+
+def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
+    """Min–max scaling ``(x − low) / (high − low)`` into ``[0, 1]`` with stated bounds.
+
+    Args:
+        x: data ``(n, features)`` or one sample ``(features,)``.
+        low: the lower bound, a scalar or one per feature (e.g. ``0`` for 4-bit pixels).
+        high: the upper bound, same shape rules; ``high > low`` everywhere.
+
+    Returns:
+        The scaled data, same shape and floating dtype as ``x``.
+
+    Raises:
+        ValueError: if ``high <= low`` somewhere, or ``x`` (when concrete) has values outside
+            ``[low, high]``: pick bounds that cover the data you will see, don't clip silently.
+    """
+    x = check_floating("x", x)
+    low, high = jnp.asarray(low, x.dtype), jnp.asarray(high, x.dtype)
+    for arg, bound in (("low", low), ("high", high)):
+        if bound.ndim > 1 or (bound.ndim == 1 and bound.shape[0] != x.shape[-1]):
+            raise ValueError(
+                f"`{arg}` must be a scalar or have one value per feature ({x.shape[-1]}); "
+                f"got shape {bound.shape}."
+            )
+    if all(is_concrete(v) for v in (x, low, high)):
+        if not bool(jnp.all(high > low)):
+            raise ValueError(
+                f"`high` must exceed `low` everywhere; got low={low}, high={high}."
+            )
+        outside = np.asarray((x < low) | (x > high))
+        if outside.any():
+            raise ValueError(
+                f"`x` has {int(outside.sum())} values outside the stated bounds [low, high] "
+                f"(data range [{float(jnp.min(x)):g}, {float(jnp.max(x)):g}]); widen the bounds."
+            )
+    return (x - low) / (high - low)
+
+
+def complement_code(x: Array) -> Array:
+    """Complement coding ``I = (a, 1 − a)``: ``(..., m) -> (..., 2m)`` with ``|I| = m``."""
+    return jnp.concatenate([x, 1.0 - x], axis=-1)
+
+
+__all__ = ["check_data", "check_unit_interval", "complement_code", "scale_to_unit"]
