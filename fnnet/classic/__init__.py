@@ -1,0 +1,32 @@
+"""Classic networks from the textbook: the perceptron and radial-basis-function networks.
+
+Implementation files are private (``_perceptron.py``, ``_rbf.py``) and re-exported here: one
+public import path per name, ``fnnet.classic.<name>``. See ``docs/perceptron.md`` and
+``docs/rbf.md``.
+"""
+
+from fnnet.classic._perceptron import PerceptronFit as PerceptronFit
+from fnnet.classic._perceptron import PerceptronState as PerceptronState
+from fnnet.classic._perceptron import averaged as averaged
+from fnnet.classic._perceptron import perceptron_criterion as perceptron_criterion
+from fnnet.classic._perceptron import perceptron_epoch as perceptron_epoch
+from fnnet.classic._perceptron import perceptron_fit as perceptron_fit
+from fnnet.classic._perceptron import perceptron_init as perceptron_init
+from fnnet.classic._perceptron import perceptron_predict as perceptron_predict
+from fnnet.classic._perceptron import perceptron_scores as perceptron_scores
+from fnnet.classic._perceptron import perceptron_step as perceptron_step
+from fnnet.classic._perceptron import signed_targets as signed_targets
+
+__all__ = [
+    "PerceptronFit",
+    "PerceptronState",
+    "averaged",
+    "perceptron_criterion",
+    "perceptron_epoch",
+    "perceptron_fit",
+    "perceptron_init",
+    "perceptron_predict",
+    "perceptron_scores",
+    "perceptron_step",
+    "signed_targets",
+]
