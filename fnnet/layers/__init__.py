@@ -20,19 +20,40 @@ from fnnet.layers._core import no_params as no_params
 from fnnet.layers._core import serial as serial
 
 # New layer families re-export here (one line each), below this comment.
+# isort: split
+from fnnet.layers._conv import Conv as Conv
+from fnnet.layers._conv import ConvParams as ConvParams
+from fnnet.layers._conv import Window as Window
+from fnnet.layers._conv import conv as conv
+from fnnet.layers._conv import fan_in_uniform as fan_in_uniform
+from fnnet.layers._pool import AvgPool as AvgPool
+from fnnet.layers._pool import MaxPool as MaxPool
+from fnnet.layers._pool import avg_pool as avg_pool
+from fnnet.layers._pool import max_pool as max_pool
+from fnnet.layers._reshape import Flatten as Flatten
 
 __all__ = [
     "Activation",
+    "AvgPool",
+    "Conv",
+    "ConvParams",
     "Dense",
     "DenseParams",
+    "Flatten",
     "Layer",
+    "MaxPool",
     "PReLU",
     "RReLU",
     "Residual",
+    "Window",
+    "avg_pool",
     "check_activation",
     "check_dense_params",
     "check_input",
+    "conv",
     "dense",
+    "fan_in_uniform",
+    "max_pool",
     "no_params",
     "serial",
 ]
