@@ -103,3 +103,53 @@ def test_bash_commands_name_extras_and_modules_that_exist():
         if module not in ("pytest", "venv"):
             path = os.path.join(ROOT, *module.split("."))
             assert os.path.exists(path + ".py") or os.path.exists(os.path.join(path, "__main__.py"))
+
+
+def _load_example(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(ROOT, "examples", f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _half_unit(value: float) -> float:
+    """Half a unit in the last decimal that ``value`` was published with."""
+    import numpy as np
+
+    decimals = len(np.format_float_positional(value).partition(".")[2])
+    return 0.5 * 10.0**-decimals
+
+
+def test_worked_example_matches_every_published_figure_to_its_digits():
+    """README: forward values, all eight ∂E/∂w and the updated weights to their 8-9 digits."""
+    import jax
+
+    example = _load_example("worked_example")
+    published = example.PUBLISHED
+    with jax.enable_x64(True):
+        r = example.run(10_000)
+    pairs = [
+        *zip(published["hidden"], r["hidden"]),
+        *zip(published["output"], r["output"]),
+        (published["error"], r["error"]),
+        *zip(published["weights_after_one"], r["weights_after_one"]),
+    ]
+    for expected, got in pairs:
+        assert abs(got - expected) <= _half_unit(expected) + 1e-15, (expected, got)
+    for (expected, printed), w_new, got in zip(
+        example.published_gradients(), published["weights_after_one"], r["grad_delta_rule"]
+    ):  # a gradient implied by w⁺ = w − η ∂E/∂w carries w⁺'s rounding divided by η
+        tol = _half_unit(expected) if printed else _half_unit(w_new) / example.LEARNING_RATE
+        assert abs(got - expected) <= tol + 1e-15, (expected, got)
+    assert sum(printed for _, printed in example.published_gradients()) == 2  # w1 and w5
+    for d, j in zip(r["grad_delta_rule"], r["grad_jax"]):
+        assert abs(d - j) <= 1e-17  # the δ rule equals jax.grad to rounding
+    # The published errors after training come from rounded intermediate values.
+    assert abs(r["error_after_one"] / published["error_after_one"] - 1) < 1e-6
+    assert abs(r["error_after_many"] / published["error_after_many"] - 1) < 1e-3
+    for expected, got in zip(published["output_after_many"], r["output_after_many"]):
+        assert abs(got / expected - 1) < 1e-4
