@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
     net = build(num_classes, args.hidden, ACTIVATIONS[args.activation], args.dropout, args.input_dropout, residual=args.residual)
     params = net.init(init_key, train[0].shape[-1])
     steps = args.epochs * (train[0].shape[0] // args.batch_size)
-    lr = schedules.cosine_decay(args.lr, steps) if args.cosine else args.lr
+    lr = schedules.cosine_decay(args.lr, decay_steps=steps) if args.cosine else args.lr
     penalty = (lambda p: regularizers.l2_penalty(p, args.l2)) if args.l2 > 0 else None
     log = (lambda _: None) if args.quiet else print
     print(

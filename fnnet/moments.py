@@ -16,11 +16,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_real
 from fnnet._types import Array, Params
-from fnnet.schedules import check_scalar
 from fnnet.transforms import (
     Optimizer,
     cast_like,
+    check_state,
     check_state_tree,
     hyperparam_dtype,
     increment,
@@ -33,6 +34,16 @@ _map = jax.tree_util.tree_map
 
 def _zeros(params: Params) -> Params:
     return _map(jnp.zeros_like, params)
+
+
+def _check_decay(name: str, value: Any) -> None:
+    """A decay rate / momentum / β: finite, in ``[0, 1)`` (checked when concrete)."""
+    check_real(name, value, low=0.0, high=1.0, high_open=True)
+
+
+def _check_eps(name: str, value: Any) -> None:
+    """A stabilising constant: finite, ``>= 0`` (checked when concrete)."""
+    check_real(name, value, low=0.0)
 
 
 def _moment(g: Array, m: Array, decay: Array) -> Array:
@@ -60,7 +71,7 @@ def trace(momentum: Any, *, nesterov: bool = False) -> Optimizer:
         in deep learning", ICML 2013. Bengio, Boulanger-Lewandowski & Pascanu, "Advances in
         optimizing recurrent networks", ICASSP 2013.
     """
-    check_scalar("momentum", momentum)
+    _check_decay("momentum", momentum)
     if not isinstance(nesterov, bool):
         raise TypeError(f"`nesterov` must be a bool; got {nesterov!r}.")
 
@@ -69,6 +80,7 @@ def trace(momentum: Any, *, nesterov: bool = False) -> Optimizer:
 
     def update(updates, state, params=None):
         del params
+        check_state(state, TraceState, "trace (momentum)")
         check_state_tree(updates, state.velocity)
         mu = state.momentum
         velocity = _map(lambda g, v: cast_like(mu, g) * v + g, updates, state.velocity)
@@ -96,8 +108,8 @@ def scale_by_adagrad(initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> O
         Duchi, Hazan & Singer, "Adaptive subgradient methods for online learning and
         stochastic optimization", JMLR 2011 (the diagonal update, Figure 1).
     """
-    check_scalar("initial_accumulator_value", initial_accumulator_value)
-    check_scalar("eps", eps)
+    check_real("initial_accumulator_value", initial_accumulator_value, low=0.0)
+    _check_eps("eps", eps)
 
     def init(params):
         dtype = hyperparam_dtype(params)
@@ -107,6 +119,7 @@ def scale_by_adagrad(initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> O
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ScaleByAdagradState, "scale_by_adagrad")
         check_state_tree(updates, state.sum_of_squares)
         sums = _map(lambda g, s: s + g * g, updates, state.sum_of_squares)  # G_t = G_{t-1} + g_t²
         updates = _map(lambda g, s: g / (cast_like(state.eps, g) + jnp.sqrt(s)), updates, sums)
@@ -143,8 +156,8 @@ def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, *, centered: bool = False) -
         Tieleman & Hinton, Lecture 6.5 "rmsprop", COURSERA Neural Networks for Machine
         Learning, 2012. Graves, "Generating sequences with recurrent neural networks", 2013.
     """
-    check_scalar("decay", decay)
-    check_scalar("eps", eps)
+    _check_decay("decay", decay)
+    _check_eps("eps", eps)
     if not isinstance(centered, bool):
         raise TypeError(f"`centered` must be a bool; got {centered!r}.")
 
@@ -158,6 +171,8 @@ def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, *, centered: bool = False) -
 
     def update(updates, state, params=None):
         del params
+        expected = ScaleByCenteredRmsState if centered else ScaleByRmsState
+        check_state(state, expected, "scale_by_rms")
         check_state_tree(updates, state.nu)
         rho, eps_ = state.decay, state.eps
         nu = _map(lambda g, n: _moment(g * g, n, rho), updates, state.nu)  # MeanSquare
@@ -200,8 +215,9 @@ def scale_by_adam(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
-    for name, value in (("b1", b1), ("b2", b2), ("eps", eps)):
-        check_scalar(name, value)
+    _check_decay("b1", b1)
+    _check_decay("b2", b2)
+    _check_eps("eps", eps)
     if not isinstance(nesterov, bool):
         raise TypeError(f"`nesterov` must be a bool; got {nesterov!r}.")
 
@@ -213,6 +229,7 @@ def scale_by_adam(
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ScaleByAdamState, "scale_by_adam")
         check_state_tree(updates, state.mu)
         beta1, beta2 = state.b1, state.b2
         count = increment(state.count)
@@ -261,8 +278,9 @@ def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimiz
     References:
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
     """
-    for name, value in (("b1", b1), ("b2", b2), ("eps", eps)):
-        check_scalar(name, value)
+    _check_decay("b1", b1)
+    _check_decay("b2", b2)
+    _check_eps("eps", eps)
 
     def init(params):
         dtype = hyperparam_dtype(params)
@@ -272,6 +290,7 @@ def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimiz
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ScaleByAmsgradState, "scale_by_amsgrad")
         check_state_tree(updates, state.mu)
         mu = _map(lambda g, m: _moment(g, m, state.b1), updates, state.mu)
         nu = _map(lambda g, v: _moment(g * g, v, state.b2), updates, state.nu)

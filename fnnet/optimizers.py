@@ -23,6 +23,11 @@ typed 0-d array (float32; float64 for float64 params), so:
 step count kept in the state. Full-batch gradient descent is :func:`sgd` with the gradient of
 the whole training set.
 
+Concrete hyperparameters are checked when the optimizer is built (finite; learning rates,
+epsilons and decays ``>= 0``; momenta and betas in ``[0, 1)``), with an error naming the
+argument; traced ones (inside a sweep) are not. An ``update`` given a state from another
+optimizer's ``init`` raises :class:`StateMismatchError`.
+
 These are the published algorithms (see each docstring), not the textbook's loose
 descriptions ("halve the learning rate every step", "lists of past gradients"): decays are
 schedules, and running sums/averages replace stored gradient histories.
@@ -58,6 +63,7 @@ from fnnet.transforms import (
     ScaleByLearningRateState,
     ScaleByScheduleState,
     ScaleState,
+    StateMismatchError,
     apply_updates,
     chain,
     check_same_tree,
@@ -81,8 +87,8 @@ def sgd(learning_rate: Any, momentum: Any = None, *, nesterov: bool = False) -> 
     reparametrised as in Bengio et al., see :func:`fnnet.moments.trace`).
 
     Args:
-        learning_rate: ``η``, a number, 0-d array, or schedule.
-        momentum: ``μ``, or ``None`` for plain SGD (no velocity in the state).
+        learning_rate: ``η >= 0``, a number, 0-d array, or schedule.
+        momentum: ``μ ∈ [0, 1)``, or ``None`` for plain SGD (no velocity in the state).
         nesterov: use Nesterov momentum (needs ``momentum``).
 
     Example:
@@ -105,7 +111,9 @@ def sgd(learning_rate: Any, momentum: Any = None, *, nesterov: bool = False) -> 
 def adagrad(learning_rate: Any, initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> Optimizer:
     """AdaGrad (Duchi et al. 2011): ``G ← G + g²``, ``θ ← θ − η g / (δ + √G)``.
 
-    See :func:`fnnet.moments.scale_by_adagrad`.
+    ``δ = eps >= 0`` sits outside the root, as in the paper and PyTorch (optax: inside);
+    ``initial_accumulator_value >= 0`` is ``G``'s start (optax's default is 0.1). See
+    :func:`fnnet.moments.scale_by_adagrad`.
     """
     return chain(
         scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
@@ -123,11 +131,11 @@ def rmsprop(
     """RMSprop (Hinton's lecture 6.5): ``ν ← ρν + (1 − ρ)g²``, ``θ ← θ − η g / √(ν + ε)``.
 
     Args:
-        learning_rate: ``η``.
-        decay: ``ρ``.
-        eps: ``ε``, inside the root.
+        learning_rate: ``η >= 0``.
+        decay: ``ρ ∈ [0, 1)``.
+        eps: ``ε >= 0``, inside the root (PyTorch adds it outside, optax inside).
         centered: divide by ``√(ν − m² + ε)`` with ``m`` the EMA of ``g`` (Graves 2013).
-        momentum: ``μ``, or ``None``: ``Δ ← μΔ + g/√(…)``, ``θ ← θ − ηΔ`` (Graves' eq. 41,
+        momentum: ``μ ∈ [0, 1)``, or ``None``: ``Δ ← μΔ + g/√(…)``, ``θ ← θ − ηΔ`` (Graves' eq. 41,
             identical for a constant ``η``).
     """
     scaling = scale_by_rms(decay, eps, centered=centered)
@@ -142,6 +150,7 @@ def adam(
     """Adam (Kingma & Ba 2015, Algorithm 1) with bias correction; NAdam with ``nesterov=True``.
 
     ``θ ← θ − η m̂ / (√v̂ + ε)``; see :func:`fnnet.moments.scale_by_adam` for the moments.
+    ``η >= 0``, ``β₁, β₂ ∈ [0, 1)``, ``ε >= 0``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -172,8 +181,9 @@ def adamw(
 ) -> Optimizer:
     """AdamW: Adam plus decoupled weight decay, ``θ ← θ − η (m̂ / (√v̂ + ε) + λ θ)``.
 
-    The decay is applied to weights only (``ndim >= 2``) unless ``mask`` says otherwise, and is
-    multiplied by ``η`` (as in PyTorch and optax): Loshchilov & Hutter's Algorithm 2 with
+    The decay ``λ >= 0`` is applied to weights only (``ndim >= 2``) unless ``mask`` says
+    otherwise (optax and PyTorch decay every leaf), and is multiplied by ``η`` (as in PyTorch
+    and optax): Loshchilov & Hutter's Algorithm 2 with
     ``α = η``, schedule multiplier 1 and their ``λ`` equal to ``η λ`` here.
 
     References:
@@ -189,7 +199,8 @@ def adamw(
 def amsgrad(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimizer:
     """AMSGrad (Reddi et al. 2018): ``θ ← θ − η m / (√v̂ + ε)``, ``v̂`` the running max of ``v``.
 
-    See :func:`fnnet.moments.scale_by_amsgrad` (no bias correction, as in the paper).
+    See :func:`fnnet.moments.scale_by_amsgrad` (no bias correction, as in the paper; optax
+    takes the max of the bias-corrected ``v̂``, PyTorch bias-corrects the max of ``v``).
     """
     return chain(scale_by_amsgrad(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
@@ -213,6 +224,7 @@ __all__ = [
     "hyperparam_dtype",
     "check_same_tree",
     "global_norm",
+    "StateMismatchError",
     # transforms
     "scale",
     "scale_by_learning_rate",

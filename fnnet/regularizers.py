@@ -18,7 +18,8 @@ otherwise. Non-weight leaves get an exact zero gradient.
 Use them as loss terms, ``loss(params, batch) + l2_penalty(params, 1e-4)``; the same shrinkage
 applied outside the loss is the transform :func:`add_decayed_weights` (L2) or
 :func:`add_l1_decay` (L1), chained into an optimizer (``adamw`` is Adam with the first). The
-strengths may be traced arrays (sweep them with ``jax.vmap``); the rules also return the exact
+strengths must be finite and ``>= 0`` where concrete; they may be traced arrays (sweep them
+with ``jax.vmap``, unchecked); the rules also return the exact
 derivative with respect to the strength (the unscaled sum).
 Note the elastic net's ``β Σ W²`` has no ``½``, unlike ``l2_penalty``.
 
@@ -35,13 +36,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet._checks import check_real
 from fnnet._types import Array, Params
 from fnnet.rules import hand_rule
-from fnnet.schedules import check_scalar
 from fnnet.transforms import (
     Optimizer,
     cast_like,
     check_same_tree,
+    check_state,
     hyperparam_dtype,
     register_hyperparams,
     store,
@@ -250,7 +252,7 @@ def l2_penalty(params: Params, strength: Any, *, mask: Any = None) -> Array:
         >>> float(l2_penalty(params, 0.1))  # the bias is not penalized
         0.25
     """
-    check_scalar("strength", strength)
+    check_real("strength", strength, low=0.0)
     return masked_l2(resolve_mask(params, mask), params, strength)
 
 
@@ -259,7 +261,7 @@ def l1_penalty(params: Params, strength: Any, *, mask: Any = None) -> Array:
 
     Args and returns as :func:`l2_penalty`.
     """
-    check_scalar("strength", strength)
+    check_real("strength", strength, low=0.0)
     return masked_l1(resolve_mask(params, mask), params, strength)
 
 
@@ -274,8 +276,8 @@ def elastic_net_penalty(
         l2_strength: ``β`` (no ``½``: ``β = λ/2`` matches ``l2_penalty(params, λ)``).
         mask: as :func:`l2_penalty`.
     """
-    check_scalar("l1_strength", l1_strength)
-    check_scalar("l2_strength", l2_strength)
+    check_real("l1_strength", l1_strength, low=0.0)
+    check_real("l2_strength", l2_strength, low=0.0)
     return masked_elastic_net(resolve_mask(params, mask), params, l1_strength, l2_strength)
 
 
@@ -300,13 +302,14 @@ def add_decayed_weights(weight_decay: Any, *, mask: Any = None) -> Optimizer:
         mask: which leaves decay; default :func:`weight_mask` (``ndim >= 2``:
             weights, not biases), or a bool pytree, or a function ``params -> mask``.
     """
-    check_scalar("weight_decay", weight_decay)
+    check_real("weight_decay", weight_decay, low=0.0)
 
     def init(params):
         resolve_mask(params, mask)
         return AddDecayedWeightsState(store(weight_decay, hyperparam_dtype(params)))
 
     def update(updates, state, params=None):
+        check_state(state, AddDecayedWeightsState, "add_decayed_weights")
         _require_params(params, "add_decayed_weights")
         check_same_tree(updates, params)
         lam = state.weight_decay
@@ -334,13 +337,14 @@ def add_l1_decay(l1_decay: Any, *, mask: Any = None) -> Optimizer:
         l1_decay: ``λ``, the gradient of ``λ Σ |W|``.
         mask: as :func:`add_decayed_weights`.
     """
-    check_scalar("l1_decay", l1_decay)
+    check_real("l1_decay", l1_decay, low=0.0)
 
     def init(params):
         resolve_mask(params, mask)
         return AddL1DecayState(store(l1_decay, hyperparam_dtype(params)))
 
     def update(updates, state, params=None):
+        check_state(state, AddL1DecayState, "add_l1_decay")
         _require_params(params, "add_l1_decay")
         check_same_tree(updates, params)
         lam = state.l1_decay

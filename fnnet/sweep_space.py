@@ -4,7 +4,8 @@ A ``Space`` lays a sweep's configurations out on labelled axes. ``grid`` takes t
 product of value lists (one axis per hyperparameter); ``random_search`` draws ``num_trials``
 configurations from priors (``uniform``, ``log_uniform``, ``choice``) on one axis ``"trial"``;
 ``point`` is a single configuration (an ensemble's). Values are stored as float32 (int32 for
-integers), the dtype they have inside the compiled sweep.
+integers), the dtype they have inside the compiled sweep; non-finite values (NaN, ±inf, or
+overflowing float32) are refused with the hyperparameter's name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet._checks import check_number
 from fnnet._types import Array, PRNGKey
 
 
@@ -29,14 +31,6 @@ class Distribution(NamedTuple):
     description: str
 
 
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite; got {value!r}.")
-    return float(value)
-
-
 def _below(values: np.ndarray, low: float, high: float) -> np.ndarray:
     # float32 rounding must not push a draw onto the excluded upper bound
     top = np.nextafter(np.float32(high), np.float32(low))
@@ -45,26 +39,34 @@ def _below(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def uniform(low: float, high: float) -> Distribution:
     """Uniform on ``[low, high)`` (float32)."""
-    low, high = _check_real("low", low), _check_real("high", high)
+    low, high = check_number("low", low), check_number("high", high)
     if not low < high:
         raise ValueError(f"`low` must be < `high`; got low={low}, high={high}.")
-    return Distribution(lambda u: _below(low + (high - low) * u, low, high), f"uniform({low}, {high})")
+    return Distribution(
+        lambda u: _below(low + (high - low) * u, low, high), f"uniform({low}, {high})"
+    )
 
 
 def log_uniform(low: float, high: float) -> Distribution:
     """Log-uniform on ``[low, high)``: ``exp(U(log low, log high))``, for rates and strengths."""
-    low, high = _check_real("low", low), _check_real("high", high)
+    low, high = check_number("low", low), check_number("high", high)
     if not 0 < low < high:
-        raise ValueError(f"`low` and `high` must satisfy 0 < low < high; got low={low}, high={high}.")
+        raise ValueError(
+            f"`low` and `high` must satisfy 0 < low < high; got low={low}, high={high}."
+        )
     lo, hi = math.log(low), math.log(high)
-    return Distribution(lambda u: _below(np.exp(lo + (hi - lo) * u), low, high), f"log_uniform({low}, {high})")
+    return Distribution(
+        lambda u: _below(np.exp(lo + (hi - lo) * u), low, high), f"log_uniform({low}, {high})"
+    )
 
 
 def choice(values: Any) -> Distribution:
     """One of ``values`` (a non-empty 1-d sequence of numbers), each equally likely."""
     table = _axis_values("values", values)
     n = table.shape[0]
-    return Distribution(lambda u: table[np.minimum((u * n).astype(np.int64), n - 1)], f"choice({table.tolist()})")
+    return Distribution(
+        lambda u: table[np.minimum((u * n).astype(np.int64), n - 1)], f"choice({table.tolist()})"
+    )
 
 
 class Space(NamedTuple):
@@ -87,13 +89,25 @@ class Space(NamedTuple):
 def _axis_values(name: str, values: Any) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.shape[0] == 0:
-        raise ValueError(f"`{name}` must be a non-empty 1-d sequence of values; got shape {array.shape}.")
+        raise ValueError(
+            f"`{name}` must be a non-empty 1-d sequence of values; got shape {array.shape}."
+        )
     if array.dtype == bool:
         return array
     if np.issubdtype(array.dtype, np.integer):
         return array.astype(np.int32)
     if np.issubdtype(array.dtype, np.floating):
-        return array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            bad = array[~np.isfinite(array)][0]
+            raise ValueError(f"`{name}` values must be finite; got {bad!r} in {array.tolist()}.")
+        with np.errstate(over="ignore"):
+            as_float32 = array.astype(np.float32)
+        if not np.all(np.isfinite(as_float32)):
+            raise ValueError(
+                f"`{name}` values must be finite in float32 (the sweep's dtype); got "
+                f"{array.tolist()}, which overflows float32."
+            )
+        return as_float32
     raise TypeError(f"`{name}` must hold numbers; got dtype {array.dtype}.")
 
 
@@ -106,7 +120,9 @@ def grid(**axes: Any) -> Space:
         ((3, 2), 9.999999747378752e-05)
     """
     if not axes:
-        raise ValueError("`grid` needs at least one hyperparameter, e.g. grid(learning_rate=[1e-3, 1e-2]).")
+        raise ValueError(
+            "`grid` needs at least one hyperparameter, e.g. grid(learning_rate=[1e-3, 1e-2])."
+        )
     coords = {name: _axis_values(name, values) for name, values in axes.items()}
     mesh = np.meshgrid(*coords.values(), indexing="ij")
     return Space(dict(zip(coords, mesh)), tuple(coords), coords)
@@ -123,11 +139,14 @@ def point(**hparams: Any) -> Space:
 @functools.partial(jax.jit, static_argnums=1)
 def _unit_draws(key: PRNGKey, num_trials: int) -> Array:
     """Trial ``t`` draws from ``fold_in(key, t)``: independent of ``num_trials``."""
-    return jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(key, t), (), jnp.float32))(jnp.arange(num_trials))
+    return jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(key, t), (), jnp.float32))(
+        jnp.arange(num_trials)
+    )
 
 
 def random_search(key: PRNGKey, num_trials: int, **distributions: Distribution) -> Space:
-    """``num_trials`` configurations drawn from ``distributions`` (``uniform``, ``log_uniform``, ``choice``).
+    """``num_trials`` configurations drawn from ``distributions`` (``uniform``, ``log_uniform``,
+    ``choice``).
 
     Trial ``t``'s value of hyperparameter ``h`` is drawn with ``fold_in(fold_in(key, hash(h)), t)``:
     it does not depend on ``num_trials`` or on the other hyperparameters.
@@ -145,11 +164,24 @@ def random_search(key: PRNGKey, num_trials: int, **distributions: Distribution) 
     values = {}
     for name, dist in distributions.items():
         if not isinstance(dist, Distribution):
-            raise TypeError(f"`{name}` must be a Distribution (uniform, log_uniform, choice); got {dist!r}.")
-        # keyed by the name, not its position: adding a hyperparameter leaves the others' draws alone
+            raise TypeError(
+                f"`{name}` must be a Distribution (uniform, log_uniform, choice); got {dist!r}."
+            )
+        # keyed by the name, not its position: a new hyperparameter leaves the others' draws alone
         name_key = jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        values[name] = np.asarray(dist.from_unit(np.asarray(_unit_draws(name_key, num_trials), np.float64)))
+        values[name] = np.asarray(
+            dist.from_unit(np.asarray(_unit_draws(name_key, num_trials), np.float64))
+        )
     return Space(values, ("trial",), {"trial": np.arange(num_trials)})
 
 
-__all__ = ["Distribution", "uniform", "log_uniform", "choice", "Space", "grid", "point", "random_search"]
+__all__ = [
+    "Distribution",
+    "uniform",
+    "log_uniform",
+    "choice",
+    "Space",
+    "grid",
+    "point",
+    "random_search",
+]

@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet._checks import check_real, is_concrete
 from fnnet._types import Array, Grads, OptState, Params
-from fnnet.schedules import check_scalar
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -124,7 +124,9 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     """Return ``state`` with the named hyperparameters replaced (in every transform holding them).
 
     Each value is cast to the stored dtype; it must have the stored shape (``()``, or the sweep
-    axis for a vmapped state) or be 0-d. A jitted step fed the new state is not recompiled.
+    axis for a vmapped state) or be 0-d, and be finite where it is concrete (the ranges each
+    transform checks at construction are not re-checked here). A jitted step fed the new state
+    is not recompiled.
 
     Example:
         >>> import jax.numpy as jnp, fnnet
@@ -148,6 +150,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             raise ValueError(
                 f"`{name}` must have shape () or the stored shape {jnp.shape(old)}; got {check}."
             )
+        if is_concrete(new) and not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
+            raise ValueError(f"`{name}` must be finite; got {new!r}.")
         return jnp.broadcast_to(jnp.asarray(new, dtype=old.dtype), jnp.shape(old))
 
     new_state = _map_hyperparams(state, replace)
@@ -160,6 +164,7 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
 
 
 # ---------------------------------------------------------------- trees
+
 
 def check_same_tree(
     tree: Any, reference: Any, *, name: str = "grads", reference_name: str = "params"
@@ -198,6 +203,27 @@ def check_state_tree(updates: Any, moments: Any) -> None:
             )
 
 
+class StateMismatchError(TypeError):
+    """An optimizer ``update`` was given a state made by another optimizer's ``init``."""
+
+
+def check_state(state: Any, state_type: type | tuple[type, ...], who: str) -> None:
+    """Raise :class:`StateMismatchError` unless ``state`` is an instance of ``state_type``.
+
+    ``who`` names the transform (``"scale_by_adam"``); the message shows the state it expects
+    (type and fields) and the structure it got.
+    """
+    if isinstance(state, state_type):
+        return
+    types = state_type if isinstance(state_type, tuple) else (state_type,)
+    expected = " or ".join(f"{t.__name__}({', '.join(t._fields)})" for t in types)
+    raise StateMismatchError(
+        f"`state` given to {who}'s update is not a state made by {who}'s init: expected "
+        f"{expected}, got {type(state).__name__} with tree {jax.tree_util.tree_structure(state)}. "
+        f"Was it made by another optimizer's init? Call init of the optimizer you update with."
+    )
+
+
 def apply_updates(params: Params, updates: Grads) -> Params:
     """``params + updates`` leaf by leaf; each update is cast to its param's dtype.
 
@@ -234,6 +260,14 @@ def _check_transforms(transforms: tuple) -> None:
             raise TypeError(f"`transforms[{i}]` must be an Optimizer(init, update); got {t!r}.")
 
 
+def _expected(init: Callable[[Params], OptState], params: Params | None) -> str:
+    """The state tree ``init(params)`` makes, for an error message (shapes only, no compute)."""
+    if params is None:
+        return ""
+    expected = jax.tree_util.tree_structure(jax.eval_shape(init, params))
+    return f" This optimizer's init makes {expected}."
+
+
 def chain(*transforms: Optimizer) -> Optimizer:
     """Compose transforms: each ``update`` feeds the next; the state is the tuple of their states.
 
@@ -247,15 +281,25 @@ def chain(*transforms: Optimizer) -> Optimizer:
 
     def update(updates: Grads, state: tuple, params: Params | None = None) -> tuple[Grads, tuple]:
         if not isinstance(state, tuple) or len(state) != len(transforms):
-            raise TypeError(
+            raise StateMismatchError(
                 f"`state` must be the tuple of {len(transforms)} states from this chain's init; "
-                f"got {jax.tree_util.tree_structure(state)}."
+                f"got {type(state).__name__} with tree {jax.tree_util.tree_structure(state)}."
+                f"{_expected(init, params)}"
             )
         if params is not None:
             check_same_tree(updates, params)
         new_state = []
-        for t, s in zip(transforms, state):
-            updates, s = t.update(updates, s, params)
+        for i, (t, s) in enumerate(zip(transforms, state)):
+            try:
+                updates, s = t.update(updates, s, params)
+            except StateMismatchError as error:
+                if getattr(error, "chain_context", False):
+                    raise
+                new = StateMismatchError(
+                    f"transform {i} of the chain: {error}{_expected(init, params)}"
+                )
+                new.chain_context = True
+                raise new from None
             new_state.append(s)
         return updates, tuple(new_state)
 
@@ -264,20 +308,22 @@ def chain(*transforms: Optimizer) -> Optimizer:
 
 # ---------------------------------------------------------------- small transforms
 
+
 @register_hyperparams("step_size")
 class ScaleState(NamedTuple):
     step_size: Array  # shape (), the hyperparameter dtype
 
 
 def scale(step_size: Any) -> Optimizer:
-    """Multiply the updates by ``step_size`` (no sign flip)."""
-    check_scalar("step_size", step_size)
+    """Multiply the updates by ``step_size`` (no sign flip); ``step_size`` finite, any sign."""
+    check_real("step_size", step_size)
 
     def init(params):
         return ScaleState(store(step_size, hyperparam_dtype(params)))
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ScaleState, "scale")
         return jax.tree_util.tree_map(lambda g: cast_like(state.step_size, g) * g, updates), state
 
     return Optimizer(init, update)
@@ -297,6 +343,7 @@ def scale_by_learning_rate(learning_rate: Any) -> Optimizer:
 
     A constant ``η`` is stored in the state (``ScaleByLearningRateState``); a schedule is
     evaluated at the state's int32 ``count`` (0 for the first update), which is then incremented.
+    A concrete ``η`` must be finite and ``>= 0`` (a traced one is not checked).
     """
     if callable(learning_rate):
         schedule = learning_rate
@@ -307,6 +354,7 @@ def scale_by_learning_rate(learning_rate: Any) -> Optimizer:
 
         def update_schedule(updates, state, params=None):
             del params
+            check_state(state, ScaleByScheduleState, "scale_by_learning_rate (with a schedule)")
             lr = jnp.asarray(schedule(state.count))
             if lr.shape != ():
                 raise ValueError(f"`learning_rate` schedule must return shape (); got {lr.shape}.")
@@ -315,13 +363,14 @@ def scale_by_learning_rate(learning_rate: Any) -> Optimizer:
 
         return Optimizer(init_schedule, update_schedule)
 
-    check_scalar("learning_rate", learning_rate)
+    check_real("learning_rate", learning_rate, low=0.0)
 
     def init(params):
         return ScaleByLearningRateState(store(learning_rate, hyperparam_dtype(params)))
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ScaleByLearningRateState, "scale_by_learning_rate")
         lr = state.learning_rate
         return jax.tree_util.tree_map(lambda g: -cast_like(lr, g) * g, updates), state
 
@@ -334,14 +383,15 @@ class ClipByValueState(NamedTuple):
 
 
 def clip_by_value(max_delta: Any) -> Optimizer:
-    """Clip every update entry to ``[−max_delta, max_delta]``."""
-    check_scalar("max_delta", max_delta)
+    """Clip every update entry to ``[−max_delta, max_delta]`` (``max_delta > 0``)."""
+    check_real("max_delta", max_delta, low=0.0, low_open=True)
 
     def init(params):
         return ClipByValueState(store(max_delta, hyperparam_dtype(params)))
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ClipByValueState, "clip_by_value")
 
         def clip(g):
             m = cast_like(state.max_delta, g)
@@ -366,13 +416,14 @@ def clip_by_global_norm(max_norm: Any) -> Optimizer:
         Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
         ICML 2013.
     """
-    check_scalar("max_norm", max_norm)
+    check_real("max_norm", max_norm, low=0.0, low_open=True)
 
     def init(params):
         return ClipByGlobalNormState(store(max_norm, hyperparam_dtype(params)))
 
     def update(updates, state, params=None):
         del params
+        check_state(state, ClipByGlobalNormState, "clip_by_global_norm")
         norm = global_norm(updates).astype(state.max_norm.dtype)
         factor = state.max_norm / jnp.maximum(norm, state.max_norm)  # 1 when ‖g‖ <= max_norm
         return jax.tree_util.tree_map(lambda g: cast_like(factor, g) * g, updates), state
@@ -390,6 +441,8 @@ __all__ = [
     "hyperparam_dtype",
     "check_same_tree",
     "check_state_tree",
+    "check_state",
+    "StateMismatchError",
     "global_norm",
     "store",
     "cast_like",

@@ -291,15 +291,26 @@ CONVERGENCE = [
     ("adam", lambda: opt.adam(0.1), lambda: opt.adam(0.01), 5000),
     ("nadam", lambda: opt.nadam(0.1), lambda: opt.nadam(0.01), 5000),
     # every leaf here is a vector or a scalar, so the default mask decays nothing
-    ("adamw", lambda: opt.adamw(0.1, weight_decay=0.1), lambda: opt.adamw(0.01, weight_decay=0.1), 5000),
+    (
+        "adamw",
+        lambda: opt.adamw(0.1, weight_decay=0.1),
+        lambda: opt.adamw(0.01, weight_decay=0.1),
+        5000,
+    ),
     ("amsgrad", lambda: opt.amsgrad(0.1), lambda: opt.amsgrad(0.01), 5000),
     (
         "clipped_adam_cosine",
         lambda: opt.chain(
-            opt.clip_by_global_norm(1.0), opt.adam(schedules.cosine_decay(0.1, 5000, 0.01))
+            opt.clip_by_global_norm(1.0),
+            opt.adam(schedules.cosine_decay(0.1, decay_steps=5000, alpha=0.01)),
         ),
         lambda: opt.chain(
-            opt.clip_by_global_norm(1.0), opt.adam(schedules.warmup_cosine_decay(0.0, 0.02, 100, 5000))
+            opt.clip_by_global_norm(1.0),
+            opt.adam(
+                schedules.warmup_cosine_decay(
+                    0.0, peak_value=0.02, warmup_steps=100, decay_steps=5000
+                )
+            ),
         ),
         5000,
     ),
@@ -335,7 +346,7 @@ def test_converges(name, quadratic_opt, rosenbrock_opt, steps):
 # ---------------------------------------------------------------- structure and dtypes
 
 STRUCTURE_CASES = [(t[0], t[1]) for t in TRANSCRIPTIONS] + [
-    ("schedule", lambda: opt.sgd(schedules.exponential_decay(0.1, 0.5, 3))),
+    ("schedule", lambda: opt.sgd(schedules.exponential_decay(0.1, decay_rate=0.5, decay_steps=3))),
     ("clip_l1", lambda: opt.chain(opt.clip_by_value(0.5), opt.add_l1_decay(0.01), opt.sgd(0.1))),
 ]
 

@@ -121,9 +121,12 @@ def test_autodiff_switch_agrees(key, name, penalty, reference):
 
 def test_l1_subgradient_is_zero_at_zero():
     params = {"w": jnp.asarray([[0.0, 2.0], [-3.0, 0.0]]), "b": jnp.zeros(2)}
-    np.testing.assert_allclose(jax.grad(reg.l1_penalty)(params, 0.5)["w"], [[0.0, 0.5], [-0.5, 0.0]])
     np.testing.assert_allclose(
-        jax.grad(reg.elastic_net_penalty)(params, 0.5, 0.25)["w"], [[0.0, 0.5 + 1.0], [-0.5 - 1.5, 0.0]]
+        jax.grad(reg.l1_penalty)(params, 0.5)["w"], [[0.0, 0.5], [-0.5, 0.0]]
+    )
+    np.testing.assert_allclose(
+        jax.grad(reg.elastic_net_penalty)(params, 0.5, 0.25)["w"],
+        [[0.0, 0.5 + 1.0], [-0.5 - 1.5, 0.0]],
     )
 
 
@@ -172,7 +175,9 @@ def test_rules_are_registered():
 
 def test_errors_are_clear(key):
     params = _params(key, jnp.float32)
-    with pytest.raises(TypeError, match=r"`mask` must have the tree structure of `params`: .*mask tree"):
+    with pytest.raises(
+        TypeError, match=r"`mask` must have the tree structure of `params`: .*mask tree"
+    ):
         reg.l2_penalty(params, 0.1, mask={"dense": True})
     bad = jax.tree_util.tree_map(lambda _: jnp.asarray(True), params)
     with pytest.raises(TypeError, match="`mask` leaves must be Python bools"):

@@ -56,52 +56,54 @@ CASES = [
     ("constant", lambda: schedules.constant(0.3), lambda t: np.full(t.shape, 0.3)),
     (
         "exponential",
-        lambda: schedules.exponential_decay(0.5, 0.8, 7),
+        lambda: schedules.exponential_decay(0.5, decay_rate=0.8, decay_steps=7),
         lambda t: _np_exponential(t, 0.5, 0.8, 7),
     ),
     (
         "exponential_staircase",
-        lambda: schedules.exponential_decay(0.5, 0.5, 10, staircase=True),
+        lambda: schedules.exponential_decay(0.5, decay_rate=0.5, decay_steps=10, staircase=True),
         lambda t: _np_exponential(t, 0.5, 0.5, 10, staircase=True),
     ),
     (
         "piecewise",
-        lambda: schedules.piecewise_constant([5, 12, 30], [1.0, 0.5, 0.25, 0.1]),
+        lambda: schedules.piecewise_constant([5, 12, 30], values=[1.0, 0.5, 0.25, 0.1]),
         lambda t: _np_piecewise(t, [5, 12, 30], [1.0, 0.5, 0.25, 0.1]),
     ),
     (
         "inverse_time",
-        lambda: schedules.inverse_time_decay(0.2, 0.7, 5),
+        lambda: schedules.inverse_time_decay(0.2, decay_rate=0.7, decay_steps=5),
         lambda t: _np_inverse_time(t, 0.2, 0.7, 5),
     ),
     (
         "inverse_time_staircase",
-        lambda: schedules.inverse_time_decay(0.2, 0.7, 5, staircase=True),
+        lambda: schedules.inverse_time_decay(0.2, decay_rate=0.7, decay_steps=5, staircase=True),
         lambda t: _np_inverse_time(t, 0.2, 0.7, 5, staircase=True),
     ),
     (
         "polynomial",
-        lambda: schedules.polynomial_decay(0.3, 0.01, 25, power=2.0),
+        lambda: schedules.polynomial_decay(0.3, end_value=0.01, decay_steps=25, power=2.0),
         lambda t: _np_polynomial(t, 0.3, 0.01, 25, 2.0),
     ),
     (
         "linear",
-        lambda: schedules.polynomial_decay(1.0, 0.0, 30),
+        lambda: schedules.polynomial_decay(1.0, end_value=0.0, decay_steps=30),
         lambda t: _np_polynomial(t, 1.0, 0.0, 30, 1.0),
     ),
     (
         "cosine",
-        lambda: schedules.cosine_decay(0.4, 30, alpha=0.1),
+        lambda: schedules.cosine_decay(0.4, decay_steps=30, alpha=0.1),
         lambda t: _np_cosine(t, 0.4, 30, 0.1),
     ),
     (
         "warmup_cosine",
-        lambda: schedules.warmup_cosine_decay(0.0, 1.0, 8, 30, end_value=0.05),
+        lambda: schedules.warmup_cosine_decay(
+            0.0, peak_value=1.0, warmup_steps=8, decay_steps=30, end_value=0.05
+        ),
         lambda t: _np_warmup_cosine(t, 0.0, 1.0, 8, 30, 0.05),
     ),
     (
         "warmup_cosine_nonzero_start",
-        lambda: schedules.warmup_cosine_decay(0.1, 0.6, 5, 20),
+        lambda: schedules.warmup_cosine_decay(0.1, peak_value=0.6, warmup_steps=5, decay_steps=20),
         lambda t: _np_warmup_cosine(t, 0.1, 0.6, 5, 20, 0.0),
     ),
 ]
@@ -127,9 +129,11 @@ def test_matches_numpy_float32_per_step(name, make, reference):
 
 
 def test_vmap_over_steps_equals_array_call():
-    schedule = schedules.warmup_cosine_decay(0.0, 1.0, 4, 16)
+    schedule = schedules.warmup_cosine_decay(0.0, peak_value=1.0, warmup_steps=4, decay_steps=16)
     steps = jnp.arange(20, dtype=jnp.int32)
-    np.testing.assert_allclose(jax.jit(jax.vmap(schedule))(steps), jax.jit(schedule)(steps), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(jax.vmap(schedule))(steps), jax.jit(schedule)(steps), rtol=1e-6
+    )
 
 
 def test_traced_parameters_vmap_and_one_compile():
@@ -137,7 +141,7 @@ def test_traced_parameters_vmap_and_one_compile():
 
     def value_at(init_value, decay_rate, step):
         traces.append(None)
-        return schedules.exponential_decay(init_value, decay_rate, 10)(step)
+        return schedules.exponential_decay(init_value, decay_rate=decay_rate, decay_steps=10)(step)
 
     fn = jax.jit(jax.vmap(value_at, in_axes=(0, 0, None)))
     step = jnp.asarray(13, jnp.int32)
@@ -152,8 +156,10 @@ def test_traced_parameters_vmap_and_one_compile():
 
 def test_traced_warmup_and_boundaries():
     def f(warmup, boundary):
-        a = schedules.warmup_cosine_decay(0.0, 1.0, warmup, 20)(jnp.asarray(3, jnp.int32))
-        b = schedules.piecewise_constant(jnp.stack([boundary]), jnp.asarray([1.0, 0.5]))(
+        a = schedules.warmup_cosine_decay(0.0, peak_value=1.0, warmup_steps=warmup, decay_steps=20)(
+            jnp.asarray(3, jnp.int32)
+        )
+        b = schedules.piecewise_constant(jnp.stack([boundary]), values=jnp.asarray([1.0, 0.5]))(
             jnp.asarray(3, jnp.int32)
         )
         return a, b
@@ -165,12 +171,14 @@ def test_traced_warmup_and_boundaries():
 
 
 def test_zero_warmup_is_plain_cosine():
-    got = jax.jit(schedules.warmup_cosine_decay(0.0, 0.5, 0, 10))(jnp.arange(12, dtype=jnp.int32))
+    got = jax.jit(
+        schedules.warmup_cosine_decay(0.0, peak_value=0.5, warmup_steps=0, decay_steps=10)
+    )(jnp.arange(12, dtype=jnp.int32))
     np.testing.assert_allclose(got, _np_cosine(np.arange(12.0), 0.5, 10, 0.0), rtol=1e-6, atol=1e-7)
 
 
 def test_float32_parameters_under_x64_stay_float32(x64):
-    schedule = schedules.cosine_decay(jnp.asarray(0.1, jnp.float32), 10)
+    schedule = schedules.cosine_decay(jnp.asarray(0.1, jnp.float32), decay_steps=10)
     assert schedule(jnp.asarray(3, jnp.int32)).dtype == jnp.float32
 
 
@@ -178,8 +186,11 @@ def test_float32_parameters_under_x64_stay_float32(x64):
     "make, name",
     [
         (lambda: schedules.constant(jnp.ones(2)), "value"),
-        (lambda: schedules.exponential_decay(jnp.ones(3), 0.5, 10), "init_value"),
-        (lambda: schedules.cosine_decay(0.1, jnp.ones(2)), "decay_steps"),
+        (
+            lambda: schedules.exponential_decay(jnp.ones(3), decay_rate=0.5, decay_steps=10),
+            "init_value",
+        ),
+        (lambda: schedules.cosine_decay(0.1, decay_steps=jnp.ones(2)), "decay_steps"),
     ],
 )
 def test_non_scalar_parameter_is_a_clear_error(make, name):
@@ -189,8 +200,8 @@ def test_non_scalar_parameter_is_a_clear_error(make, name):
 
 def test_bad_parameter_types():
     with pytest.raises(TypeError, match="`init_value`"):
-        schedules.exponential_decay("0.1", 0.5, 10)
+        schedules.exponential_decay("0.1", decay_rate=0.5, decay_steps=10)
     with pytest.raises(TypeError, match="`staircase` must be a bool"):
-        schedules.exponential_decay(0.1, 0.5, 10, staircase=1)
+        schedules.exponential_decay(0.1, decay_rate=0.5, decay_steps=10, staircase=1)
     with pytest.raises(ValueError, match="len\\(values\\) == len\\(boundaries\\) \\+ 1"):
-        schedules.piecewise_constant([1, 2], [1.0, 2.0])
+        schedules.piecewise_constant([1, 2], values=[1.0, 2.0])

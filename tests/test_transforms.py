@@ -16,7 +16,9 @@ TARGET = {"w": jnp.array([[1.0, -1.0], [0.5, 2.0]]), "b": jnp.array([0.3, -0.7])
 
 
 def _loss(params):
-    return sum(jnp.sum((params[k] - TARGET[k]) ** 2) for k in params) + 0.1 * jnp.sum(params["w"] ** 4)
+    return sum(jnp.sum((params[k] - TARGET[k]) ** 2) for k in params) + 0.1 * jnp.sum(
+        params["w"] ** 4
+    )
 
 
 def _train(optimizer, params, steps=25):
@@ -36,7 +38,9 @@ LR_FACTORIES = {
     "rmsprop": lambda lr: opt.rmsprop(lr, centered=True, momentum=0.5),
     "adam": lambda lr: opt.adam(lr),
     "adamw": lambda lr: opt.adamw(lr, weight_decay=0.1),
-    "warmup_cosine": lambda lr: opt.adam(schedules.warmup_cosine_decay(0.0, lr, 5, 25)),
+    "warmup_cosine": lambda lr: opt.adam(
+        schedules.warmup_cosine_decay(0.0, peak_value=lr, warmup_steps=5, decay_steps=25)
+    ),
 }
 
 
@@ -90,7 +94,9 @@ def test_vmap_over_betas_decay_penalty_and_initial_params(key):
     for i in range(3):
         member = jax.tree_util.tree_map(lambda x: x[i], stacked)
         want = single(member, b1s[i], wds[i], l1s[i])
-        _assert_trees_close(jax.tree_util.tree_map(lambda x: x[i], swept), want, rtol=1e-5, atol=1e-6)
+        _assert_trees_close(
+            jax.tree_util.tree_map(lambda x: x[i], swept), want, rtol=1e-5, atol=1e-6
+        )
 
 
 def test_state_hyperparams_change_without_recompiling():
@@ -159,7 +165,7 @@ def test_register_hyperparams_checks_fields():
 
 
 def test_schedule_inside_optimizer_uses_the_step_count():
-    schedule = schedules.exponential_decay(0.5, 0.5, 2)
+    schedule = schedules.exponential_decay(0.5, decay_rate=0.5, decay_steps=2)
     optimizer = opt.sgd(schedule)
     params = {"x": jnp.zeros(3)}
     state = optimizer.init(params)
@@ -212,7 +218,10 @@ def _net_params():
     def ramp(*shape):
         return jnp.sin(jnp.arange(np.prod(shape), dtype=jnp.float32)).reshape(shape)
 
-    return (fnnet.DenseParams(ramp(3, 4), ramp(4) + 0.5), fnnet.DenseParams(ramp(4, 2), ramp(2) - 0.5))
+    return (
+        fnnet.DenseParams(ramp(3, 4), ramp(4) + 0.5),
+        fnnet.DenseParams(ramp(4, 2), ramp(2) - 0.5),
+    )
 
 
 def test_add_decayed_weights_leaves_biases_untouched():
@@ -237,14 +246,18 @@ def test_add_l1_decay_sign_and_zero_at_zero():
 def test_decay_mask_override_and_errors():
     params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
     grads = jax.tree_util.tree_map(jnp.zeros_like, params)
-    everything = opt.add_decayed_weights(0.5, mask=lambda p: jax.tree_util.tree_map(lambda _: True, p))
+    everything = opt.add_decayed_weights(
+        0.5, mask=lambda p: jax.tree_util.tree_map(lambda _: True, p)
+    )
     updates, _ = everything.update(grads, everything.init(params), params)
     np.testing.assert_allclose(updates["b"], [0.5, 0.5])
     only_bias = opt.add_decayed_weights(0.5, mask={"w": False, "b": True})
     updates, _ = only_bias.update(grads, only_bias.init(params), params)
     np.testing.assert_allclose(updates["w"], np.zeros((2, 2)))
     bad = opt.add_decayed_weights(0.5, mask={"w": True})
-    with pytest.raises(TypeError, match=r"params tree PyTreeDef\(\{'b': \*, 'w': \*\}\), mask tree"):
+    with pytest.raises(
+        TypeError, match=r"params tree PyTreeDef\(\{'b': \*, 'w': \*\}\), mask tree"
+    ):
         bad.init(params)
 
 
