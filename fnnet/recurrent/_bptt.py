@@ -92,7 +92,7 @@ def forward(
     xt = jnp.swapaxes(x, 0, 1)
     mask = None
     if lengths is not None:
-        mask = (jnp.arange(time)[:, None] < lengths[None, :])[..., None]
+        mask = (jnp.arange(time, dtype=lengths.dtype)[:, None] < lengths[None, :])[..., None]
         xt = jnp.where(mask, xt, jnp.zeros_like(xt))
     xw = xt @ params.w_ih + params.b_ih  # every step's input projection in one GEMM
 
