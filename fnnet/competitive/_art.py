@@ -32,6 +32,7 @@ is counted in ``state.conflicts``. :func:`train_art` raises on overflow unless t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -94,7 +95,7 @@ def _search(state: ARTState, i: Array, label: Array) -> Array:
     """Index of the resonating category (−1 if none) after a bounded, match-tracked search."""
     t = choice(i, state.weights, state.alpha)
     m = match(i, state.weights)
-    order = jnp.argsort(-t, stable=True)
+    order = jnp.argsort(-t, stable=True).astype(jnp.int32)
     right = ~state.committed | (label < 0) | (state.labels == label)
 
     def searching(carry: tuple) -> Array:
@@ -161,24 +162,14 @@ def _hyperparams(rho: Any, alpha: Any, beta: Any, epsilon: Any) -> tuple:
     return rho, alpha, beta, epsilon
 
 
-def _learner(
-    hyper: tuple, capacity: int, encode: Callable, check: Callable, supervised: bool
-) -> ART:
-    capacity = check_positive_int("capacity", capacity)
+def _identity(x: Array) -> Array:
+    return x
 
-    def init(num_features: int) -> ARTState:
-        width = encode(
-            jnp.zeros((check_positive_int("num_features", num_features),))
-        ).shape[0]
-        dtype = jnp.result_type(float)
-        rho, alpha, beta, epsilon = (jnp.asarray(v, dtype) for v in hyper)
-        zero = jnp.zeros((), jnp.int32)
-        return ARTState(
-            jnp.ones((capacity, width), dtype),
-            jnp.zeros(capacity, bool),
-            jnp.full(capacity, -1, jnp.int32),
-            rho, alpha, beta, epsilon, zero, zero,
-        )  # fmt: skip
+
+@functools.cache
+def _rules(encode: Callable, supervised: bool) -> tuple[Callable, Callable]:
+    """``(update, predict)`` for a coding and a kind; the same function objects every time, so
+    compiled training (keyed on ``update``) is reused by every learner of that kind."""
 
     def coded(state: ARTState, x: Array) -> Array:
         return encode(jnp.asarray(x).astype(state.weights.dtype))
@@ -200,7 +191,28 @@ def _learner(
         def predict(state: ARTState, x: Array) -> Array:
             return best_category(state, coded(state, x))
 
-    return ART(init, update, predict, check)
+    return update, predict
+
+
+def _learner(
+    hyper: tuple, capacity: int, encode: Callable, check: Callable, supervised: bool
+) -> ART:
+    capacity = check_positive_int("capacity", capacity)
+
+    def init(num_features: int) -> ARTState:
+        num_features = check_positive_int("num_features", num_features)
+        width = encode(jnp.zeros((num_features,))).shape[0]
+        dtype = jnp.result_type(float)
+        rho, alpha, beta, epsilon = (jnp.asarray(v, dtype) for v in hyper)
+        zero = jnp.zeros((), jnp.int32)
+        return ARTState(
+            jnp.ones((capacity, width), dtype),
+            jnp.zeros(capacity, bool),
+            jnp.full(capacity, -1, jnp.int32),
+            rho, alpha, beta, epsilon, zero, zero,
+        )  # fmt: skip
+
+    return ART(init, *_rules(encode, supervised), check)
 
 
 def _check_fuzzy(name: str, x: Any) -> Array:
@@ -248,7 +260,7 @@ def fuzzy_art(
         >>> int(j), state.weights[0].tolist()
         (0, [0.2, 0.8, 0.8, 0.2])
     """
-    encode = complement_code if complement else (lambda x: x)
+    encode = complement_code if complement else _identity
     return _learner(
         _hyperparams(rho, alpha, beta, 0.0), capacity, encode, _check_fuzzy, False
     )
@@ -262,7 +274,7 @@ def art1(*, rho: Any, L: Any = 2.0, capacity: int = 512) -> ART:
     """
     check_real("L", L, low=1.0, low_open=True)
     hyper = _hyperparams(rho, L - 1.0, 1.0, 0.0)
-    return _learner(hyper, capacity, lambda x: x, _check_binary, False)
+    return _learner(hyper, capacity, _identity, _check_binary, False)
 
 
 def fuzzy_artmap(

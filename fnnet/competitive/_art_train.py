@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +29,9 @@ def _check_labels(labels: Any, n: int) -> Array:
         raise ValueError(
             f"`labels` must be integer class ids of shape ({n},); got {labels.dtype} {labels.shape}."
         )
-    if is_concrete(labels) and n and int(jnp.min(labels)) < 0:
+    if is_concrete(labels) and n and int(np.min(np.asarray(labels))) < 0:
         raise ValueError(
-            f"`labels` must be >= 0; got a minimum of {int(jnp.min(labels))}."
+            f"`labels` must be >= 0; got a minimum of {int(np.min(np.asarray(labels)))}."
         )
     return labels.astype(jnp.int32)
 
@@ -38,6 +39,14 @@ def _check_labels(labels: Any, n: int) -> Array:
 def num_categories(state: ARTState) -> Array:
     """How many categories are committed (per member, for a stacked sweep state)."""
     return jnp.sum(state.committed, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _scan(update: Callable, state: ARTState, x: Array, labels: Array | None) -> tuple:
+    """One pass of ``update`` over the rows, compiled once per kind of learner and shape."""
+    if labels is None:
+        return jax.lax.scan(update, state, x)
+    return jax.lax.scan(lambda s, xy: update(s, *xy), state, (x, labels))
 
 
 def train_art(
@@ -74,12 +83,9 @@ def train_art(
             f"coded width {state.weights.shape[1]}: use the feature count of learner.init."
         )
     before = state.overflow
-    if labels is None:
-        state, cats = jax.lax.scan(learner.update, state, x.astype(state.weights.dtype))
-    else:
+    if labels is not None:
         labels = _check_labels(labels, x.shape[0])
-        step = lambda s, xy: learner.update(s, *xy)
-        state, cats = jax.lax.scan(step, state, (x.astype(state.weights.dtype), labels))
+    state, cats = _scan(learner.update, state, x.astype(state.weights.dtype), labels)
     if not allow_overflow and is_concrete(state.overflow):
         dropped = int(state.overflow - before)
         if dropped:

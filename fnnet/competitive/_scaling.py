@@ -36,7 +36,8 @@ def check_data(name: str, x: Any, *, features: int | None = None) -> Array:
 def check_unit_interval(name: str, x: Array) -> Array:
     """Refuse (concrete) data outside ``[0, 1]``, naming the offending range."""
     if is_concrete(x):
-        low, high = float(jnp.min(x)), float(jnp.max(x))
+        values = np.asarray(x)
+        low, high = float(values.min()), float(values.max())
         if not (low >= 0.0 and high <= 1.0):
             raise ValueError(
                 f"`{name}` must lie in [0, 1] (ART inputs); got values in [{low:g}, {high:g}]. "
@@ -70,15 +71,16 @@ def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
                 f"got shape {bound.shape}."
             )
     if all(is_concrete(v) for v in (x, low, high)):
-        if not bool(jnp.all(high > low)):
+        xs, lo, hi = np.asarray(x), np.asarray(low), np.asarray(high)
+        if not (hi > lo).all():
             raise ValueError(
-                f"`high` must exceed `low` everywhere; got low={low}, high={high}."
+                f"`high` must exceed `low` everywhere; got low={lo}, high={hi}."
             )
-        outside = np.asarray((x < low) | (x > high))
+        outside = (xs < lo) | (xs > hi)
         if outside.any():
             raise ValueError(
                 f"`x` has {int(outside.sum())} values outside the stated bounds [low, high] "
-                f"(data range [{float(jnp.min(x)):g}, {float(jnp.max(x)):g}]); widen the bounds."
+                f"(data range [{xs.min():g}, {xs.max():g}]); widen the bounds."
             )
     return (x - low) / (high - low)
 
