@@ -9,11 +9,11 @@ its ``StepMetrics``). The harness compiles ``step`` as a donated jitted step and
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 from configs import Config
 
 LEARNING_RATE = 1e-3
@@ -55,12 +55,19 @@ def _raw_loss(activation: Callable, params: list, x: jax.Array, y: jax.Array) ->
 
 def raw_jax_variant(config: Config, params_like: Callable[[], list]) -> Variant:
     """Plain jnp forward, ``jax.value_and_grad``, Adam written in jnp with constant hyperparameters."""
-    activation = {"relu": lambda z: jnp.maximum(z, 0.0), "sigmoid": jax.nn.sigmoid}[config.activation]
+    activation = {"relu": lambda z: jnp.maximum(z, 0.0), "sigmoid": jax.nn.sigmoid}[
+        config.activation
+    ]
 
     def init_state() -> RawAdamState:
         params = [tuple(layer) for layer in params_like()]
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return RawAdamState(params, zeros, jax.tree_util.tree_map(jnp.zeros_like, params), jnp.zeros((), jnp.int32))
+        return RawAdamState(
+            params,
+            zeros,
+            jax.tree_util.tree_map(jnp.zeros_like, params),
+            jnp.zeros((), jnp.int32),
+        )
 
     def step(state: RawAdamState, x, y):
         loss, grads = jax.value_and_grad(lambda p: _raw_loss(activation, p, x, y))(state.params)
@@ -71,11 +78,20 @@ def raw_jax_variant(config: Config, params_like: Callable[[], list]) -> Variant:
         mu = jax.tree_util.tree_map(lambda m, g: B1 * m + (1.0 - B1) * g, state.mu, grads)
         nu = jax.tree_util.tree_map(lambda v, g: B2 * v + (1.0 - B2) * g * g, state.nu, grads)
         params = jax.tree_util.tree_map(
-            lambda p, m, v: p - LEARNING_RATE * (m / c1) / (jnp.sqrt(v / c2) + EPS), state.params, mu, nu
+            lambda p, m, v: p - LEARNING_RATE * (m / c1) / (jnp.sqrt(v / c2) + EPS),
+            state.params,
+            mu,
+            nu,
         )
         return RawAdamState(params, mu, nu, count), loss
 
-    return Variant("raw_jax", "raw JAX: jnp forward, jax.grad, Adam in jnp", init_state, step, "reference")
+    return Variant(
+        "raw_jax",
+        "raw JAX: jnp forward, jax.grad, Adam in jnp",
+        init_state,
+        step,
+        "reference",
+    )
 
 
 # ---------------------------------------------------------------- fnnet
@@ -113,30 +129,61 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
 
         return step
 
-    def cond_guard_step(apply, loss):
-        """What-if: make_train_step with the guard proposed in benchmarks/README.md: decide from
-        the loss and the gradients, then update under ``lax.cond`` (no second pass over the
-        state to select old or new values; the updated params are not re-checked)."""
-        from fnnet.train import StepMetrics, accuracy, all_finite
-
+    def objective_of(apply, loss):
         def objective(params, x, y, key):
             outputs = apply(params, x, key=key, training=True)
             return loss(outputs, y), outputs
 
+        return objective
+
+    def unguarded_step(apply, loss):
+        """make_train_step's data flow and StepMetrics with the non-finite guard removed: the
+        update is always applied. ``fnnet_step`` over this is the guard's cost."""
+        from fnnet.train import StepMetrics, accuracy
+
+        objective = objective_of(apply, loss)
+        yes = jnp.array(True)
+
         def step(state, x, y):
-            (value, outputs), grads = jax.value_and_grad(objective, has_aux=True)(state.params, x, y, step_key)
+            (value, outputs), grads = jax.value_and_grad(objective, has_aux=True)(
+                state.params, x, y, step_key
+            )
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = fnnet.optimizers.apply_updates(state.params, updates)
+            new_state = fnnet.TrainState(params, opt_state, state.step + 1)
+            return new_state, StepMetrics(value, accuracy(outputs, y), yes, yes, yes, yes)
+
+        return step
+
+    def cond_guard_step(apply, loss):
+        """The previous library guard: decide from the loss and the gradients only (all(isfinite)
+        per leaf), then update under ``lax.cond``; the updated params are not checked."""
+        from fnnet.train import StepMetrics, accuracy
+
+        objective = objective_of(apply, loss)
+
+        def step(state, x, y):
+            (value, outputs), grads = jax.value_and_grad(objective, has_aux=True)(
+                state.params, x, y, step_key
+            )
             loss_ok = jnp.isfinite(value)
-            grads_ok = all_finite(grads)
+            grads_ok = jnp.all(
+                jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
+            )
 
             def update(_):
                 updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
                 return fnnet.optimizers.apply_updates(state.params, updates), opt_state
 
             params, opt_state = jax.lax.cond(
-                loss_ok & grads_ok, update, lambda _: (state.params, state.opt_state), None
+                loss_ok & grads_ok,
+                update,
+                lambda _: (state.params, state.opt_state),
+                None,
             )
             new_state = fnnet.TrainState(params, opt_state, state.step + 1)
-            return new_state, StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok)
+            ok = loss_ok & grads_ok
+            return new_state, StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, ok, ok)
 
         return step
 
@@ -204,9 +251,17 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "autodiff",
         ),
         Variant(
+            "fnnet_step_unguarded",
+            "what-if, not fnnet code: make_train_step's data flow and StepMetrics without the "
+            "non-finite guard (fnnet_step over this = the guard's cost)",
+            fresh_state,
+            unguarded_step(net.apply, sce),
+            "proposal",
+        ),
+        Variant(
             "proposal_cond_guard",
-            "what-if, not fnnet code: make_train_step with the proposed guard (finiteness of loss "
-            "and grads decided first, update under lax.cond); hand rules",
+            "what-if, the previous library guard: loss and gradients only (all(isfinite) per "
+            "leaf), update under lax.cond; new params and optimizer state not checked",
             fresh_state,
             cond_guard_step(net.apply, sce),
             "proposal",
@@ -225,10 +280,21 @@ AUTODIFF_TWIN = {
 
 # the default sets; raw_jax is always included
 FULL_VARIANTS = (
-    "fnnet_step", "fnnet_step_autodiff", "fnnet_serial", "fnnet_serial_autodiff", "fnnet_mlp",
-    "fnnet_mlp_autodiff", "proposal_cond_guard",
+    "fnnet_step",
+    "fnnet_step_autodiff",
+    "fnnet_serial",
+    "fnnet_serial_autodiff",
+    "fnnet_mlp",
+    "fnnet_mlp_autodiff",
+    "fnnet_step_unguarded",
+    "proposal_cond_guard",
 )
-QUICK_VARIANTS = ("fnnet_step", "fnnet_step_autodiff", "fnnet_mlp", "fnnet_mlp_autodiff")
+QUICK_VARIANTS = (
+    "fnnet_step",
+    "fnnet_step_autodiff",
+    "fnnet_mlp",
+    "fnnet_mlp_autodiff",
+)
 
 
 def all_variants(config: Config, variants: tuple[str, ...] | None = None) -> list[Variant]:

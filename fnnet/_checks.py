@@ -193,9 +193,33 @@ def check_ndim(name: str, x: Any, ndims: tuple[int, ...], *, layout: str = "") -
     return x
 
 
+def check_finite_rows(name: str, x: Any, *, hint: str = "") -> Any:
+    """A concrete array whose floating values are all finite; the first bad row is named.
+
+    Integer and bool arrays pass; a traced array passes untouched. ``hint`` is appended to the
+    message (e.g. how to opt out). Returns ``x`` unchanged.
+    """
+    if not is_concrete(x) or not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+        return x
+    values = np.asarray(x)
+    if values.size == 0:
+        return x
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1) if values.ndim else values.reshape(1, 1))
+    rows = np.flatnonzero(bad.any(axis=1))
+    if rows.size:
+        row = int(rows[0])
+        found = values.reshape(bad.shape)[row][bad[row]][0]
+        raise ValueError(
+            f"`{name}` row {row} contains {found} ({rows.size} non-finite row(s) in all)"
+            + (f"; {hint}" if hint else ".")
+        )
+    return x
+
+
 __all__ = [
     "check_bool",
     "check_callable",
+    "check_finite_rows",
     "check_floating",
     "check_int",
     "check_key",

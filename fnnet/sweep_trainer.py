@@ -9,7 +9,8 @@ epoch and early stopping with masks in the scan carry, so it can be ``vmap``-ped
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,11 +51,19 @@ def _check_int(name: str, value: Any, low: int) -> int:
 
 
 def _is_layer(obj: Any) -> bool:
-    return isinstance(obj, tuple) and callable(getattr(obj, "init", None)) and callable(getattr(obj, "apply", None))
+    return (
+        isinstance(obj, tuple)
+        and callable(getattr(obj, "init", None))
+        and callable(getattr(obj, "apply", None))
+    )
 
 
 def _is_optimizer(obj: Any) -> bool:
-    return isinstance(obj, tuple) and callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
+    return (
+        isinstance(obj, tuple)
+        and callable(getattr(obj, "init", None))
+        and callable(getattr(obj, "update", None))
+    )
 
 
 def _select(flag: Array, new: Any, old: Any) -> Any:
@@ -115,23 +124,33 @@ def make_trainer(
     epochs = _check_int("epochs", epochs, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     if batch_size > x.shape[0]:
-        raise ValueError(f"`batch_size` ({batch_size}) must be at most the number of training rows ({x.shape[0]}).")
+        raise ValueError(
+            f"`batch_size` ({batch_size}) must be at most the number of training rows ({x.shape[0]})."
+        )
     data = {"x": x, "y": y}
     if validation is not None:
         data["val_x"], data["val_y"] = check_pair("validation", validation)
     if patience is not None:
         if validation is None:
-            raise ValueError(f"`patience` needs `validation` data; got patience={patience!r} and validation=None.")
+            raise ValueError(
+                f"`patience` needs `validation` data; got patience={patience!r} and validation=None."
+            )
         patience = _check_int("patience", patience, 1)
     if not (_is_layer(model) or callable(model)):
         raise TypeError(f"`model` must be a Layer or a function hparams -> Layer; got {model!r}.")
     if not (_is_optimizer(optimizer) or callable(optimizer)):
-        raise TypeError(f"`optimizer` must be an Optimizer or a function hparams -> Optimizer; got {optimizer!r}.")
+        raise TypeError(
+            f"`optimizer` must be an Optimizer or a function hparams -> Optimizer; got {optimizer!r}."
+        )
     if penalty is not None and not callable(penalty):
-        raise TypeError(f"`penalty` must be a function (params, hparams) -> scalar; got {penalty!r}.")
+        raise TypeError(
+            f"`penalty` must be a function (params, hparams) -> scalar; got {penalty!r}."
+        )
     has_val = validation is not None
 
-    def run(hparams: dict[str, Array], key: PRNGKey, data: dict[str, Array]) -> tuple[Metrics, Params]:
+    def run(
+        hparams: dict[str, Array], key: PRNGKey, data: dict[str, Array]
+    ) -> tuple[Metrics, Params]:
         net = model if _is_layer(model) else model(hparams)
         opt = optimizer if _is_optimizer(optimizer) else optimizer(hparams)
         reg = None if penalty is None else (lambda p: penalty(p, hparams))
@@ -148,10 +167,15 @@ def make_trainer(
             active = ~carry.stopped
 
             def body(state, batch):  # a stopped member's steps leave its params and optimizer state
-                return step(state, batch, jax.random.fold_in(step_key, state.step), active=active)
+                return step(
+                    state,
+                    batch,
+                    jax.random.fold_in(step_key, state.step),
+                    active=active,
+                )
 
             state, m = jax.lax.scan(body, carry.state, (batches.x, batches.y))
-            ok = m.loss_finite & m.grads_finite
+            ok = m.applied
             record = {
                 "loss": _mean_where(m.loss, ok),
                 "accuracy": _mean_where(m.accuracy, ok),
@@ -162,7 +186,10 @@ def make_trainer(
             best = carry._replace(state=state)
             if has_val:
                 val_loss, val_acc = evaluate(state.params, data["val_x"], data["val_y"])
-                record["val_loss"], record["val_accuracy"] = val_loss.astype(jnp.float32), val_acc
+                record["val_loss"], record["val_accuracy"] = (
+                    val_loss.astype(jnp.float32),
+                    val_acc,
+                )
                 improved = active & (record["val_loss"] < carry.best_loss)
                 wait = jnp.where(improved, 0, carry.wait + active.astype(jnp.int32))
                 best = _Carry(
@@ -177,18 +204,27 @@ def make_trainer(
             return best, record
 
         start = _Carry(
-            init_state(params, opt), params, jnp.full((), jnp.inf, jnp.float32),
-            jnp.full((), -1, jnp.int32), jnp.zeros((), jnp.int32), jnp.zeros((), bool),
+            init_state(params, opt),
+            params,
+            jnp.full((), jnp.inf, jnp.float32),
+            jnp.full((), -1, jnp.int32),
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((), bool),
         )
         end, history = jax.lax.scan(epoch_body, start, jnp.arange(epochs, dtype=jnp.int32))
         epochs_run = jnp.sum(jnp.isfinite(history["skipped_steps"])).astype(jnp.int32)
         use_best = (end.best_epoch >= 0) if patience is not None else jnp.zeros((), bool)
         final = jnp.where(use_best, end.best_epoch, epochs_run - 1)
         metrics = {k: history[k][final] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        metrics.update(best_epoch=end.best_epoch, epochs_run=epochs_run, stopped_early=end.stopped, history=history)
+        metrics.update(
+            best_epoch=end.best_epoch,
+            epochs_run=epochs_run,
+            stopped_early=end.stopped,
+            history=history,
+        )
         return metrics, _select(use_best, end.best_params, end.state.params)
 
     return Trainer(run, data)
 
 
-__all__ = ["Trainer", "make_trainer", "Metrics", "RunFn"]
+__all__ = ["Metrics", "RunFn", "Trainer", "make_trainer"]

@@ -19,13 +19,17 @@ from fnnet import activations, losses, optimizers, regularizers, sweep
 
 KEY = jax.random.key(7)
 _x = jax.random.normal(jax.random.key(1), (48, 3))
-_y = (_x @ jnp.array([1.0, -2.0, 0.5]) + 0.3 * jax.random.normal(jax.random.key(2), (48,)) > 0).astype(jnp.int32)
+_y = (
+    _x @ jnp.array([1.0, -2.0, 0.5]) + 0.3 * jax.random.normal(jax.random.key(2), (48,)) > 0
+).astype(jnp.int32)
 TRAIN, VAL = (_x[:32], _y[:32]), (_x[32:], _y[32:])
 LEARNING_RATES, DROP_RATES, SEEDS = [0.05, 0.3, 1.0, 3.0], [0.0, 0.25], 8
 
 
 def _model(hp):
-    return fnnet.serial(fnnet.Dense(4, activations.tanh), fnnet.Dropout(hp["drop_rate"]), fnnet.Dense(2))
+    return fnnet.serial(
+        fnnet.Dense(4, activations.tanh), fnnet.Dropout(hp["drop_rate"]), fnnet.Dense(2)
+    )
 
 
 def _optimizer(hp):
@@ -38,8 +42,15 @@ def _penalty(params, hp):
 
 
 _BASE = sweep.make_trainer(
-    _model, losses.softmax_cross_entropy, _optimizer, TRAIN,
-    epochs=4, batch_size=8, validation=VAL, penalty=_penalty, patience=1,
+    _model,
+    losses.softmax_cross_entropy,
+    _optimizer,
+    TRAIN,
+    epochs=4,
+    batch_size=8,
+    validation=VAL,
+    penalty=_penalty,
+    patience=1,
 )
 TRACES = []
 
@@ -83,7 +94,9 @@ def test_64_members_are_one_trace_and_one_program(swept):
     assert result.metrics["val_loss"].shape == (4, 2, 8)
     assert result.metrics["history"]["val_loss"].shape == (4, 2, 8, 4)
     assert result.params[0].w.shape == (4, 2, 8, 3, 4)
-    np.testing.assert_array_equal(result.hparams["learning_rate"][:, 1, 3], np.float32(LEARNING_RATES))
+    np.testing.assert_array_equal(
+        result.hparams["learning_rate"][:, 1, 3], np.float32(LEARNING_RATES)
+    )
     np.testing.assert_array_equal(result.coords["seed"], np.arange(SEEDS))
 
 
@@ -120,10 +133,19 @@ def test_member_equals_fit_with_early_stopping(swept):
     key = sweep.member_key(KEY, index[-1])
     net = fnnet.serial(fnnet.Dense(4, activations.tanh), fnnet.Dropout(drop), fnnet.Dense(2))
     fitted = fnnet.fit(
-        net.apply, net.init(jax.random.fold_in(key, 0), (3,)), losses.softmax_cross_entropy,
-        optimizers.sgd(lr, 0.5), TRAIN, key=jax.random.fold_in(key, 1), epochs=4, batch_size=8,
-        validation=VAL, penalty=lambda p: regularizers.l2_penalty(p, 1e-3), patience=1,
-        skip_nonfinite=True, verbose=False,
+        net.apply,
+        net.init(jax.random.fold_in(key, 0), (3,)),
+        losses.softmax_cross_entropy,
+        optimizers.sgd(lr, 0.5),
+        TRAIN,
+        key=jax.random.fold_in(key, 1),
+        epochs=4,
+        batch_size=8,
+        validation=VAL,
+        penalty=lambda p: regularizers.l2_penalty(p, 1e-3),
+        patience=1,
+        skip_nonfinite=True,
+        verbose=False,
     )
     assert fitted.stopped_early and fitted.best_epoch == result.metrics["best_epoch"][index]
     assert len(fitted.history["loss"]) == result.metrics["epochs_run"][index]
@@ -137,10 +159,14 @@ def test_results_do_not_depend_on_grid_position(swept):
     result, _ = swept
     # reversed grid axes: every member sits at another place in the flattened grid and its chunk
     reordered = sweep.run(
-        TRAINER, sweep.grid(learning_rate=LEARNING_RATES[::-1], drop_rate=DROP_RATES[::-1]),
-        KEY, seeds=SEEDS, chunk_size=16, keep_params=True,
+        TRAINER,
+        sweep.grid(learning_rate=LEARNING_RATES[::-1], drop_rate=DROP_RATES[::-1]),
+        KEY,
+        seeds=SEEDS,
+        chunk_size=16,
+        keep_params=True,
     )
-    flip = lambda a: a[::-1, ::-1]  # noqa: E731
+    flip = lambda a: a[::-1, ::-1]
     _close(jax.tree_util.tree_map(flip, reordered.metrics), result.metrics)
     _close(jax.tree_util.tree_map(flip, reordered.params), result.params)
     assert reordered.best.hparams == result.best.hparams and reordered.best.seed == result.best.seed
@@ -155,8 +181,13 @@ def test_best_member_and_metric_choice(swept):
 
 
 def test_random_search_draws():
-    space = sweep.random_search(KEY, 200, learning_rate=sweep.log_uniform(1e-4, 1.0),
-                                momentum=sweep.uniform(0.5, 0.9), drop_rate=sweep.choice([0.0, 0.1, 0.5]))
+    space = sweep.random_search(
+        KEY,
+        200,
+        learning_rate=sweep.log_uniform(1e-4, 1.0),
+        momentum=sweep.uniform(0.5, 0.9),
+        drop_rate=sweep.choice([0.0, 0.1, 0.5]),
+    )
     lr, mom, drop = (space.values[k] for k in ("learning_rate", "momentum", "drop_rate"))
     assert space.axes == ("trial",) and lr.shape == (200,) and lr.dtype == np.float32
     assert lr.min() >= 1e-4 and lr.max() < 1.0 and mom.min() >= 0.5 and mom.max() < 0.9
@@ -172,14 +203,20 @@ def test_random_search_draws():
 
 
 def test_random_search_sweep_reuses_the_program_and_returns_the_draws(swept):
-    result, _ = swept
-    space = sweep.random_search(jax.random.key(3), 16, learning_rate=sweep.log_uniform(0.01, 3.0),
-                                drop_rate=sweep.choice([0.0, 0.25]))
+    _result, _ = swept
+    space = sweep.random_search(
+        jax.random.key(3),
+        16,
+        learning_rate=sweep.log_uniform(0.01, 3.0),
+        drop_rate=sweep.choice([0.0, 0.25]),
+    )
     before = len(TRACES)
     found = sweep.run(TRAINER, space, KEY, seeds=4, chunk_size=16, keep_params=True)
     assert len(TRACES) == before  # same member-axis shape: the grid's compiled program
     assert found.axes == ("trial", "seed") and found.metrics["loss"].shape == (16, 4)
-    np.testing.assert_array_equal(found.hparams["learning_rate"][:, 2], space.values["learning_rate"])
+    np.testing.assert_array_equal(
+        found.hparams["learning_rate"][:, 2], space.values["learning_rate"]
+    )
     index = (5, 2)
     metrics, params = STANDALONE(_hp(found, index), sweep.member_key(KEY, 2), _BASE.data)
     _close(params, _member(found.params, index))
@@ -197,37 +234,66 @@ def test_ensemble_members_and_averaged_predictions(swept):
     net = _model({"drop_rate": 0.25})
     x, y = VAL
     outputs = np.stack([np.asarray(net.apply(_member(ens.params, k), x)) for k in range(16)])
-    np.testing.assert_allclose(sweep.predict_ensemble(net.apply, ens.params, x), outputs.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sweep.predict_ensemble(net.apply, ens.params, x),
+        outputs.mean(0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     probs = np.exp(outputs - outputs.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
     mean = probs.mean(0)
-    np.testing.assert_allclose(sweep.predict_ensemble(net.apply, ens.params, x, probabilities=True), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sweep.predict_ensemble(net.apply, ens.params, x, probabilities=True),
+        mean,
+        rtol=1e-5,
+        atol=1e-6,
+    )
     scores = sweep.evaluate_ensemble(net.apply, ens.params, x, y)
     assert float(scores.accuracy) == pytest.approx(np.mean(mean.argmax(-1) == np.asarray(y)))
-    assert float(scores.nll) == pytest.approx(-np.mean(np.log(mean[np.arange(len(y)), np.asarray(y)])), rel=1e-5)
+    assert float(scores.nll) == pytest.approx(
+        -np.mean(np.log(mean[np.arange(len(y)), np.asarray(y)])), rel=1e-5
+    )
     np.testing.assert_allclose(scores.member_accuracy, (probs.argmax(-1) == np.asarray(y)).mean(-1))
 
 
 def test_memory_budget_and_chunk_sizes(swept):
     result, _ = swept
     before = len(TRACES)
-    estimate = sweep.estimate_memory(TRAINER, {"learning_rate": [0.1], "drop_rate": [0.0]}, KEY, keep_params=True)
+    estimate = sweep.estimate_memory(
+        TRAINER, {"learning_rate": [0.1], "drop_rate": [0.0]}, KEY, keep_params=True
+    )
     assert estimate.shared == sum(a.nbytes for a in jax.tree_util.tree_leaves(_BASE.data))
     assert estimate.per_member > 0
     budget = estimate.shared + int(16.5 * estimate.per_member)
     assert estimate.chunk_size(budget) == 16
     # 40 members in chunks of 16, the last padded with 8 copies; the 16-member program is reused
-    chunked = sweep.run(TRAINER, sweep.grid(learning_rate=[0.3], drop_rate=[0.0, 0.25]), KEY, seeds=20,
-                        memory_budget=budget, keep_params=True)
+    chunked = sweep.run(
+        TRAINER,
+        sweep.grid(learning_rate=[0.3], drop_rate=[0.0, 0.25]),
+        KEY,
+        seeds=20,
+        memory_budget=budget,
+        keep_params=True,
+    )
     assert (chunked.chunk_size, chunked.num_chunks) == (16, 3)
     _close(chunked.metrics["val_loss"][0, :, :8], result.metrics["val_loss"][1])
     _close(_member(chunked.params, (0, 1, slice(0, 8))), _member(result.params, (1, 1)))
     # chunks of one member: the probe's program, a different vmapped width, the same results
     # (at learning rate 3 the dynamics are chaotic and amplify the float32 rounding differences
     # between vmapped widths to ~1e-2 after 16 steps; 0.3 is well-conditioned)
-    single = sweep.run(TRAINER, sweep.grid(learning_rate=[0.3], drop_rate=[0.25]), KEY, seeds=3, chunk_size=1,
-                       keep_params=True)
-    assert (single.chunk_size, single.num_chunks) == (1, 3) and single.compile_seconds < 1.0
+    single = sweep.run(
+        TRAINER,
+        sweep.grid(learning_rate=[0.3], drop_rate=[0.25]),
+        KEY,
+        seeds=3,
+        chunk_size=1,
+        keep_params=True,
+    )
+    assert (single.chunk_size, single.num_chunks) == (
+        1,
+        3,
+    ) and single.compile_seconds < 1.0
     _close(_member(single.params, (0, 0)), _member(result.params, (1, 1, slice(0, 3))))
     _close(single.metrics["val_loss"][0, 0], result.metrics["val_loss"][1, 1, :3])
     assert len(TRACES) - before == 1  # the 1-member probe, traced once
@@ -242,7 +308,14 @@ def test_plain_train_function_and_maximize():
 
     result = sweep.run(train, {"learning_rate": [0.1, 0.5, 0.9]}, KEY, seeds=2)
     assert result.best.hparams["learning_rate"] == pytest.approx(0.5) and result.best.value == 0.0
-    worst = sweep.run(train, {"learning_rate": [0.1, 0.5, 0.9]}, KEY, seeds=2, metric="neg", maximize=True)
+    worst = sweep.run(
+        train,
+        {"learning_rate": [0.1, 0.5, 0.9]},
+        KEY,
+        seeds=2,
+        metric="neg",
+        maximize=True,
+    )
     assert worst.best.hparams["learning_rate"] == pytest.approx(0.5)
     assert result.params is None
 
@@ -259,11 +332,28 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="`num_trials`"):
         sweep.random_search(KEY, 0, momentum=sweep.uniform(0.0, 1.0))
     with pytest.raises(ValueError, match="`patience`"):
-        sweep.make_trainer(_model, losses.softmax_cross_entropy, _optimizer, TRAIN, epochs=2, batch_size=8, patience=2)
+        sweep.make_trainer(
+            _model,
+            losses.softmax_cross_entropy,
+            _optimizer,
+            TRAIN,
+            epochs=2,
+            batch_size=8,
+            patience=2,
+        )
     with pytest.raises(ValueError, match="`batch_size`"):
-        sweep.make_trainer(_model, losses.softmax_cross_entropy, _optimizer, TRAIN, epochs=2, batch_size=64)
+        sweep.make_trainer(
+            _model,
+            losses.softmax_cross_entropy,
+            _optimizer,
+            TRAIN,
+            epochs=2,
+            batch_size=64,
+        )
     with pytest.raises(TypeError, match="`optimizer`"):
-        sweep.make_trainer(_model, losses.softmax_cross_entropy, "adam", TRAIN, epochs=2, batch_size=8)
+        sweep.make_trainer(
+            _model, losses.softmax_cross_entropy, "adam", TRAIN, epochs=2, batch_size=8
+        )
     with pytest.raises(ValueError, match="`seeds`"):
         sweep.run(TRAINER, {"learning_rate": [0.1]}, KEY, seeds=0)
     with pytest.raises(TypeError, match="`mesh`"):
@@ -279,9 +369,38 @@ def test_errors_name_the_argument():
 @pytest.mark.slow
 def test_example_quick_writes_the_heatmap(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "examples", "sweep.py")
-    flags = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()  # faster compiles
-    out = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600, env=dict(os.environ, XLA_FLAGS=flags))
+    flags = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()  # faster compiles
+    out = subprocess.run(
+        [sys.executable, script, "--quick", "--out", str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, XLA_FLAGS=flags),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "sweep_heatmap.png").stat().st_size > 1000
     assert "best configuration" in out.stdout and "one member alone" in out.stdout
+
+
+def test_sweep_members_never_keep_a_nonfinite_state():
+    """An overflowing learning rate (finite loss and gradients, θ − η g = inf) is rejected
+    step by step: that member keeps finite parameters; the other trains normally."""
+    x = 1e3 * jax.random.normal(jax.random.key(3), (16, 3))
+    y = jax.random.normal(jax.random.key(4), (16, 2))
+    trainer = sweep.make_trainer(
+        fnnet.Dense(2),
+        losses.squared_error,
+        lambda hp: optimizers.sgd(hp["lr"]),
+        (x, y),
+        epochs=2,
+        batch_size=8,
+    )
+    result = sweep.run(trainer, sweep.grid(lr=[1e-9, 1e36]), KEY, keep_params=True)
+    for leaf in jax.tree_util.tree_leaves(result.params):
+        assert np.all(np.isfinite(leaf))
+    np.testing.assert_array_equal(
+        result.metrics["history"]["skipped_steps"][:, 0], [[0.0, 0.0], [2.0, 2.0]]
+    )

@@ -1,5 +1,10 @@
 """Train step, fit loop, dropout: behaviour against plain references and exact replays."""
 
+import os
+import re
+import tempfile
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,7 +34,10 @@ def _plain_loss(params, x, y):
 
 
 def _equal(a, b):
-    return all(np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+    return all(
+        np.array_equal(np.asarray(u), np.asarray(v))
+        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    )
 
 
 def test_train_step_is_gradient_descent(key):
@@ -64,9 +72,23 @@ def test_fit_stops_at_first_nonfinite_step_and_keeps_last_good_params(key):
     x, y = _problem(key, n=32)
     x = x.at[21, 2].set(jnp.nan)  # one bad row: the batch holding it has a NaN loss
     params = NET.init(key, 5)
-    r = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.sgd(1.0), (x, y), key=key,
-            epochs=5, batch_size=8, verbose=False)
-    assert r.nonfinite is not None and r.nonfinite.cause == "non-finite loss" and r.nonfinite.epoch == 0
+    r = fit(
+        NET.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.sgd(1.0),
+        (x, y),
+        key=key,
+        epochs=5,
+        batch_size=8,
+        verbose=False,
+        allow_nonfinite_data=True,
+    )
+    assert (
+        r.nonfinite is not None
+        and r.nonfinite.cause == "non-finite loss"
+        and r.nonfinite.epoch == 0
+    )
     assert len(r.history["loss"]) == 1
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(r.params))
     # Replay: exactly `step` good steps from the start give the returned parameters.
@@ -78,17 +100,33 @@ def test_fit_stops_at_first_nonfinite_step_and_keeps_last_good_params(key):
         for i in range(batches.x.shape[0]):
             if int(state.step) == r.nonfinite.step:
                 break
-            state, metrics = step(state, (batches.x[i], batches.y[i]), jax.random.fold_in(step_key, state.step))
+            state, metrics = step(
+                state,
+                (batches.x[i], batches.y[i]),
+                jax.random.fold_in(step_key, state.step),
+            )
             assert bool(metrics.loss_finite & metrics.grads_finite)
     assert _equal(state.params, r.params)
+    assert r.steps_taken == r.nonfinite.step == int(state.step)
 
 
 def test_fit_skip_nonfinite_counts_skipped_steps(key):
     x, y = _problem(key, n=16)
     x = x.at[5].set(jnp.inf)
     params = NET.init(key, 5)
-    r = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.sgd(0.1), (x, y),
-            key=key, epochs=3, batch_size=1, skip_nonfinite=True, verbose=False)
+    r = fit(
+        NET.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.sgd(0.1),
+        (x, y),
+        key=key,
+        epochs=3,
+        batch_size=1,
+        skip_nonfinite=True,
+        verbose=False,
+        allow_nonfinite_data=True,
+    )
     assert r.nonfinite is None
     np.testing.assert_array_equal(r.history["skipped_steps"], [1.0, 1.0, 1.0])
     assert np.all(np.isfinite(r.history["loss"]))
@@ -104,8 +142,18 @@ def test_fit_compiles_once(key):
 
     def run(epochs):
         traces.clear()
-        fit(NET.apply, NET.init(key, 5), counting_loss, optimizers.adam(1e-2), (x, y), key=key,
-            epochs=epochs, batch_size=16, validation=(x, y), verbose=False)
+        fit(
+            NET.apply,
+            NET.init(key, 5),
+            counting_loss,
+            optimizers.adam(1e-2),
+            (x, y),
+            key=key,
+            epochs=epochs,
+            batch_size=16,
+            validation=(x, y),
+            verbose=False,
+        )
         return len(traces)
 
     assert run(1) == run(5)  # one trace of the epoch and one of evaluation, however many epochs
@@ -114,9 +162,23 @@ def test_fit_compiles_once(key):
 def test_fit_learns_and_same_seed_same_result(key):
     x, y = _problem(key, n=128)
     params = NET.init(key, 5)
-    kwargs = dict(key=key, epochs=30, batch_size=16, validation=(x, y), verbose=False)
-    a = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (x, y), **kwargs)
-    b = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (x, y), **kwargs)
+    kwargs = {"key": key, "epochs": 30, "batch_size": 16, "validation": (x, y), "verbose": False}
+    a = fit(
+        NET.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.adam(1e-2),
+        (x, y),
+        **kwargs,
+    )
+    b = fit(
+        NET.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.adam(1e-2),
+        (x, y),
+        **kwargs,
+    )
     assert _equal(a.params, b.params)
     assert a.history["val_accuracy"][-1] > 0.9
     assert a.history["loss"][-1] < 0.5 * a.history["loss"][0]
@@ -126,8 +188,19 @@ def test_fit_learns_and_same_seed_same_result(key):
 def test_early_stopping_restores_best(key):
     x, y = _problem(key)
     params = NET.init(key, 5)
-    r = fit(NET.apply, params, losses.softmax_cross_entropy, optimizers.sgd(0.0), (x, y), key=key,
-            epochs=20, batch_size=16, validation=(x, y), patience=3, verbose=False)
+    r = fit(
+        NET.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.sgd(0.0),
+        (x, y),
+        key=key,
+        epochs=20,
+        batch_size=16,
+        validation=(x, y),
+        patience=3,
+        verbose=False,
+    )
     assert r.stopped_early and r.best_epoch == 0 and len(r.history["loss"]) == 4
     assert _equal(r.params, params)
 
@@ -136,8 +209,14 @@ def test_resume_is_bit_for_bit(key, tmp_path):
     net = fnnet.serial(fnnet.Dense(8, activations.relu), Dropout(0.3), fnnet.Dense(3))
     x, y = _problem(key)
     params = net.init(key, 5)
-    args = (net.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (x, y))
-    kwargs = dict(key=key, epochs=6, batch_size=16, validation=(x, y))
+    args = (
+        net.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.adam(1e-2),
+        (x, y),
+    )
+    kwargs = {"key": key, "epochs": 6, "batch_size": 16, "validation": (x, y)}
     full = fit(*args, **kwargs, verbose=False)
 
     class Crash(Exception):
@@ -156,24 +235,73 @@ def test_resume_is_bit_for_bit(key, tmp_path):
     assert _equal(resumed.params, full.params) and _equal(resumed.state, full.state)
     np.testing.assert_array_equal(resumed.history["val_loss"], full.history["val_loss"])
     with pytest.raises(ValueError, match="cannot resume.*same model, optimizer and `epochs`"):
-        fit(*args, key=key, epochs=9, batch_size=16, checkpoint_path=path, resume=True, verbose=False)
+        fit(
+            *args,
+            key=key,
+            epochs=9,
+            batch_size=16,
+            checkpoint_path=path,
+            resume=True,
+            verbose=False,
+        )
 
 
 def test_fit_bad_input(key):
     x, y = _problem(key)
     params = NET.init(key, 5)
     opt = optimizers.sgd(0.1)
-    with pytest.raises(ValueError, match=r"`train` inputs and targets must have the same number of rows"):
-        fit(NET.apply, params, losses.softmax_cross_entropy, opt, (x, y[:10]), key=key, epochs=1, batch_size=8)
+    with pytest.raises(
+        ValueError,
+        match=r"`train` inputs and targets must have the same number of rows",
+    ):
+        fit(
+            NET.apply,
+            params,
+            losses.softmax_cross_entropy,
+            opt,
+            (x, y[:10]),
+            key=key,
+            epochs=1,
+            batch_size=8,
+        )
     with pytest.raises(ValueError, match=r"`batch_size` \(100\) must be at most"):
-        fit(NET.apply, params, losses.softmax_cross_entropy, opt, (x, y), key=key, epochs=1, batch_size=100)
+        fit(
+            NET.apply,
+            params,
+            losses.softmax_cross_entropy,
+            opt,
+            (x, y),
+            key=key,
+            epochs=1,
+            batch_size=100,
+        )
     with pytest.raises(TypeError, match="`loss` must be a function"):
-        fit(NET.apply, params, "cross_entropy", opt, (x, y), key=key, epochs=1, batch_size=8)
+        fit(
+            NET.apply,
+            params,
+            "cross_entropy",
+            opt,
+            (x, y),
+            key=key,
+            epochs=1,
+            batch_size=8,
+        )
     with pytest.raises(ValueError, match="`patience` needs `validation`"):
-        fit(NET.apply, params, losses.softmax_cross_entropy, opt, (x, y), key=key, epochs=1, batch_size=8, patience=2)
+        fit(
+            NET.apply,
+            params,
+            losses.softmax_cross_entropy,
+            opt,
+            (x, y),
+            key=key,
+            epochs=1,
+            batch_size=8,
+            patience=2,
+        )
 
 
 # ---------------------------------------------------------------------------- dropout
+
 
 def test_dropout_mask_statistics_and_scaling(key):
     layer = Dropout(0.3)
@@ -210,7 +338,7 @@ def test_dropout_in_serial_and_sweepable_rate(key):
 
     fractions = jax.jit(jax.vmap(zero_fraction))(jnp.array([0.1, 0.5, 0.9]))
     np.testing.assert_allclose(fractions, [0.1, 0.5, 0.9], atol=0.06)
-    with pytest.raises(ValueError, match="`rate` is the fraction of units zeroed"):
+    with pytest.raises(ValueError, match="`rate`"):
         Dropout(1.0)
     with pytest.raises(ValueError, match="`key` is required by Dropout"):
         Dropout(0.5).apply((), x, training=True)
@@ -229,3 +357,215 @@ def test_nonfinite_gradient_with_finite_loss_keeps_state(key):
     new, metrics = jax.jit(make_train_step(NET.apply, sqrt_loss, opt))(state, (x, y), key)
     assert bool(metrics.loss_finite) and not bool(metrics.grads_finite)
     assert _equal(new.params, state.params)
+
+
+# ------------------------------------------------------- the guard checks the new state too
+
+
+def _finite(tree):
+    return all(
+        bool(jnp.all(jnp.isfinite(leaf)))
+        for leaf in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(leaf.dtype, jnp.inexact)
+    )
+
+
+LINEAR = fnnet.Dense(2)
+
+
+def _regression(key, n=32):
+    x = 1e3 * jax.random.normal(key, (n, 5))  # squared-error gradients of order 1e6
+    return x, jax.random.normal(jax.random.fold_in(key, 1), (n, 2))
+
+
+def test_guard_rejects_an_overflowing_update(key):
+    """Finite loss and gradients, but θ − η g overflows float32: the step must be rejected."""
+    x, y = _regression(key)
+    params = LINEAR.init(key, 5)
+    opt = optimizers.sgd(1e36)
+    state = init_state(params, opt)
+    new, metrics = jax.jit(make_train_step(LINEAR.apply, losses.squared_error, opt))(
+        state, (x, y), key
+    )
+    assert bool(metrics.loss_finite) and bool(metrics.grads_finite)
+    assert not bool(metrics.update_finite) and not bool(metrics.applied)
+    assert _equal(new.params, state.params) and _finite(new.params)
+    # The same update with a learning rate that does not overflow is applied: the guard is exact.
+    ok_state, ok_metrics = jax.jit(
+        make_train_step(LINEAR.apply, losses.squared_error, optimizers.sgd(1e-9))
+    )(init_state(params, optimizers.sgd(1e-9)), (x, y), key)
+    assert bool(ok_metrics.applied) and not _equal(ok_state.params, params)
+
+
+def test_guard_rejects_a_nan_learning_rate(key):
+    """Adam with a (traced, so unvalidated) NaN learning rate: finite loss and gradients, NaN update."""
+    x, y = _problem(key)
+    params = NET.init(key, 5)
+
+    @jax.jit
+    def one_step(lr):
+        opt = optimizers.adam(lr)
+        step = make_train_step(NET.apply, losses.softmax_cross_entropy, opt)
+        return step(init_state(params, opt), (x, y), key)
+
+    new, metrics = one_step(jnp.float32(jnp.nan))
+    assert bool(metrics.loss_finite) and bool(metrics.grads_finite) and not bool(metrics.applied)
+    assert _equal(new.params, params)
+    new, metrics = one_step(jnp.float32(1e-2))
+    assert bool(metrics.applied) and _finite(new.params) and not _equal(new.params, params)
+
+
+def test_fit_never_keeps_a_nonfinite_state(key):
+    x, y = _regression(key)
+    params = LINEAR.init(key, 5)
+    lines = []
+    r = fit(
+        LINEAR.apply,
+        params,
+        losses.squared_error,
+        optimizers.sgd(1e36),
+        (x, y),
+        key=key,
+        epochs=3,
+        batch_size=8,
+        log=lines.append,
+    )
+    assert r.nonfinite is not None and r.nonfinite.step == 0 and r.steps_taken == 0
+    assert "update" in r.nonfinite.cause
+    assert _finite(r.params) and _finite(r.state) and _equal(r.params, params)
+    assert "stopped at step 0" in lines[0]
+    skipped = fit(
+        LINEAR.apply,
+        params,
+        losses.squared_error,
+        optimizers.sgd(1e36),
+        (x, y),
+        key=key,
+        epochs=2,
+        batch_size=8,
+        skip_nonfinite=True,
+        verbose=False,
+    )
+    assert skipped.nonfinite is None and skipped.steps_taken == 0 and _finite(skipped.state)
+    np.testing.assert_array_equal(skipped.history["skipped_steps"], [4.0, 4.0])
+
+
+def test_all_finite_is_exact():
+    big = jnp.array([3e38, 3e38], jnp.float32)  # the sum would overflow; the values are finite
+    assert bool(fnnet.train.all_finite({"a": big, "n": jnp.array(3, jnp.int32)}))
+    for bad in (jnp.inf, -jnp.inf, jnp.nan):
+        assert not bool(fnnet.train.all_finite((big, big.at[1].set(bad))))
+    assert bool(fnnet.train.all_finite(()))
+
+
+# ------------------------------------------------------- fit checks everything up front
+
+
+def _fit_small(rng, **kwargs):
+    x, y = _problem(rng, n=32)
+    args = {"key": rng, "epochs": 1, "batch_size": 8, "verbose": False}
+    args.update(kwargs)
+    train = args.pop("train", (x, y))
+    return fit(
+        NET.apply,
+        NET.init(rng, 5),
+        losses.softmax_cross_entropy,
+        optimizers.sgd(0.1),
+        train,
+        **args,
+    )
+
+
+def test_fit_refuses_a_missing_or_readonly_checkpoint_dir_before_training(key, tmp_path):
+    seen = []
+    with pytest.raises(ValueError, match="`checkpoint_path`.*does not exist"):
+        _fit_small(
+            key,
+            checkpoint_path=tmp_path / "missing" / "run.npz",
+            log=seen.append,
+            verbose=True,
+        )
+    assert seen == []  # no epoch ran
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    candidates = [str(readonly), "/sys"]
+
+    def writable(d):
+        try:
+            with tempfile.TemporaryFile(dir=d):
+                return True
+        except OSError:
+            return False
+
+    blocked = [d for d in candidates if os.path.isdir(d) and not writable(d)]
+    if not blocked:
+        pytest.skip("no unwritable directory available (running as root without /sys)")
+    with pytest.raises(ValueError, match="`checkpoint_path`.*not writable"):
+        _fit_small(
+            key,
+            checkpoint_path=os.path.join(blocked[0], "run.npz"),
+            log=seen.append,
+            verbose=True,
+        )
+    assert seen == []
+
+
+def test_fit_refuses_bad_data_before_training(key):
+    x, y = _problem(key, n=32)
+    with pytest.raises(ValueError, match=r"`validation` inputs.*\(5,\).*\(16, 4\)"):
+        _fit_small(key, validation=(x[:16, :4], y[:16]))
+    with pytest.raises(ValueError, match="`train` is empty"):
+        _fit_small(key, train=(x[:0], y[:0]))
+    with pytest.raises(TypeError, match=r"(?i)use jax.random.key\(0\)"):
+        _fit_small(key, key=0)
+    bad = x.at[13, 1].set(jnp.inf).at[20, 0].set(jnp.nan)
+    with pytest.raises(
+        ValueError,
+        match=r"`train inputs` row 13 contains inf.*allow_nonfinite_data=True",
+    ):
+        _fit_small(key, train=(bad, y))
+    with pytest.raises(ValueError, match=r"`validation inputs` row 20 contains nan"):
+        _fit_small(key, validation=(x.at[20, 0].set(jnp.nan), y))
+    soft = jax.nn.one_hot(y, 3).at[7, 2].set(jnp.nan)
+    with pytest.raises(ValueError, match=r"`train targets` row 7 contains nan"):
+        _fit_small(key, train=(x, soft))
+    r = _fit_small(
+        key, train=(bad, y), allow_nonfinite_data=True, skip_nonfinite=True
+    )  # the opt-out
+    assert r.history["skipped_steps"][0] >= 1 and _finite(r.params)
+    with pytest.raises(TypeError, match="`allow_nonfinite_data` must be a bool"):
+        _fit_small(key, allow_nonfinite_data="yes")
+
+
+# ------------------------------------------------------- compile time apart from training time
+
+
+def test_fit_times_compilation_apart_from_training(key):
+    x, y = _problem(key, n=64)
+
+    def slow_to_trace(out, target):  # tracing (compilation) takes >= 1 s; running does not
+        time.sleep(1.0)
+        return losses.softmax_cross_entropy(out, target)
+
+    lines = []
+    r = fit(
+        NET.apply,
+        NET.init(key, 5),
+        slow_to_trace,
+        optimizers.adam(1e-2),
+        (x, y),
+        key=key,
+        epochs=4,
+        batch_size=16,
+        log=lines.append,
+    )
+    assert r.compile_seconds >= 1.0
+    assert r.train_seconds == pytest.approx(float(np.sum(r.history["seconds"])))
+    assert np.all(r.history["seconds"] < 0.9)  # not one epoch carries the compile time
+    first = lines[0]
+    assert f"compiled in {r.compile_seconds:.1f}s" in first
+    left = float(re.search(r"~([0-9.]+)s left", first).group(1))
+    assert left == pytest.approx(3 * r.history["seconds"][0], abs=0.06)  # ETA from the epoch alone
+    assert "compiled" not in lines[1]
+    assert r.steps_taken == 4 * 4
