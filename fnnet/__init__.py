@@ -19,7 +19,6 @@ from fnnet import gradcheck as gradcheck
 from fnnet import initializers as initializers
 from fnnet import layers as layers
 from fnnet import losses as losses
-from fnnet import moments as moments
 from fnnet import networks as networks
 from fnnet import optimizers as optimizers
 from fnnet import parallel as parallel
@@ -28,7 +27,6 @@ from fnnet import rules as rules
 from fnnet import schedules as schedules
 from fnnet import sweep as sweep
 from fnnet import train as train
-from fnnet import transforms as transforms
 from fnnet.dropout import Dropout as Dropout
 from fnnet.fitting import FitResult as FitResult
 from fnnet.fitting import fit as fit
@@ -78,8 +76,6 @@ __all__ = [
     "initializers",
     "layers",
     "losses",
-    "moments",
-    "transforms",
     "Optimizer",
     "apply_updates",
     "chain",

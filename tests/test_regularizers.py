@@ -62,7 +62,7 @@ def test_weight_mask_reads_ndim():
         "temperature": jnp.ones(()),
         "kernel": jnp.ones((3, 3, 2, 4)),
     }
-    mask = reg.weight_mask(params)
+    mask = fnnet.optimizers.weight_mask(params)
     assert mask == {
         "net": (fnnet.DenseParams(True, False), fnnet.DenseParams(True, False)),
         "prelu_slope": False,
@@ -167,10 +167,18 @@ def test_mixed_dtypes(x64):
     assert grads["w32"].dtype == jnp.float32 and grads["w64"].dtype == jnp.float64
 
 
-def test_rules_are_registered():
+def test_two_rules_and_the_elastic_net_composes_them(x64, key):
     rules = fnnet.rules.all_rules()
-    for name in ("masked_l2", "masked_l1", "masked_elastic_net"):
-        assert f"fnnet.regularizers.{name}" in rules
+    assert {n for n in rules if n.startswith("fnnet.regularizers.")} == {
+        "fnnet.regularizers.masked_l2",
+        "fnnet.regularizers.masked_l1",
+    }
+    params = _params(key, jnp.float64)
+    alpha, beta = 0.3, 0.7
+    got = jax.grad(reg.elastic_net_penalty, argnums=(0, 1, 2))(params, alpha, beta)
+    want = jax.grad(ref_elastic, argnums=(0, 1, 2))(params, alpha, beta)
+    for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
 
 
 def test_errors_are_clear(key):

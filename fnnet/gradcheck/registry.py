@@ -254,9 +254,6 @@ _CORE: tuple[RuleSpec, ...] = (
     RuleSpec("regularizers.masked_l1", regularizers.masked_l1,
              lambda params, lam: lam * _sum_weights(params, jnp.abs), _penalty_args(1, kinks=(0.0,)),
              static_args=(_MASK,)),
-    RuleSpec("regularizers.masked_elastic_net", regularizers.masked_elastic_net,
-             lambda params, a, b: a * _sum_weights(params, jnp.abs) + b * _sum_weights(params, jnp.square),
-             _penalty_args(2, kinks=(0.0,)), static_args=(_MASK,)),
     # whole networks
     RuleSpec("networks.mlp[tanh, identity]", networks.mlp, _mlp_reference(jnp.tanh, _identity), _mlp_args(),
              static_args=(_TANH_OUT,)),

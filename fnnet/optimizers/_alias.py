@@ -1,82 +1,24 @@
-"""Optimizers as pure ``(init, update)`` pairs whose hyperparameters are state leaves.
+"""The published optimizers, each a :func:`chain` of transforms ending in the learning rate.
 
-Usage::
-
-    opt = fnnet.optimizers.adam(1e-3)
-    state = opt.init(params)
-    grads = jax.grad(loss)(params, batch)
-    updates, state = opt.update(grads, state, params)
-    params = fnnet.optimizers.apply_updates(params, updates)
-
-Every optimizer here is a :func:`chain` of small transforms from :mod:`fnnet.transforms`,
-:mod:`fnnet.moments` and :mod:`fnnet.regularizers` (the decoupled decays), all re-exported
-here, ending in ``scale_by_learning_rate``. Each
-hyperparameter may be a Python float or a (traced) 0-d array and is stored in the state as a
-typed 0-d array (float32; float64 for float64 params), so:
-
-* sweeping, ``jax.jit(jax.vmap(train))(jnp.array([1e-3, 1e-2, 1e-1]))`` with ``train``
-  building ``adam(lr)`` inside, is one compile for all learning rates;
-* ``set_hyperparams(state, learning_rate=0.01)`` changes a value without recompiling a jitted
-  ``step(params, state, grads)``.
-
-``learning_rate`` may also be a schedule from :mod:`fnnet.schedules`, evaluated at an int32
-step count kept in the state. Full-batch gradient descent is :func:`sgd` with the gradient of
-the whole training set.
-
-Concrete hyperparameters are checked when the optimizer is built (finite; learning rates,
-epsilons and decays ``>= 0``; momenta and betas in ``[0, 1)``), with an error naming the
-argument; traced ones (inside a sweep) are not. An ``update`` given a state from another
-optimizer's ``init`` raises :class:`StateMismatchError`.
-
-These are the published algorithms (see each docstring), not the textbook's loose
-descriptions ("halve the learning rate every step", "lists of past gradients"): decays are
-schedules, and running sums/averages replace stored gradient histories.
+``sgd``, ``adagrad``, ``rmsprop``, ``adam``, ``nadam``, ``adamw``, ``amsgrad``: see each
+docstring for the paper's update and where optax and PyTorch differ (``docs/optimizers.md``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fnnet.moments import (
-    ScaleByAdagradState,
-    ScaleByAdamState,
-    ScaleByAmsgradState,
-    ScaleByCenteredRmsState,
-    ScaleByRmsState,
-    TraceState,
+from fnnet._checks import check_bool
+from fnnet.optimizers._base import Optimizer, chain
+from fnnet.optimizers._decay import add_decayed_weights
+from fnnet.optimizers._moments import (
     scale_by_adagrad,
     scale_by_adam,
     scale_by_amsgrad,
     scale_by_rms,
     trace,
 )
-from fnnet.regularizers import (
-    AddDecayedWeightsState,
-    AddL1DecayState,
-    add_decayed_weights,
-    add_l1_decay,
-)
-from fnnet.transforms import (
-    ClipByGlobalNormState,
-    ClipByValueState,
-    Optimizer,
-    ScaleByLearningRateState,
-    ScaleByScheduleState,
-    ScaleState,
-    StateMismatchError,
-    apply_updates,
-    chain,
-    check_same_tree,
-    clip_by_global_norm,
-    clip_by_value,
-    get_hyperparams,
-    global_norm,
-    hyperparam_dtype,
-    register_hyperparams,
-    scale,
-    scale_by_learning_rate,
-    set_hyperparams,
-)
+from fnnet.optimizers._scaling import scale_by_learning_rate
 
 
 def sgd(learning_rate: Any, momentum: Any = None, *, nesterov: bool = False) -> Optimizer:
@@ -84,7 +26,7 @@ def sgd(learning_rate: Any, momentum: Any = None, *, nesterov: bool = False) -> 
 
     With ``momentum=μ``: ``v ← μ v + g``, ``θ ← θ − η v`` (Polyak's heavy ball); with
     ``nesterov=True``: ``θ ← θ − η (g + μ v)`` (Sutskever et al.'s Nesterov momentum,
-    reparametrised as in Bengio et al., see :func:`fnnet.moments.trace`).
+    reparametrised as in Bengio et al., see :func:`fnnet.optimizers.trace`).
 
     Args:
         learning_rate: ``η >= 0``, a number, 0-d array, or schedule.
@@ -93,14 +35,14 @@ def sgd(learning_rate: Any, momentum: Any = None, *, nesterov: bool = False) -> 
 
     Example:
         >>> import jax.numpy as jnp
+        >>> from fnnet.optimizers import apply_updates
         >>> opt = sgd(0.1)
         >>> params = {"w": jnp.ones(2)}
         >>> updates, state = opt.update({"w": jnp.ones(2)}, opt.init(params), params)
         >>> apply_updates(params, updates)["w"]
         Array([0.9, 0.9], dtype=float32)
     """
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"`nesterov` must be a bool; got {nesterov!r}.")
+    check_bool("nesterov", nesterov)
     if momentum is None:
         if nesterov:
             raise ValueError("`nesterov=True` needs a `momentum` value; got momentum=None.")
@@ -113,7 +55,7 @@ def adagrad(learning_rate: Any, initial_accumulator_value: Any = 0.0, eps: Any =
 
     ``δ = eps >= 0`` sits outside the root, as in the paper and PyTorch (optax: inside);
     ``initial_accumulator_value >= 0`` is ``G``'s start (optax's default is 0.1). See
-    :func:`fnnet.moments.scale_by_adagrad`.
+    :func:`fnnet.optimizers.scale_by_adagrad`.
     """
     return chain(
         scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
@@ -149,7 +91,7 @@ def adam(
 ) -> Optimizer:
     """Adam (Kingma & Ba 2015, Algorithm 1) with bias correction; NAdam with ``nesterov=True``.
 
-    ``θ ← θ − η m̂ / (√v̂ + ε)``; see :func:`fnnet.moments.scale_by_adam` for the moments.
+    ``θ ← θ − η m̂ / (√v̂ + ε)``; see :func:`fnnet.optimizers.scale_by_adam` for the moments.
     ``η >= 0``, ``β₁, β₂ ∈ [0, 1)``, ``ε >= 0``.
 
     Example:
@@ -199,56 +141,7 @@ def adamw(
 def amsgrad(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimizer:
     """AMSGrad (Reddi et al. 2018): ``θ ← θ − η m / (√v̂ + ε)``, ``v̂`` the running max of ``v``.
 
-    See :func:`fnnet.moments.scale_by_amsgrad` (no bias correction, as in the paper; optax
+    See :func:`fnnet.optimizers.scale_by_amsgrad` (no bias correction, as in the paper; optax
     takes the max of the bias-corrected ``v̂``, PyTorch bias-corrects the max of ``v``).
     """
     return chain(scale_by_amsgrad(b1, b2, eps), scale_by_learning_rate(learning_rate))
-
-
-__all__ = [
-    # aliases
-    "sgd",
-    "adagrad",
-    "rmsprop",
-    "adam",
-    "nadam",
-    "adamw",
-    "amsgrad",
-    # protocol
-    "Optimizer",
-    "chain",
-    "apply_updates",
-    "get_hyperparams",
-    "set_hyperparams",
-    "register_hyperparams",
-    "hyperparam_dtype",
-    "check_same_tree",
-    "global_norm",
-    "StateMismatchError",
-    # transforms
-    "scale",
-    "scale_by_learning_rate",
-    "clip_by_value",
-    "clip_by_global_norm",
-    "add_decayed_weights",
-    "add_l1_decay",
-    "trace",
-    "scale_by_adagrad",
-    "scale_by_rms",
-    "scale_by_adam",
-    "scale_by_amsgrad",
-    # states
-    "ScaleState",
-    "ScaleByLearningRateState",
-    "ScaleByScheduleState",
-    "ClipByValueState",
-    "ClipByGlobalNormState",
-    "AddDecayedWeightsState",
-    "AddL1DecayState",
-    "TraceState",
-    "ScaleByAdagradState",
-    "ScaleByRmsState",
-    "ScaleByCenteredRmsState",
-    "ScaleByAdamState",
-    "ScaleByAmsgradState",
-]

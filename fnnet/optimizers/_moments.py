@@ -2,11 +2,11 @@
 
 Each ``update`` body follows its paper's equations line by line, for one leaf, lifted to the
 pytree with ``jax.tree_util.tree_map``. Moment buffers have the params' structure, shapes and
-dtypes; hyperparameters are 0-d arrays in the state (see :mod:`fnnet.transforms`); the step
+dtypes; hyperparameters are 0-d arrays in the state (see ``_hyperparams.py``); the step
 counter ``count`` is a 0-d int32 array, cast explicitly before it meets a float.
 
 None of these scales by the learning rate or flips the sign: follow them with
-``scale_by_learning_rate`` (the aliases in :mod:`fnnet.optimizers` do).
+``scale_by_learning_rate`` (the aliases in ``_alias.py`` do).
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_real
+from fnnet._checks import check_bool, check_real
 from fnnet._types import Array, Params
-from fnnet.transforms import (
-    Optimizer,
+from fnnet.optimizers._base import Optimizer, check_state
+from fnnet.optimizers._hyperparams import (
     cast_like,
-    check_state,
-    check_state_tree,
     hyperparam_dtype,
     increment,
     register_hyperparams,
     store,
 )
+from fnnet.optimizers._tree import check_state_tree
 
 _map = jax.tree_util.tree_map
 
@@ -72,8 +71,7 @@ def trace(momentum: Any, *, nesterov: bool = False) -> Optimizer:
         optimizing recurrent networks", ICASSP 2013.
     """
     _check_decay("momentum", momentum)
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"`nesterov` must be a bool; got {nesterov!r}.")
+    check_bool("nesterov", nesterov)
 
     def init(params):
         return TraceState(_zeros(params), store(momentum, hyperparam_dtype(params)))
@@ -158,8 +156,7 @@ def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, *, centered: bool = False) -
     """
     _check_decay("decay", decay)
     _check_eps("eps", eps)
-    if not isinstance(centered, bool):
-        raise TypeError(f"`centered` must be a bool; got {centered!r}.")
+    check_bool("centered", centered)
 
     def init(params):
         dtype = hyperparam_dtype(params)
@@ -218,8 +215,7 @@ def scale_by_adam(
     _check_decay("b1", b1)
     _check_decay("b2", b2)
     _check_eps("eps", eps)
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"`nesterov` must be a bool; got {nesterov!r}.")
+    check_bool("nesterov", nesterov)
 
     def init(params):
         dtype = hyperparam_dtype(params)
@@ -299,18 +295,3 @@ def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimiz
         return updates, state._replace(mu=mu, nu=nu, nu_max=nu_max)
 
     return Optimizer(init, update)
-
-
-__all__ = [
-    "trace",
-    "scale_by_adagrad",
-    "scale_by_rms",
-    "scale_by_adam",
-    "scale_by_amsgrad",
-    "TraceState",
-    "ScaleByAdagradState",
-    "ScaleByRmsState",
-    "ScaleByCenteredRmsState",
-    "ScaleByAdamState",
-    "ScaleByAmsgradState",
-]

@@ -1,0 +1,57 @@
+"""Clipping transforms: by value, and by the global norm over every leaf."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnnet._checks import check_real
+from fnnet._types import Array
+from fnnet.optimizers._base import Optimizer, hyperparam_transform
+from fnnet.optimizers._hyperparams import cast_like, register_hyperparams
+from fnnet.optimizers._tree import global_norm
+
+
+@register_hyperparams("max_delta")
+class ClipByValueState(NamedTuple):
+    max_delta: Array  # shape (), the hyperparameter dtype
+
+
+def clip_by_value(max_delta: Any) -> Optimizer:
+    """Clip every update entry to ``[−max_delta, max_delta]`` (``max_delta > 0``)."""
+    check_real("max_delta", max_delta, low=0.0, low_open=True)
+
+    def apply(updates, bound, params):
+        del params
+        return jax.tree_util.tree_map(
+            lambda g: jnp.clip(g, -cast_like(bound, g), cast_like(bound, g)), updates
+        )
+
+    return hyperparam_transform(ClipByValueState, max_delta, "clip_by_value", apply)
+
+
+@register_hyperparams("max_norm")
+class ClipByGlobalNormState(NamedTuple):
+    max_norm: Array  # shape (), the hyperparameter dtype
+
+
+def clip_by_global_norm(max_norm: Any) -> Optimizer:
+    """Rescale all updates by ``min(1, max_norm / ‖g‖)``, ``‖g‖`` the norm over every leaf.
+
+    ``max_norm`` must be positive. Zero gradients stay zero.
+
+    References:
+        Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
+        ICML 2013.
+    """
+    check_real("max_norm", max_norm, low=0.0, low_open=True)
+
+    def apply(updates, bound, params):
+        del params
+        norm = global_norm(updates).astype(bound.dtype)
+        factor = bound / jnp.maximum(norm, bound)  # 1 when ‖g‖ <= max_norm
+        return jax.tree_util.tree_map(lambda g: cast_like(factor, g) * g, updates)
+
+    return hyperparam_transform(ClipByGlobalNormState, max_norm, "clip_by_global_norm", apply)

@@ -1,0 +1,149 @@
+"""Hyperparameters as state: every transform's ``init`` stores its hyperparameters (learning
+rate, betas, eps, momentum, weight decay, clipping thresholds) in the state as typed 0-d arrays.
+
+The dtype is float32, or float64 if any params leaf is float64 (float32 for bfloat16/float16
+params, so ``1 − β₂`` does not round to 0). ``update`` reads them from the state, never from
+the closure, so
+
+* a jitted ``step(params, state, grads)`` does not recompile when a value stored in the state
+  changes (:func:`set_hyperparams`), and
+* an optimizer built inside ``jax.vmap`` from an array of learning rates (or betas, decays,
+  seeds) runs all of them in one compiled program.
+
+The hyperparameter's arithmetic (``1 − β``, bias corrections) runs in the state dtype; the
+resulting coefficients are cast to each gradient leaf's dtype (:func:`cast_like`), so updates
+have the gradients' dtype. Step counters are 0-d int32 arrays that saturate
+(:func:`increment`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnnet._checks import is_concrete
+from fnnet._types import Array, OptState, Params
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+_HYPERPARAMS: dict[type, tuple[str, ...]] = {}
+
+
+def register_hyperparams(*names: str) -> Callable[[type], type]:
+    """Class decorator: declare which fields of a state NamedTuple are hyperparameters.
+
+    :func:`get_hyperparams` and :func:`set_hyperparams` read and replace exactly these fields.
+    """
+
+    def register(cls: type) -> type:
+        missing = [n for n in names if n not in getattr(cls, "_fields", ())]
+        if missing:
+            raise TypeError(f"`{cls.__name__}` has no fields {missing}; fields: {cls._fields}.")
+        _HYPERPARAMS[cls] = names
+        return cls
+
+    return register
+
+
+def hyperparam_dtype(params: Params) -> Any:
+    """The dtype hyperparameters are stored in: float64 if any ``params`` leaf is, else float32."""
+    for leaf in jax.tree_util.tree_leaves(params):
+        if getattr(leaf, "dtype", None) == jnp.float64:
+            return jnp.float64
+    return jnp.float32
+
+
+def store(value: Any, dtype: Any) -> Array:
+    """``value`` (a number or a 0-d array, maybe traced) as a 0-d array of ``dtype``."""
+    return jnp.asarray(value, dtype=dtype)
+
+
+def _map_hyperparams(state: Any, fn: Callable[[str, Array], Array]) -> Any:
+    names = _HYPERPARAMS.get(type(state))
+    if names is not None:
+        return state._replace(**{n: fn(n, getattr(state, n)) for n in names})
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(_map_hyperparams(s, fn) for s in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(_map_hyperparams(s, fn) for s in state)
+    if isinstance(state, dict):
+        return {k: _map_hyperparams(v, fn) for k, v in state.items()}
+    return state
+
+
+def get_hyperparams(state: OptState) -> dict[str, Array]:
+    """The hyperparameters stored in an optimizer state, by name (``learning_rate``, ``b1``, ...).
+
+    Raises:
+        ValueError: if a name occurs in more than one transform of a chain; read such values
+            from the state directly (``state[i].learning_rate``).
+    """
+    found: dict[str, Array] = {}
+
+    def collect(name, value):
+        if name in found:
+            raise ValueError(
+                f"hyperparameter `{name}` occurs in several transforms of this state; "
+                f"read it from the state directly, e.g. state[i].{name}."
+            )
+        found[name] = value
+        return value
+
+    _map_hyperparams(state, collect)
+    return found
+
+
+def set_hyperparams(state: OptState, **values: Any) -> OptState:
+    """Return ``state`` with the named hyperparameters replaced (in every transform holding them).
+
+    Each value is cast to the stored dtype; it must have the stored shape (``()``, or the sweep
+    axis for a vmapped state) or be 0-d, and be finite where it is concrete (the ranges each
+    transform checks at construction are not re-checked here). A jitted step fed the new state
+    is not recompiled.
+
+    Example:
+        >>> import jax.numpy as jnp, fnnet
+        >>> opt = fnnet.optimizers.adam(1e-3)
+        >>> state = opt.init({"w": jnp.zeros((2, 2))})
+        >>> state = set_hyperparams(state, learning_rate=0.01, b2=0.99)
+        >>> float(get_hyperparams(state)["learning_rate"])
+        0.009999999776482582
+    """
+    seen: set[str] = set()
+
+    def replace(name, old):
+        seen.add(name)
+        if name not in values:
+            return old
+        new = values[name]
+        if isinstance(new, (bool, np.bool_, str, bytes)) or callable(new) or new is None:
+            raise TypeError(f"`{name}` must be a real number or an array; got {new!r}.")
+        check = jnp.shape(new)
+        if check not in ((), jnp.shape(old)):
+            raise ValueError(
+                f"`{name}` must have shape () or the stored shape {jnp.shape(old)}; got {check}."
+            )
+        if is_concrete(new) and not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
+            raise ValueError(f"`{name}` must be finite; got {new!r}.")
+        return jnp.broadcast_to(jnp.asarray(new, dtype=old.dtype), jnp.shape(old))
+
+    new_state = _map_hyperparams(state, replace)
+    unknown = sorted(set(values) - seen)
+    if unknown:
+        raise ValueError(
+            f"no hyperparameter named {unknown} in this optimizer state; it holds {sorted(seen)}."
+        )
+    return new_state
+
+
+def increment(count: Array) -> Array:
+    """``count + 1`` for a 0-d int32 step counter, saturating at the int32 maximum."""
+    return jnp.where(count < _INT32_MAX, count + 1, count)
+
+
+def cast_like(coefficient: Array, leaf: Array) -> Array:
+    """A state-dtype coefficient cast to a gradient leaf's dtype."""
+    return coefficient.astype(jnp.result_type(leaf))
