@@ -89,12 +89,21 @@ def test_traced_values_pass_unchecked_inside_vmap_and_jit(make):
     assert np.all(np.isnan(out[1]))
 
 
-def test_set_hyperparams_refuses_concrete_non_finite_values():
+def test_set_hyperparams_checks_concrete_values_as_construction_does():
     state = opt.adam(1e-3).init(PARAMS)
     with pytest.raises(ValueError, match="`learning_rate` must be finite"):
         opt.set_hyperparams(state, learning_rate=NAN)
     with pytest.raises(ValueError, match="`b1` must be finite"):
         opt.set_hyperparams(state, b1=jnp.asarray(INF))
+    with pytest.raises(ValueError, match="`learning_rate` must be >= 0.0; got -0.1"):
+        opt.set_hyperparams(state, learning_rate=-0.1)
+    with pytest.raises(ValueError, match="`b2` must be < 1.0; got 1.0"):
+        opt.set_hyperparams(state, b2=1.0)
+    stacked = jax.vmap(lambda lr: opt.adam(lr).init(PARAMS))(jnp.asarray([1e-3, 1e-2]))
+    with pytest.raises(ValueError, match="`learning_rate` must be >= 0.0; got -1.0"):
+        opt.set_hyperparams(stacked, learning_rate=jnp.asarray([0.1, -1.0]))
+    swept = opt.set_hyperparams(stacked, learning_rate=jnp.asarray([0.1, 0.2]))
+    np.testing.assert_allclose(opt.get_hyperparams(swept)["learning_rate"], [0.1, 0.2])
 
     def traced(lr):  # traced: unchecked
         return opt.get_hyperparams(opt.set_hyperparams(state, learning_rate=lr))["learning_rate"]

@@ -13,7 +13,8 @@ Every optimizer here is a :func:`chain` of small transforms, ending in
 files, in dependency order:
 
 * ``_hyperparams.py``: hyperparameters as state (``register_hyperparams``, ``get_hyperparams``,
-  ``set_hyperparams``, ``hyperparam_dtype``, ``store``, ``cast_like``, ``increment``);
+  ``set_hyperparams``, ``hyperparam_dtype``, ``store``, ``cast_like``, ``increment``) and their
+  ranges by name (``check_hyperparam``);
 * ``_tree.py``: ``check_same_tree``, ``check_state_tree``, ``global_norm``, ``weight_mask``,
   ``resolve_mask``;
 * ``_base.py``: ``Optimizer``, ``chain``, ``apply_updates``, ``check_state``,
@@ -69,6 +70,7 @@ from fnnet.optimizers._decay import AddL1DecayState as AddL1DecayState
 from fnnet.optimizers._decay import add_decayed_weights as add_decayed_weights
 from fnnet.optimizers._decay import add_l1_decay as add_l1_decay
 from fnnet.optimizers._hyperparams import cast_like as cast_like
+from fnnet.optimizers._hyperparams import check_hyperparam as check_hyperparam
 from fnnet.optimizers._hyperparams import get_hyperparams as get_hyperparams
 from fnnet.optimizers._hyperparams import hyperparam_dtype as hyperparam_dtype
 from fnnet.optimizers._hyperparams import increment as increment
@@ -122,6 +124,7 @@ __all__ = [
     "apply_updates",
     "cast_like",
     "chain",
+    "check_hyperparam",
     "check_same_tree",
     "check_state",
     "check_state_tree",

@@ -7,10 +7,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_real
 from fnnet._types import Array
 from fnnet.optimizers._base import Optimizer, hyperparam_transform
-from fnnet.optimizers._hyperparams import cast_like, register_hyperparams
+from fnnet.optimizers._hyperparams import cast_like, check_hyperparam, register_hyperparams
 from fnnet.optimizers._tree import global_norm
 
 
@@ -21,7 +20,7 @@ class ClipByValueState(NamedTuple):
 
 def clip_by_value(max_delta: Any) -> Optimizer:
     """Clip every update entry to ``[−max_delta, max_delta]`` (``max_delta > 0``)."""
-    check_real("max_delta", max_delta, low=0.0, low_open=True)
+    check_hyperparam("max_delta", max_delta)
 
     def apply(updates, bound, params):
         del params
@@ -46,7 +45,7 @@ def clip_by_global_norm(max_norm: Any) -> Optimizer:
         Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
         ICML 2013.
     """
-    check_real("max_norm", max_norm, low=0.0, low_open=True)
+    check_hyperparam("max_norm", max_norm)
 
     def apply(updates, bound, params):
         del params

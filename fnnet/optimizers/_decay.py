@@ -13,10 +13,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_real
 from fnnet._types import Array
 from fnnet.optimizers._base import Optimizer, hyperparam_transform
-from fnnet.optimizers._hyperparams import cast_like, register_hyperparams
+from fnnet.optimizers._hyperparams import cast_like, check_hyperparam, register_hyperparams
 from fnnet.optimizers._tree import check_same_tree, resolve_mask
 
 
@@ -56,7 +55,7 @@ def add_decayed_weights(weight_decay: Any, *, mask: Any = None) -> Optimizer:
         mask: which leaves decay; default :func:`weight_mask` (``ndim >= 2``:
             weights, not biases), or a bool pytree, or a function ``params -> mask``.
     """
-    check_real("weight_decay", weight_decay, low=0.0)
+    check_hyperparam("weight_decay", weight_decay)
     return _decoupled(
         "add_decayed_weights", AddDecayedWeightsState, weight_decay, mask, lambda w: w
     )
@@ -74,5 +73,5 @@ def add_l1_decay(l1_decay: Any, *, mask: Any = None) -> Optimizer:
         l1_decay: ``λ >= 0``, the gradient of ``λ Σ |W|``.
         mask: as :func:`add_decayed_weights`.
     """
-    check_real("l1_decay", l1_decay, low=0.0)
+    check_hyperparam("l1_decay", l1_decay)
     return _decoupled("add_l1_decay", AddL1DecayState, l1_decay, mask, jnp.sign)

@@ -24,12 +24,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import is_concrete
+from fnnet._checks import check_real, is_concrete
 from fnnet._types import Array, OptState, Params
 
 _INT32_MAX = np.iinfo(np.int32).max
 
 _HYPERPARAMS: dict[type, tuple[str, ...]] = {}
+
+_UNIT = {"low": 0.0, "high": 1.0, "high_open": True}  # decays, momenta, betas: [0, 1)
+_POSITIVE = {"low": 0.0, "low_open": True}
+# the range of every hyperparameter by name (finite always; names not listed: finite only)
+HYPERPARAM_RANGES: dict[str, dict[str, Any]] = {
+    "learning_rate": {"low": 0.0},
+    "momentum": _UNIT,
+    "decay": _UNIT,
+    "b1": _UNIT,
+    "b2": _UNIT,
+    "eps": {"low": 0.0},
+    "initial_accumulator_value": {"low": 0.0},
+    "weight_decay": {"low": 0.0},
+    "l1_decay": {"low": 0.0},
+    "max_delta": _POSITIVE,
+    "max_norm": _POSITIVE,
+    "step_size": {},
+}
+
+
+def check_hyperparam(name: str, value: Any) -> Any:
+    """A hyperparameter: a real scalar in its range (finite; learning rates, epsilons and decays
+    ``>= 0``; momenta and betas in ``[0, 1)``; clipping thresholds ``> 0``), checked by
+    :func:`fnnet._checks.check_real` where it is concrete; a traced value passes."""
+    return check_real(name, value, **HYPERPARAM_RANGES.get(name, {}))
 
 
 def register_hyperparams(*names: str) -> Callable[[type], type]:
@@ -100,9 +125,8 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     """Return ``state`` with the named hyperparameters replaced (in every transform holding them).
 
     Each value is cast to the stored dtype; it must have the stored shape (``()``, or the sweep
-    axis for a vmapped state) or be 0-d, and be finite where it is concrete (the ranges each
-    transform checks at construction are not re-checked here). A jitted step fed the new state
-    is not recompiled.
+    axis for a vmapped state) or be 0-d, and lie in its range where it is concrete, as at
+    construction (:func:`check_hyperparam`). A jitted step fed the new state is not recompiled.
 
     Example:
         >>> import jax.numpy as jnp, fnnet
@@ -126,8 +150,11 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
             raise ValueError(
                 f"`{name}` must have shape () or the stored shape {jnp.shape(old)}; got {check}."
             )
-        if is_concrete(new) and not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
-            raise ValueError(f"`{name}` must be finite; got {new!r}.")
+        if jnp.ndim(new) == 0:
+            check_hyperparam(name, new)
+        elif is_concrete(new):  # a sweep axis: every entry in range
+            for entry in np.ravel(np.asarray(new, dtype=np.float64)):
+                check_hyperparam(name, float(entry))
         return jnp.broadcast_to(jnp.asarray(new, dtype=old.dtype), jnp.shape(old))
 
     new_state = _map_hyperparams(state, replace)

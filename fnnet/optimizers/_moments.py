@@ -16,11 +16,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_bool, check_real
+from fnnet._checks import check_bool
 from fnnet._types import Array, Params
 from fnnet.optimizers._base import Optimizer, check_state
 from fnnet.optimizers._hyperparams import (
     cast_like,
+    check_hyperparam,
     hyperparam_dtype,
     increment,
     register_hyperparams,
@@ -33,16 +34,6 @@ _map = jax.tree_util.tree_map
 
 def _zeros(params: Params) -> Params:
     return _map(jnp.zeros_like, params)
-
-
-def _check_decay(name: str, value: Any) -> None:
-    """A decay rate / momentum / β: finite, in ``[0, 1)`` (checked when concrete)."""
-    check_real(name, value, low=0.0, high=1.0, high_open=True)
-
-
-def _check_eps(name: str, value: Any) -> None:
-    """A stabilising constant: finite, ``>= 0`` (checked when concrete)."""
-    check_real(name, value, low=0.0)
 
 
 def _moment(g: Array, m: Array, decay: Array) -> Array:
@@ -70,7 +61,7 @@ def trace(momentum: Any, *, nesterov: bool = False) -> Optimizer:
         in deep learning", ICML 2013. Bengio, Boulanger-Lewandowski & Pascanu, "Advances in
         optimizing recurrent networks", ICASSP 2013.
     """
-    _check_decay("momentum", momentum)
+    check_hyperparam("momentum", momentum)
     check_bool("nesterov", nesterov)
 
     def init(params):
@@ -106,8 +97,8 @@ def scale_by_adagrad(initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> O
         Duchi, Hazan & Singer, "Adaptive subgradient methods for online learning and
         stochastic optimization", JMLR 2011 (the diagonal update, Figure 1).
     """
-    check_real("initial_accumulator_value", initial_accumulator_value, low=0.0)
-    _check_eps("eps", eps)
+    check_hyperparam("initial_accumulator_value", initial_accumulator_value)
+    check_hyperparam("eps", eps)
 
     def init(params):
         dtype = hyperparam_dtype(params)
@@ -154,8 +145,8 @@ def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, *, centered: bool = False) -
         Tieleman & Hinton, Lecture 6.5 "rmsprop", COURSERA Neural Networks for Machine
         Learning, 2012. Graves, "Generating sequences with recurrent neural networks", 2013.
     """
-    _check_decay("decay", decay)
-    _check_eps("eps", eps)
+    check_hyperparam("decay", decay)
+    check_hyperparam("eps", eps)
     check_bool("centered", centered)
 
     def init(params):
@@ -212,9 +203,9 @@ def scale_by_adam(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
-    _check_decay("b1", b1)
-    _check_decay("b2", b2)
-    _check_eps("eps", eps)
+    check_hyperparam("b1", b1)
+    check_hyperparam("b2", b2)
+    check_hyperparam("eps", eps)
     check_bool("nesterov", nesterov)
 
     def init(params):
@@ -274,9 +265,9 @@ def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimiz
     References:
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
     """
-    _check_decay("b1", b1)
-    _check_decay("b2", b2)
-    _check_eps("eps", eps)
+    check_hyperparam("b1", b1)
+    check_hyperparam("b2", b2)
+    check_hyperparam("eps", eps)
 
     def init(params):
         dtype = hyperparam_dtype(params)

@@ -8,11 +8,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_real
 from fnnet._types import Array
 from fnnet.optimizers._base import Optimizer, check_state, hyperparam_transform
 from fnnet.optimizers._hyperparams import (
     cast_like,
+    check_hyperparam,
     increment,
     register_hyperparams,
 )
@@ -25,7 +25,7 @@ class ScaleState(NamedTuple):
 
 def scale(step_size: Any) -> Optimizer:
     """Multiply the updates by ``step_size`` (no sign flip); ``step_size`` finite, any sign."""
-    check_real("step_size", step_size)
+    check_hyperparam("step_size", step_size)
 
     def apply(updates, factor, params):
         del params
@@ -72,7 +72,7 @@ def scale_by_learning_rate(learning_rate: Any) -> Optimizer:
 
         return Optimizer(init_schedule, update_schedule)
 
-    check_real("learning_rate", learning_rate, low=0.0)
+    check_hyperparam("learning_rate", learning_rate)
 
     def apply(updates, lr, params):
         del params
