@@ -80,6 +80,24 @@ def _check_steps(name: str, value: Any, *, low: float = 1.0) -> None:
     check_real(name, value, low=low)
 
 
+def _rate_decay(
+    init_value: Any, decay_rate: Any, decay_steps: Any, staircase: Any, formula: Any
+) -> Schedule:
+    """``formula(v, r, p)`` with the progress ``p = t/T`` (floored when ``staircase``), after
+    checking ``v >= 0``, ``r >= 0``, ``T >= 1`` (exponential and inverse-time decay)."""
+    _check_value("init_value", init_value)
+    check_real("decay_rate", decay_rate, low=0.0)
+    _check_steps("decay_steps", decay_steps)
+    check_bool("staircase", staircase)
+
+    def schedule(step: Array) -> Array:
+        dtype = _dtype(init_value, decay_rate)
+        p = _progress(step, decay_steps, dtype, staircase)
+        return formula(jnp.asarray(init_value, dtype), jnp.asarray(decay_rate, dtype), p)
+
+    return schedule
+
+
 def constant(value: Any) -> Schedule:
     """The schedule ``t -> value`` for every step (``value`` finite, ``>= 0``)."""
     _check_value("value", value)
@@ -109,17 +127,7 @@ def exponential_decay(
         >>> float(exponential_decay(0.1, decay_rate=0.5, decay_steps=10, staircase=True)(25))
         0.02500000037252903
     """
-    _check_value("init_value", init_value)
-    check_real("decay_rate", decay_rate, low=0.0)
-    _check_steps("decay_steps", decay_steps)
-    check_bool("staircase", staircase)
-
-    def schedule(step: Array) -> Array:
-        dtype = _dtype(init_value, decay_rate)
-        p = _progress(step, decay_steps, dtype, staircase)
-        return jnp.asarray(init_value, dtype) * jnp.asarray(decay_rate, dtype) ** p
-
-    return schedule
+    return _rate_decay(init_value, decay_rate, decay_steps, staircase, lambda v, r, p: v * r**p)
 
 
 def piecewise_constant(
@@ -177,17 +185,9 @@ def inverse_time_decay(
     ``init_value`` (``v``) and ``decay_rate`` (``r``) finite and ``>= 0``, ``decay_steps``
     (``T``) ``>= 1``; all but ``init_value`` keyword-only.
     """
-    _check_value("init_value", init_value)
-    check_real("decay_rate", decay_rate, low=0.0)
-    _check_steps("decay_steps", decay_steps)
-    check_bool("staircase", staircase)
-
-    def schedule(step: Array) -> Array:
-        dtype = _dtype(init_value, decay_rate)
-        p = _progress(step, decay_steps, dtype, staircase)
-        return jnp.asarray(init_value, dtype) / (1.0 + jnp.asarray(decay_rate, dtype) * p)
-
-    return schedule
+    return _rate_decay(
+        init_value, decay_rate, decay_steps, staircase, lambda v, r, p: v / (1.0 + r * p)
+    )
 
 
 def polynomial_decay(
