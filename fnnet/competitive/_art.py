@@ -92,36 +92,38 @@ def learn(i: Array, w: Array, beta: Array) -> Array:
 
 
 def _search(state: ARTState, i: Array, label: Array) -> Array:
-    """Index of the resonating category (−1 if none) after a bounded, match-tracked search."""
+    """Index of the resonating category (−1 if none) after a bounded, match-tracked search.
+
+    Visiting the categories one by one in decreasing ``T`` is equivalent to jumping straight to
+    the next one that passes the current vigilance (those that fail change nothing), so each
+    loop step is either resonance or one match-tracking reset: at most ``capacity`` steps, in
+    practice a handful. Uncommitted categories (match 1) pass unless ρ > 1.
+    """
     t = choice(i, state.weights, state.alpha)
-    m = match(i, state.weights)
     order = jnp.argsort(-t, stable=True).astype(jnp.int32)
-    right = ~state.committed | (label < 0) | (state.labels == label)
+    m = match(i, state.weights)[order]  # in visiting order
+    right = (~state.committed | (label < 0) | (state.labels == label))[order]
+    position = jnp.arange(order.shape[0], dtype=jnp.int32)
 
     def searching(carry: tuple) -> Array:
-        p, _, found, stop = carry
-        return (found < 0) & ~stop & (p < order.shape[0])
+        return ~carry[3]
 
     def visit(carry: tuple) -> tuple:
-        p, rho, found, _ = carry
-        j = order[p]
-        passes = m[j] >= rho
-        found = jnp.where(passes & right[j], j, found)
-        rho = jnp.where(passes & ~right[j], m[j] + state.epsilon, rho)  # match tracking
-        return (
-            p + 1,
-            rho,
-            found,
-            ~state.committed[j],
-        )  # past an uncommitted one: no more hope
+        start, rho, _, _ = carry
+        passes = (m >= rho) & (position >= start)
+        q = jnp.argmax(passes).astype(jnp.int32)  # the next category that passes
+        some = passes[q]
+        hit = some & right[q]
+        rho = jnp.where(some & ~right[q], m[q] + state.epsilon, rho)  # match tracking
+        return q + 1, rho, jnp.where(hit, order[q], -1), hit | ~some
 
-    start = (
+    begin = (
         jnp.zeros((), jnp.int32),
         state.rho,
         jnp.full((), -1, jnp.int32),
         jnp.zeros((), bool),
     )
-    return jax.lax.while_loop(searching, visit, start)[2]
+    return jax.lax.while_loop(searching, visit, begin)[2]
 
 
 def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:

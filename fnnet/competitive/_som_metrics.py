@@ -54,7 +54,7 @@ def topographic_error(grid: Grid, weights: Array, data: Any) -> Array:
         )
     _, best2 = jax.lax.top_k(-squared_distances(weights, data), 2)
     adjacent = jnp.asarray(adjacency(grid))[best2[:, 0], best2[:, 1]]
-    return 1.0 - jnp.mean(adjacent.astype(weights.dtype))
+    return jnp.mean((~adjacent).astype(weights.dtype))
 
 
 def u_matrix(grid: Grid, weights: Array) -> Array:
