@@ -60,6 +60,23 @@ def test_regularizers_and_optimizers_are_acyclic():
         assert not any(m.startswith("fnnet.sweep") for m, _ in _imports(path)), path
 
 
+ORDER = ["_hyperparams", "_tree", "_base", "_scaling", "_clipping", "_moments", "_decay", "_alias"]
+
+
+def test_package_files_import_only_earlier_files():
+    """The data path runs one way: a file imports only files before it in ORDER (no ping-pong)."""
+    assert sorted(p.stem for p in ROOT.glob("optimizers/_[a-z]*.py")) == sorted(ORDER)
+    for i, stem in enumerate(ORDER):
+        for module, _ in _imports(ROOT / "optimizers" / f"{stem}.py"):
+            if module.startswith("fnnet.optimizers._"):
+                assert ORDER.index(module.rsplit(".", 1)[1]) < i, (stem, module)
+            assert (
+                module in ("fnnet._checks", "fnnet._types")
+                or not module.startswith("fnnet.")
+                or module.startswith("fnnet.optimizers._")
+            ), (stem, module)
+
+
 def test_one_public_path_per_name():
     for gone in ("fnnet.transforms", "fnnet.moments"):
         with pytest.raises(ModuleNotFoundError):
