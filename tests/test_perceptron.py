@@ -27,7 +27,9 @@ def test_criterion_forward_and_gradient_match_autodiff(dtype, shape):
         assert value.dtype == dtype
         np.testing.assert_allclose(value, _reference(s, t), rtol=1e-6)
         np.testing.assert_allclose(
-            jax.grad(classic.perceptron_criterion)(s, t), jax.grad(_reference)(s, t), rtol=1e-6
+            jax.grad(classic.perceptron_criterion)(s, t),
+            jax.grad(_reference)(s, t),
+            rtol=1e-6,
         )
         jitted = jax.jit(jax.grad(classic.perceptron_criterion))(s, t)
         np.testing.assert_array_equal(jitted, jax.grad(classic.perceptron_criterion)(s, t))
@@ -108,7 +110,8 @@ def test_binary_prediction_is_binary_step_and_accepts_one_example():
     np.testing.assert_array_equal(classic.perceptron_predict(params, x), [1, -1, 1])
     assert classic.perceptron_predict(params, x[1]) == -1
     np.testing.assert_array_equal(
-        classic.perceptron_predict(params, x), 2 * activations.binary_step(x @ params.w)[:, 0] - 1
+        classic.perceptron_predict(params, x),
+        2 * activations.binary_step(x @ params.w)[:, 0] - 1,
     )
 
 

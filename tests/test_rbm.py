@@ -209,7 +209,12 @@ def test_gaussian_visible_units_learn_standardised_data():
     x = centres[jax.random.randint(key, (200,), 0, 2)] + 0.3 * jax.random.normal(key, (200, 4))
     x = (x - x.mean(0)) / x.std(0)
     fit = boltzmann.rbm_fit(
-        key, x, 4, optimizer=optimizers.sgd(0.01, momentum=0.9), epochs=10, gaussian=True
+        key,
+        x,
+        4,
+        optimizer=optimizers.sgd(0.01, momentum=0.9),
+        epochs=10,
+        gaussian=True,
     )
     errors = fit.history["reconstruction_error"]
     assert np.all(np.isfinite(errors)) and errors[-1] < 0.5 * errors[0]
@@ -222,7 +227,10 @@ def test_a_non_finite_step_keeps_the_state():
     params = boltzmann.rbm_init(key, 3, 2)
     state = boltzmann.rbm_init_state(params, optimizers.sgd(0.1), 2)
     new = boltzmann.rbm_step(
-        optimizers.sgd(0.1), state, jnp.array([[jnp.nan, 0.0, 1.0], [0.0, 1.0, 1.0]]), key
+        optimizers.sgd(0.1),
+        state,
+        jnp.array([[jnp.nan, 0.0, 1.0], [0.0, 1.0, 1.0]]),
+        key,
     )
     for a, b in zip(new.params, params):
         np.testing.assert_array_equal(a, b)
@@ -233,7 +241,12 @@ def test_bad_input_names_the_argument():
     key, opt = jax.random.key(0), optimizers.sgd(0.1)
     with pytest.raises(ValueError, match="`x` must lie in \\[0, 1\\] for Bernoulli"):
         boltzmann.rbm_fit(
-            key, jnp.array([[0.0, 16.0], [1.0, 0.0]]), 2, optimizer=opt, epochs=1, batch_size=1
+            key,
+            jnp.array([[0.0, 16.0], [1.0, 0.0]]),
+            2,
+            optimizer=opt,
+            epochs=1,
+            batch_size=1,
         )
     for k, error in ((0, ValueError), (1.5, TypeError), (jnp.array(0), ValueError)):
         with pytest.raises(error, match="`k`"):

@@ -53,7 +53,12 @@ class RBMParams(NamedTuple):
 
 
 def rbm_init(
-    key: PRNGKey, num_visible: int, num_hidden: int, *, scale: Any = 0.01, dtype: Any = jnp.float32
+    key: PRNGKey,
+    num_visible: int,
+    num_hidden: int,
+    *,
+    scale: Any = 0.01,
+    dtype: Any = jnp.float32,
 ) -> RBMParams:
     """``W ~ N(0, scale²)`` (0.01: Hinton's guide and scikit-learn), zero biases."""
     key = check_key("key", key)
@@ -108,7 +113,12 @@ def free_energy_gap(gaussian: bool, params: RBMParams, v_data: Array, v_model: A
 
 def _free_energy_gap_fwd(gaussian, params, v_data, v_model):
     gap = free_energy_gap(gaussian, params, v_data, v_model)
-    return gap, (v_data, v_model, hidden_probs(params, v_data), hidden_probs(params, v_model))
+    return gap, (
+        v_data,
+        v_model,
+        hidden_probs(params, v_data),
+        hidden_probs(params, v_model),
+    )
 
 
 def _free_energy_gap_bwd(gaussian, res, g):

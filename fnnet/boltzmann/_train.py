@@ -162,7 +162,13 @@ def train_rbm(
         def body(state, i):
             step_key = jax.random.fold_in(epoch_key, i + 1)
             state = rbm_step(
-                optimizer, state, batches[i], step_key, k, persistent=persistent, gaussian=gaussian
+                optimizer,
+                state,
+                batches[i],
+                step_key,
+                k,
+                persistent=persistent,
+                gaussian=gaussian,
             )
             return state, None
 

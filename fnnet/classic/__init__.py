@@ -16,11 +16,25 @@ from fnnet.classic._perceptron import perceptron_predict as perceptron_predict
 from fnnet.classic._perceptron import perceptron_scores as perceptron_scores
 from fnnet.classic._perceptron import perceptron_step as perceptron_step
 from fnnet.classic._perceptron import signed_targets as signed_targets
+from fnnet.classic._rbf import RBF as RBF
+from fnnet.classic._rbf import RBFParams as RBFParams
+from fnnet.classic._rbf import gaussian_rbf as gaussian_rbf
+from fnnet.classic._rbf import haykin_width as haykin_width
+from fnnet.classic._rbf import kmeans as kmeans
+from fnnet.classic._rbf import least_squares_output as least_squares_output
+from fnnet.classic._rbf import rbf_params as rbf_params
+from fnnet.classic._rbf import rbf_two_stage as rbf_two_stage
 
 __all__ = [
+    "RBF",
     "PerceptronFit",
     "PerceptronState",
+    "RBFParams",
     "averaged",
+    "gaussian_rbf",
+    "haykin_width",
+    "kmeans",
+    "least_squares_output",
     "perceptron_criterion",
     "perceptron_epoch",
     "perceptron_fit",
@@ -28,5 +42,7 @@ __all__ = [
     "perceptron_predict",
     "perceptron_scores",
     "perceptron_step",
+    "rbf_params",
+    "rbf_two_stage",
     "signed_targets",
 ]

@@ -20,6 +20,8 @@ from fnnet.layers._core import no_params as no_params
 from fnnet.layers._core import serial as serial
 
 # New layer families re-export here (one line each), below this comment.
+from fnnet.layers._maxout import Maxout as Maxout
+
 # isort: split
 from fnnet.layers._conv import Conv as Conv
 from fnnet.layers._conv import ConvParams as ConvParams
@@ -42,6 +44,7 @@ __all__ = [
     "Flatten",
     "Layer",
     "MaxPool",
+    "Maxout",
     "PReLU",
     "RReLU",
     "Residual",
