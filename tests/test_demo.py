@@ -1,0 +1,127 @@
+"""Tests for the demo's command line: flag validation, help, a tiny run, a non-finite stop."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fnnet import demo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        demo.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith("python -m fnnet.demo: error: "), err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, flag, says",
+    [
+        (["--batch-size", "0"], "--batch-size", ">= 1; got 0"),
+        (["--batch-size", "2.5"], "--batch-size", "expected int; got '2.5'"),
+        (["--epochs", "0"], "--epochs", ">= 1; got 0"),
+        (["--epochs", "-3"], "--epochs", ">= 1; got -3"),
+        (["--hidden", "16", "0"], "--hidden", ">= 1; got 0"),
+        (["--dropout", "1"], "--dropout", "< 1.0; got 1.0"),
+        (["--dropout", "-0.1"], "--dropout", ">= 0.0; got -0.1"),
+        (["--dropout", "nan"], "--dropout", "finite; got nan"),
+        (["--input-dropout", "1.5"], "--input-dropout", "< 1.0; got 1.5"),
+        (["--lr", "0"], "--lr", "> 0.0; got 0.0"),
+        (["--lr=-1e-3"], "--lr", "> 0.0; got -0.001"),
+        (["--lr", "nan"], "--lr", "finite; got nan"),
+        (["--lr", "inf"], "--lr", "finite; got inf"),
+        (["--lr", "fast"], "--lr", "expected float; got 'fast'"),
+        (["--l2", "-1"], "--l2", ">= 0.0; got -1.0"),
+        (["--dataset", "cifar"], "--dataset", "invalid choice: 'cifar'"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, says, capsys, tmp_path):
+    err = _usage_error([*argv, "--out", str(tmp_path)], capsys)
+    assert f"argument {flag}" in err and says in err
+
+
+def test_out_must_be_a_writable_folder(tmp_path, capsys):
+    afile = tmp_path / "file.txt"
+    afile.write_text("")
+    for out in (afile, afile / "sub"):
+        err = _usage_error(["--out", str(out)], capsys)
+        assert "argument --out" in err and f"{afile} is a file, not a folder" in err
+    assert demo.parse(["--out", str(tmp_path / "new" / "deeper")]).out.endswith("deeper")
+    assert not (tmp_path / "new").exists()  # parsing creates nothing
+
+
+def test_batch_larger_than_the_training_set_is_refused_before_training(tmp_path, capsys):
+    err = _usage_error(
+        ["--dataset", "moons", "--batch-size", "701", "--out", str(tmp_path)], capsys
+    )
+    assert "--batch-size: must be at most the 700 training samples of moons; got 701" in err
+    assert not os.listdir(tmp_path)
+
+
+def test_help_shows_defaults_and_presets(capsys):
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
+    assert "--seed SEED seed of the split, init and batches (default: 0)" in text
+    assert "(default: out)" in text and "(default: digits)" in text and "(default: adam)" in text
+    lr = ", ".join(f"{name} {p['lr']}" for name, p in sorted(demo.PRESETS.items()))
+    assert f"learning rate > 0 (default: {lr})" in text
+    assert "(default: None)" not in text
+
+
+def test_presets_fill_the_flags_not_given():
+    args = demo.parse(["--dataset", "mnist1d", "--lr", "0.5"])
+    preset = demo.PRESETS["mnist1d"]
+    assert args.lr == 0.5 and args.epochs == preset["epochs"] and args.hidden == preset["hidden"]
+    assert args.residual is True and args.input_dropout == preset["input_dropout"]
+
+
+def test_tiny_run_writes_metrics_and_says_where(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--dataset", "moons", "--epochs", "2", "--hidden", "4", "--batch-size", "300"]
+    assert demo.main([*argv, "--input-dropout", "0.1", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("2 epochs (4 steps), dropout 0.0, input dropout 0.1"), lines[0]
+    assert lines[1].startswith("epoch 1/2") and lines[2].startswith("epoch 2/2")  # fit's lines
+    assert lines[-1] == f"wrote {out / 'metrics.json'}"
+    with open(out / "metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["steps"] == metrics["steps_planned"] == 4 and metrics["epochs"] == 2
+    assert metrics["nonfinite"] is None and 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_nonfinite_stop_is_the_last_line_and_exits_nonzero(tmp_path, capsys):
+    # Adam moves every weight by ~lr in its first step: the second step's logits overflow.
+    argv = ["--dataset", "moons", "--epochs", "2", "--hidden", "4", "--batch-size", "100"]
+    assert demo.main([*argv, "--lr", "1e30", "--quiet", "--out", str(tmp_path)]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    with open(tmp_path / "metrics.json") as f:
+        metrics = json.loads(f.read())  # strict JSON: a NaN test loss is written as null
+    stop = metrics["nonfinite"]
+    assert stop is not None and last.startswith(f"stopped at step {stop['step']} (epoch 1) of 14")
+    assert "non-finite" in last and "last finite parameters" in last
+    assert metrics["steps"] == stop["step"] < metrics["steps_planned"] == 14
+    assert metrics["epochs"] == 1
+
+
+def test_command_line_exit_status():
+    result = subprocess.run(
+        [sys.executable, "-m", "fnnet.demo", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "python -m fnnet.demo: error: argument --epochs: must be an int >= 1; got 0. (see --help)\n"
+    )
