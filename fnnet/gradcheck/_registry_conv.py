@@ -78,17 +78,13 @@ def _pool_reference(window: Window, *, average: bool) -> Callable:
     return _batched(forward, len(window.size))
 
 
-def _input_shape(
-    dims: tuple, base: tuple[int, ...], *, batched: bool
-) -> tuple[int, ...]:
+def _input_shape(dims: tuple, base: tuple[int, ...], *, batched: bool) -> tuple[int, ...]:
     """``(batch, *spatial, channels)`` with ``spatial = base + dims`` (lengths vary per draw)."""
     spatial = tuple(b + d for b, d in zip(base, dims[3:]))
     return ((dims[0],) if batched else ()) + spatial + (dims[1],)
 
 
-def _conv_args(
-    window: Window, base: tuple[int, ...], *, batched: bool = True
-) -> Callable:
+def _conv_args(window: Window, base: tuple[int, ...], *, batched: bool = True) -> Callable:
     """``(ConvParams(w, b), x)``; ``w`` scaled by ``1/√fan_in`` as an initializer would."""
 
     def sampler(key: jax.Array, dtype: Any, dims: tuple) -> tuple:
@@ -143,14 +139,10 @@ SPECS: tuple[RuleSpec, ...] = (
     # The MNIST-1D authors' first layer (k 5, s 2, pad 1: 40 -> 19 drops the last input row).
     _conv_spec("1d k5 s2 pad1", Window((5,), (2,), ((1, 1),), (1,)), (36,)),
     _conv_spec("1d k3 s3 SAME dil2", Window((3,), (3,), "SAME", (2,)), (5,)),
-    _conv_spec(
-        "1d k3 VALID unbatched", Window((3,), (1,), "VALID", (1,)), (2,), batched=False
-    ),
+    _conv_spec("1d k3 VALID unbatched", Window((3,), (1,), "VALID", (1,)), (2,), batched=False),
     _conv_spec("1d k2 s2 pad(2,1) dil3", Window((2,), (2,), ((2, 1),), (3,)), (3,)),
     _conv_spec("2d k3x3 SAME", Window((3, 3), (1, 1), "SAME", (1, 1)), (4, 4)),
-    _conv_spec(
-        "2d k3x3 s2 pad1", Window((3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)), (5, 4)
-    ),
+    _conv_spec("2d k3x3 s2 pad1", Window((3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)), (5, 4)),
     _conv_spec(
         "2d k3x2 s(2,3) pad((1,0),(0,2)) dil(1,2) unbatched",
         Window((3, 2), (2, 3), ((1, 0), (0, 2)), (1, 2)),
@@ -174,7 +166,5 @@ SPECS: tuple[RuleSpec, ...] = (
         (4,),
         batched=False,
     ),
-    _pool_spec(
-        "avg 2d w2x3 s(1,2) SAME", Window((2, 3), (1, 2), "SAME", (1, 1)), (3, 4)
-    ),
+    _pool_spec("avg 2d w2x3 s(1,2) SAME", Window((2, 3), (1, 2), "SAME", (1, 1)), (3, 4)),
 )

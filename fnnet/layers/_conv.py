@@ -168,9 +168,7 @@ def spatial_shape(x: jax.Array, window: Window) -> tuple[int, ...]:
 
 
 def _offsets(size: tuple[int, ...]) -> list[tuple[int, ...]]:
-    return list(
-        itertools.product(*(range(k) for k in size))
-    )  # row-major, as w's reshape
+    return list(itertools.product(*(range(k) for k in size)))  # row-major, as w's reshape
 
 
 def patches(x: jax.Array, window: Window, pad_value: float = 0.0) -> jax.Array:
@@ -185,9 +183,7 @@ def patches(x: jax.Array, window: Window, pad_value: float = 0.0) -> jax.Array:
     cols = []
     for offset in _offsets(window.size):
         start = tuple(d * k for d, k in zip(window.dilation, offset))
-        limit = tuple(
-            a + s * (o - 1) + 1 for a, s, o in zip(start, window.strides, out)
-        )
+        limit = tuple(a + s * (o - 1) + 1 for a, s, o in zip(start, window.strides, out))
         cols.append(
             lax.slice(
                 x_pad,
@@ -247,8 +243,8 @@ def conv(window: Window, params: ConvParams, x: jax.Array) -> jax.Array:
 
     The last line is the transposed convolution of δ with the flipped kernel, cropped by the
     padding. ``window`` is static (a :class:`Window` with ``size == w.shape[:-2]``); ``x`` is
-    ``(*lead, *spatial, in_channels)``, ``lead`` any batch axes (none for one example). ``_conv_fwd`` calls this primal and saves ``w`` and
-    ``x`` (``x`` is alive anyway as the previous layer's output); ``cols`` is recomputed.
+    ``(*lead, *spatial, in_channels)``, ``lead`` any batch axes (none for one example).
+    ``_conv_fwd`` calls this primal and saves ``w``, ``cols`` and ``x`` (for its shape).
     """
     w, b = params
     cols = patches(x, window)
@@ -258,21 +254,18 @@ def conv(window: Window, params: ConvParams, x: jax.Array) -> jax.Array:
 
 
 def _conv_fwd(window, params, x):
-    return conv(window, params, x), (params.w, x)
+    # Residuals: the patches (the GEMM operand of ∂w) and x for its shape (alive anyway as the
+    # layer below's output). XLA computes the patches once for the primal and the residual.
+    return conv(window, params, x), (params.w, x, patches(x, window))
 
 
 def _conv_bwd(window, res, dy):
-    w, x = res
-    cols = patches(x, window)
+    w, x, cols = res
     d2 = dy.reshape(-1, dy.shape[-1])
-    dw = (
-        cols.reshape(d2.shape[0], -1).T @ d2
-    )  # ∂w = colsᵀ δ, summed over batch and positions
+    dw = cols.reshape(d2.shape[0], -1).T @ d2  # ∂w = colsᵀ δ, summed over batch and positions
     db = d2.sum(axis=0)  # ∂b = Σ δ
     dcols = (d2 @ w.reshape(-1, w.shape[-1]).T).reshape(cols.shape)  # ∂cols = δ wᵀ
-    return ConvParams(dw.reshape(w.shape), db), col2im(
-        dcols, window, spatial_shape(x, window)
-    )
+    return ConvParams(dw.reshape(w.shape), db), col2im(dcols, window, spatial_shape(x, window))
 
 
 conv.defvjp(_conv_fwd, _conv_bwd)
@@ -292,9 +285,7 @@ def fan_in_uniform(fan_in: int | None = None) -> Callable[..., jax.Array]:
     if fan_in is not None:
         check_positive_int("fan_in", fan_in)
 
-    def init(
-        key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32
-    ) -> jax.Array:
+    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
         n = fan_in if fan_in is not None else math.prod(shape[:-1])
         bound = 1.0 / math.sqrt(max(n, 1))
         return jax.random.uniform(key, shape, dtype, -bound, bound)
@@ -302,9 +293,7 @@ def fan_in_uniform(fan_in: int | None = None) -> Callable[..., jax.Array]:
     return init
 
 
-def check_spatial_shape(
-    name: str, shape: tuple[int, ...], rank: int, channels: int | None
-) -> bool:
+def check_spatial_shape(name: str, shape: tuple[int, ...], rank: int, channels: int | None) -> bool:
     """Check a channels-last shape with ``rank`` spatial axes, batched or one example (raises
     naming ``name``); returns whether it has the batch axis."""
     layout = "(batch, " + ", ".join(f"spatial{i}" for i in range(rank)) + ", channels)"
@@ -321,9 +310,7 @@ def check_spatial_shape(
     return len(shape) == rank + 2
 
 
-def spatial_input(
-    x: Any, rank: int, channels: int | None = None, dtype: Any = None
-) -> jax.Array:
+def spatial_input(x: Any, rank: int, channels: int | None = None, dtype: Any = None) -> jax.Array:
     """Validate a layer's input ``x``: floating, ``rank`` spatial axes (batched or one example),
     ``channels`` channels, ``dtype``."""
     x = check_floating("x", x)
@@ -379,27 +366,19 @@ def Conv(
     features = check_positive_int("features", features)
     window = make_window(kernel_size, strides, padding, dilation)
     rank = len(window.size)
-    activation = check_callable(
-        "activation", activation, example="fnnet.activations.relu"
-    )
+    activation = check_callable("activation", activation, example="fnnet.activations.relu")
     w_init = fan_in_uniform() if w_init is None else check_callable("w_init", w_init)
     b_init = check_callable("b_init", b_init)
 
     def init(key: jax.Array, input_shape: Any) -> ConvParams:
-        shape = (
-            tuple(input_shape)
-            if isinstance(input_shape, (tuple, list))
-            else (input_shape,)
-        )
+        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
         check_spatial_shape("input_shape", shape, rank, None)
         resolve(window, shape[-rank - 1 : -1])
         w_key, b_key = jax.random.split(key)
         w = w_init(w_key, (*window.size, shape[-1], features), dtype)
         return ConvParams(w, b_init(b_key, (features,), dtype))
 
-    def apply(
-        params: ConvParams, x: Any, *, key: Any = None, training: bool = False
-    ) -> jax.Array:
+    def apply(params: ConvParams, x: Any, *, key: Any = None, training: bool = False) -> jax.Array:
         del key, training
         w, b = params
         if w.shape[:-2] != window.size or b.shape != (w.shape[-1],):

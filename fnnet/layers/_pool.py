@@ -88,9 +88,7 @@ def _pool_layer(rule: Any, window: Any, strides: Any, padding: Any) -> Layer:
     )
     rank = len(geometry.size)
 
-    def apply(
-        params: tuple, x: Any, *, key: Any = None, training: bool = False
-    ) -> jax.Array:
+    def apply(params: tuple, x: Any, *, key: Any = None, training: bool = False) -> jax.Array:
         del params, key, training
         return rule(geometry, spatial_input(x, rank))
 

@@ -30,9 +30,7 @@ def Flatten(num_axes: int | None = None) -> Layer:
     if num_axes is not None:
         num_axes = check_positive_int("num_axes", num_axes)
 
-    def apply(
-        params: tuple, x: Any, *, key: Any = None, training: bool = False
-    ) -> jax.Array:
+    def apply(params: tuple, x: Any, *, key: Any = None, training: bool = False) -> jax.Array:
         del params, key, training
         x = jnp.asarray(x)
         keep = min(x.ndim, 1) if num_axes is None else x.ndim - num_axes

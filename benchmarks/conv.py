@@ -1,0 +1,274 @@
+"""Convolution train-step speed: fnnet's hand rules vs autodiff vs raw JAX vs PyTorch eager.
+
+Two networks, one Adam train step each (forward, backward, update), timed round-robin in one
+process so that machine load falls on all variants alike; the median time per step is reported
+with ratios against fnnet's hand rules:
+
+* ``mnist1d``: the MNIST-1D authors' ConvBase (Conv1d 1→25 k5 s2 p1, 25→25 k3 s2 p1 twice, ReLU,
+  flatten 125 → Dense 10), batch 100;
+* ``digits``: a 2-d net on 8×8 digits (Conv 16 3×3 SAME, ReLU, max-pool 2, Conv 32 3×3 SAME,
+  ReLU, max-pool 2, flatten 128 → Dense 10), batch 64.
+
+Variants: ``hand`` (fnnet layers, hand-written rules), ``autodiff`` (the same fnnet forward
+inside ``fnnet.autodiff()``: JAX differentiates the im2col forward), ``raw JAX`` (``jax.grad``
+of ``lax.conv_general_dilated`` / ``lax.reduce_window``, optax-style Adam written inline), and
+``torch`` (PyTorch eager, ``torch.set_num_threads(threads)``, channels-first as PyTorch wants).
+Optionally ``--steps6000`` times recipe (a)'s 6,000 in-order steps as one compiled scan.
+
+Run: ``nice python benchmarks/conv.py [--rounds 7] [--steps 50] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+import fnnet
+from fnnet import activations, losses, optimizers
+from fnnet.layers import Conv, Flatten, MaxPool, fan_in_uniform
+
+
+def mnist1d_net() -> fnnet.Layer:
+    """The MNIST-1D authors' ConvBase with PyTorch's default initialisation."""
+    relu = activations.relu
+
+    def conv(features, k, fan_in):
+        return Conv(
+            features, k, strides=2, padding=1, activation=relu, b_init=fan_in_uniform(fan_in)
+        )
+
+    return fnnet.serial(
+        conv(25, 5, 1 * 5),
+        conv(25, 3, 25 * 3),
+        conv(25, 3, 25 * 3),
+        Flatten(),
+        fnnet.Dense(10, w_init=fan_in_uniform(), b_init=fan_in_uniform(125)),
+    )
+
+
+def digits_net() -> fnnet.Layer:
+    relu = activations.relu
+    return fnnet.serial(
+        Conv(16, (3, 3), padding="SAME", activation=relu),
+        MaxPool((2, 2)),
+        Conv(32, (3, 3), padding="SAME", activation=relu),
+        MaxPool((2, 2)),
+        Flatten(),
+        fnnet.Dense(10),
+    )
+
+
+# --- raw JAX: the same networks on lax primitives, differentiated by jax.grad -----------------
+
+
+def _lax_conv(x, p, strides, padding):
+    n = x.ndim - 2
+    spec = (0, n + 1, *range(1, n + 1))
+    numbers = lax.ConvDimensionNumbers(spec, (n + 1, n, *range(n)), spec)
+    return lax.conv_general_dilated(x, p.w, strides, padding, dimension_numbers=numbers) + p.b
+
+
+def _lax_maxpool(x):
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+
+def raw_mnist1d(params, x):
+    for p in params[:3]:
+        x = jax.nn.relu(_lax_conv(x, p, (2,), [(1, 1)]))
+    x = x.reshape(x.shape[0], -1)
+    return x @ params[4].w + params[4].b
+
+
+def raw_digits(params, x):
+    x = _lax_maxpool(jax.nn.relu(_lax_conv(x, params[0], (1, 1), "SAME")))
+    x = _lax_maxpool(jax.nn.relu(_lax_conv(x, params[2], (1, 1), "SAME")))
+    x = x.reshape(x.shape[0], -1)
+    return x @ params[5].w + params[5].b
+
+
+def _raw_step(forward, lr=1e-2, b1=0.9, b2=0.999, eps=1e-8):
+    def loss(params, x, y):
+        logp = jax.nn.log_softmax(forward(params, x))
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    @jax.jit
+    def step(state, x, y):
+        params, m, v, t = state
+        g = jax.grad(loss)(params, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        params = jax.tree_util.tree_map(
+            lambda p, m, v: p - lr * (m / c1) / (jnp.sqrt(v / c2) + eps), params, m, v
+        )
+        return params, m, v, t
+
+    return step
+
+
+# --- PyTorch eager ----------------------------------------------------------------------------
+
+
+def _torch_models():
+    import torch
+    from torch import nn
+
+    mnist = nn.Sequential(
+        nn.Conv1d(1, 25, 5, 2, 1), nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(),
+        nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10),
+    )  # fmt: skip
+    digits = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10),
+    )  # fmt: skip
+    return torch, mnist, digits
+
+
+def _torch_step(torch, model, x, y):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y, np.int64))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+def _jax_runner(step, state, x, y):
+    holder = [state]
+
+    def run():
+        holder[0] = step(holder[0], x, y)
+
+    def block():
+        jax.block_until_ready(holder[0])
+
+    return run, block
+
+
+def time_round_robin(runners: dict, steps: int, rounds: int) -> dict:
+    """Median seconds per step of each runner, timed in rotating round-robin order."""
+    samples = {name: [] for name in runners}
+    names = list(runners)
+    for name in names:  # warm up: compile, first allocations
+        run, block = runners[name]
+        for _ in range(3):
+            run()
+        block()
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            run, block = runners[name]
+            tic = time.perf_counter()
+            for _ in range(steps):
+                run()
+            block()
+            samples[name].append((time.perf_counter() - tic) / steps)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def fnnet_step(net, x, y, *, autodiff: bool):
+    optimizer = optimizers.adam(1e-2)
+    step = fnnet.make_train_step(net.apply, losses.softmax_cross_entropy, optimizer)
+    if autodiff:
+        step = fnnet.with_autodiff(step)
+    jitted = jax.jit(lambda state, x, y: step(state, (x, y), jax.random.key(0))[0])
+    params = net.init(jax.random.key(0), x.shape)
+    return jitted, fnnet.train.init_state(params, optimizer)
+
+
+def benchmark(name, net, raw_forward, torch_model, torch, x, y, steps, rounds):
+    runners = {}
+    for label, autodiff in (("fnnet hand rules", False), ("fnnet.autodiff", True)):
+        step, state = fnnet_step(net, x, y, autodiff=autodiff)
+        runners[label] = _jax_runner(step, state, x, y)
+    params = net.init(jax.random.key(0), x.shape)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    raw_state = (params, zeros, zeros, jnp.zeros((), jnp.float32))
+    runners["raw JAX (lax.conv + jax.grad)"] = _jax_runner(_raw_step(raw_forward), raw_state, x, y)
+    if torch is not None:
+        channels_first = np.moveaxis(np.asarray(x), -1, 1).copy()
+        runners["PyTorch eager"] = (
+            _torch_step(torch, torch_model, channels_first, y),
+            lambda: None,
+        )
+    times = time_round_robin(runners, steps, rounds)
+    base = times["fnnet hand rules"]
+    print(f"\n{name}: batch {x.shape[0]}, input {x.shape[1:]}, median of {rounds} rounds")
+    print("| variant | ms / step | time / hand rules |\n| --- | --- | --- |")
+    for label, t in times.items():
+        print(f"| {label} | {1e3 * t:.3f} | {t / base:.2f}× |")
+
+
+def recipe_wall_time(x, y, steps=6000, batch=100):
+    """Recipe (a): 6,000 in-order Adam steps as one compiled ``lax.scan``; returns seconds."""
+    net = mnist1d_net()
+    optimizer = optimizers.adam(1e-2)
+    step = fnnet.make_train_step(net.apply, losses.softmax_cross_entropy, optimizer)
+    xb = x[: (len(x) // batch) * batch].reshape(-1, batch, *x.shape[1:])
+    yb = y[: len(xb) * batch].reshape(-1, batch)
+
+    @jax.jit
+    def train(state):
+        def body(state, i):
+            j = i % xb.shape[0]
+            return step(state, (xb[j], yb[j]), jax.random.key(0))[0], None
+
+        return lax.scan(body, state, jnp.arange(steps))[0]
+
+    state = fnnet.train.init_state(net.init(jax.random.key(0), x.shape), optimizer)
+    jax.block_until_ready(train.lower(state).compile())
+    compiled = train.lower(state).compile()
+    tic = time.perf_counter()
+    jax.block_until_ready(compiled(state))
+    return time.perf_counter() - tic
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=50, help="steps per timed round")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--steps6000", action="store_true", help="time recipe (a)'s 6,000 steps")
+    args = parser.parse_args()
+    torch = mnist_model = digits_model = None
+    if not args.no_torch:
+        torch, mnist_model, digits_model = _torch_models()
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; torch threads {args.threads}")
+    x1 = jnp.asarray(rng.normal(size=(100, 40, 1)), jnp.float32)
+    y1 = jnp.asarray(rng.integers(0, 10, 100), jnp.int32)
+    benchmark(
+        "MNIST-1D ConvBase", mnist1d_net(), raw_mnist1d, mnist_model, torch, x1, y1,
+        args.steps, args.rounds,
+    )  # fmt: skip
+    x2 = jnp.asarray(rng.uniform(size=(64, 8, 8, 1)), jnp.float32)
+    y2 = jnp.asarray(rng.integers(0, 10, 64), jnp.int32)
+    benchmark(
+        "digits 2-d CNN", digits_net(), raw_digits, digits_model, torch, x2, y2,
+        args.steps, args.rounds,
+    )  # fmt: skip
+    if args.steps6000:
+        x = jnp.asarray(rng.normal(size=(4000, 40, 1)), jnp.float32)
+        y = jnp.asarray(rng.integers(0, 10, 4000), jnp.int32)
+        print(
+            f"\nrecipe (a), 6,000 in-order steps in one compiled scan: {recipe_wall_time(x, y):.2f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()

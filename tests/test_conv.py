@@ -1,0 +1,336 @@
+"""Conv, MaxPool, AvgPool and Flatten: values and gradients against XLA's own convolution and
+windowed reductions (``lax.conv_general_dilated``, ``lax.reduce_window``) in float64, the
+max-pooling tie rule against a NumPy transcription, NaN propagation, errors, and training."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+import fnnet
+from fnnet import activations, initializers, losses, optimizers
+from fnnet.layers import AvgPool, Conv, ConvParams, Flatten, MaxPool, fan_in_uniform
+
+# --- independent references -------------------------------------------------------------------
+
+
+def _pads(padding, rank):
+    """The layer's padding argument in lax's form (strings pass through)."""
+    if isinstance(padding, str):
+        return padding.upper()
+    if isinstance(padding, int):
+        return [(padding, padding)] * rank
+    return [(p, p) if isinstance(p, int) else tuple(p) for p in padding]
+
+
+def _lax_conv(params, x, strides, padding, dilation):
+    rank = params.w.ndim - 2
+    batched = x.ndim == rank + 2
+    x = x if batched else x[None]
+    spec = (0, rank + 1, *range(1, rank + 1))
+    y = lax.conv_general_dilated(
+        x,
+        params.w,
+        strides,
+        _pads(padding, rank),
+        rhs_dilation=dilation,
+        dimension_numbers=lax.ConvDimensionNumbers(spec, (rank + 1, rank, *range(rank)), spec),
+        precision=lax.Precision.HIGHEST,
+    )
+    y = y + params.b
+    return y if batched else y[0]
+
+
+def _lax_pool(x, window, strides, padding, *, average):
+    rank = len(window)
+    batched = x.ndim == rank + 2
+    x = x if batched else x[None]
+    pads = _pads(padding, rank)
+    pads = pads if isinstance(pads, str) else [(0, 0), *pads, (0, 0)]
+    dims, steps = (1, *window, 1), (1, *strides, 1)
+    if average:
+        y = lax.reduce_window(x, 0.0, lax.add, dims, steps, pads) / math.prod(window)
+    else:
+        y = lax.reduce_window(x, -jnp.inf, lax.max, dims, steps, pads)
+    return y if batched else y[0]
+
+
+def _normal(seed, shape):
+    """NumPy draws (no per-shape compilation of jax.random), in the default float dtype."""
+    return jnp.asarray(np.random.default_rng(seed).normal(size=shape))
+
+
+def _value_and_vjp(f, *args):
+    """``(f(*args), vjp(ct))`` in one compiled program, ``ct`` a fixed normal draw."""
+    y_shape = jax.eval_shape(f, *args).shape
+
+    @jax.jit
+    def run(args, ct):
+        y, vjp = jax.vjp(f, *args)
+        return y, vjp(ct)
+
+    y, grads = run(args, _normal(sum(y_shape) + 1, y_shape))
+    return y, grads if len(grads) > 1 else grads[0]
+
+
+def _tuple(v, rank):
+    return (v,) * rank if isinstance(v, int) else tuple(v)
+
+
+# --- convolution: values and gradients over a grid ---------------------------------------------
+
+CONV_CASES = [
+    # kernel, strides, padding, dilation, input shape (one example or a batch)
+    (5, 2, 1, 1, (3, 40, 1)),  # MNIST-1D layer 1: 40 -> 19
+    (3, 2, 1, 1, (2, 19, 4)),  # 19 -> 10
+    (3, 3, "SAME", 1, (2, 11, 3)),
+    (3, 1, "valid", 2, (9, 2)),  # unbatched, lower-case string
+    (2, 3, [(2, 1)], 3, (2, 13, 2)),  # asymmetric pair, dilation 3
+    ((3, 3), 1, "SAME", 1, (2, 8, 8, 1)),
+    (
+        (3, 2),
+        (2, 3),
+        [(1, 0), 2],
+        (1, 2),
+        (7, 9, 3),
+    ),  # unbatched 2-d, mixed per-axis padding
+    ((2, 2), 2, 0, 1, (1, 5, 7, 2)),
+    ((2, 2, 2), 1, 1, 1, (1, 3, 4, 3, 2)),  # 3-d falls out of the N-d code
+]
+
+
+@pytest.mark.parametrize("kernel, strides, padding, dilation, shape", CONV_CASES)
+def test_conv_matches_lax_in_float64(kernel, strides, padding, dilation, shape, x64):
+    rank = 1 if isinstance(kernel, int) else len(kernel)
+    layer = Conv(
+        4,
+        kernel,
+        strides=strides,
+        padding=padding,
+        dilation=dilation,
+        dtype=jnp.float64,
+    )
+    params = layer.init(jax.random.key(0), shape)
+    params = ConvParams(_normal(1, params.w.shape), _normal(2, params.b.shape))
+    x = _normal(3, shape)
+    s, d = _tuple(strides, rank), _tuple(dilation, rank)
+
+    def ours(p, x):
+        return layer.apply(p, x)
+
+    def ref(p, x):
+        return _lax_conv(p, x, s, padding, d)
+
+    y, (gp, gx) = _value_and_vjp(ours, params, x)
+    y_ref, (gp_ref, gx_ref) = _value_and_vjp(ref, params, x)
+    assert y.shape == y_ref.shape and y.dtype == jnp.float64
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    for got, want in ((gp.w, gp_ref.w), (gp.b, gp_ref.b), (gx, gx_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
+
+
+def test_mnist1d_shape_arithmetic():
+    """40 -> 19 -> 10 -> 5 with (k 5, s 2, p 1), (k 3, s 2, p 1) twice: the authors' ConvBase."""
+    convs = [Conv(25, 5, strides=2, padding=1)] + [Conv(25, 3, strides=2, padding=1)] * 2
+    net = fnnet.serial(*convs, Flatten(num_axes=2), fnnet.Dense(10))
+    params = net.init(jax.random.key(0), (40, 1))
+    sizes = [p.w.size + p.b.size for p in params if p]
+    assert sizes == [150, 1900, 1900, 1260] and sum(sizes) == 5210
+    x, shapes = jax.ShapeDtypeStruct((2, 40, 1), jnp.float32), []
+    for layer, p in zip(convs, params):
+        x = jax.eval_shape(layer.apply, p, x)
+        shapes.append(x.shape)
+    assert shapes == [(2, 19, 25), (2, 10, 25), (2, 5, 25)]
+    assert jax.jit(net.apply)(params, jnp.ones((40, 1))).shape == (10,)
+
+
+def test_float32_stays_float32_and_autodiff_switch_agrees():
+    layer = Conv(3, (2, 2), strides=(1, 2), padding="SAME", activation=activations.tanh)
+    params = layer.init(jax.random.key(1), (4, 5, 2))
+    x = jax.random.normal(jax.random.key(2), (2, 4, 5, 2))
+
+    def loss(p, x):
+        return jnp.sum(layer.apply(p, x) ** 2)
+
+    assert jax.eval_shape(layer.apply, params, x).dtype == jnp.float32
+    hand = jax.jit(jax.grad(loss, (0, 1)))(params, x)
+    auto = jax.jit(jax.grad(fnnet.with_autodiff(loss), (0, 1)))(params, x)
+    assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(hand))
+    for a, b in zip(jax.tree_util.tree_leaves(hand), jax.tree_util.tree_leaves(auto)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_nan_propagates_to_the_windows_that_see_it():
+    layer = Conv(2, 3, strides=2, padding=1)
+    params = layer.init(jax.random.key(0), (9, 1))
+    x = jnp.arange(9.0)[:, None].at[4, 0].set(jnp.nan)
+    y = np.asarray(jax.jit(layer.apply)(params, x))  # window t sees input rows 2t-1..2t+1
+    assert np.isnan(y[2]).all() and np.isfinite(y[[0, 1, 3, 4]]).all()
+    gw = jax.jit(jax.grad(lambda p: jnp.sum(layer.apply(p, x))))(params)
+    assert np.isnan(gw.w).any()
+    pooled = np.asarray(jax.jit(MaxPool(2).apply)((), x))
+    assert np.isnan(pooled[2, 0]) and np.isfinite(pooled[[0, 1, 3], 0]).all()
+
+
+# --- pooling -----------------------------------------------------------------------------------
+
+POOL_CASES = [
+    # window, strides, padding, input shape
+    (2, None, "VALID", (3, 9, 2)),
+    (3, 1, "SAME", (2, 7, 1)),
+    (3, 2, [(1, 2)], (8, 3)),  # unbatched
+    ((2, 2), None, "VALID", (2, 5, 4, 3)),
+    ((3, 3), 2, 1, (6, 7, 2)),  # unbatched 2-d, int padding
+    ((2, 3), (1, 2), "same", (1, 4, 6, 1)),
+]
+
+
+@pytest.mark.parametrize("average", [False, True], ids=["max", "avg"])
+@pytest.mark.parametrize("window, strides, padding, shape", POOL_CASES)
+def test_pool_matches_reduce_window_in_float64(window, strides, padding, shape, average, x64):
+    rank = 1 if isinstance(window, int) else len(window)
+    layer = (AvgPool if average else MaxPool)(window, strides=strides, padding=padding)
+    x = jnp.asarray(np.random.default_rng(3).permutation(math.prod(shape)).reshape(shape) / 7.0)
+    w, s = _tuple(window, rank), _tuple(window if strides is None else strides, rank)
+
+    def ours(x):
+        return layer.apply((), x)
+
+    def ref(x):
+        return _lax_pool(x, w, s, padding, average=average)
+
+    y, got = _value_and_vjp(ours, x)
+    y_ref, want = _value_and_vjp(ref, x)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+def _numpy_max_pool_grad(x, window, stride, ct):
+    """1-d max-pool δ by loops: each window's δ to its first maximum (np.argmax)."""
+    dx = np.zeros_like(x)
+    for b in range(x.shape[0]):
+        for t in range(ct.shape[1]):
+            for c in range(x.shape[2]):
+                seg = x[b, t * stride : t * stride + window, c]
+                dx[b, t * stride + int(np.argmax(seg)), c] += ct[b, t, c]
+    return dx
+
+
+def test_max_pool_tie_rule_is_first_maximum():
+    x = np.asarray(np.random.default_rng(0).integers(0, 3, (4, 11, 2)), np.float32)  # many ties
+    layer = MaxPool(3, strides=2)
+    y = jax.eval_shape(layer.apply, (), x)
+    ct = np.asarray(np.random.default_rng(1).normal(size=y.shape), np.float32)
+    got = jax.jit(jax.grad(lambda x: jnp.vdot(layer.apply((), x), ct)))(jnp.asarray(x))
+    np.testing.assert_allclose(got, _numpy_max_pool_grad(x, 3, 2, ct), rtol=1e-6)
+    flat = jax.jit(jax.grad(lambda x: jnp.sum(MaxPool((2, 2)).apply((), x))))(jnp.ones((4, 4, 1)))
+    assert flat[::2, ::2, 0].tolist() == [[1, 1], [1, 1]] and float(flat.sum()) == 4.0
+
+
+def test_avg_pool_spreads_delta_over_the_window():
+    g = jax.jit(jax.grad(lambda x: jnp.sum(AvgPool(3, strides=3, padding=1).apply((), x))))(
+        jnp.ones((7, 1))
+    )
+    np.testing.assert_allclose(g[:, 0], np.full(7, 1 / 3))  # each row in exactly one window
+
+
+# --- Flatten, init ------------------------------------------------------------------------------
+
+
+def test_flatten_row_major_and_unbatched():
+    x = jnp.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(Flatten().apply((), x), np.arange(24.0).reshape(2, 12))
+    np.testing.assert_array_equal(Flatten(num_axes=2).apply((), x[0]), np.arange(12.0))
+    np.testing.assert_array_equal(Flatten(num_axes=2).apply((), x), np.arange(24.0).reshape(2, 12))
+    with pytest.raises(ValueError, match="num_axes=3"):
+        Flatten(num_axes=3).apply((), x[0])
+
+
+def test_fan_in_uniform_is_pytorch_default_and_initializers_see_conv_fan_in(x64):
+    w = fan_in_uniform()(jax.random.key(0), (5, 4, 3000), jnp.float64)  # fan_in = 4 * 5
+    bound = 1 / math.sqrt(20)
+    assert float(jnp.max(jnp.abs(w))) <= bound and float(jnp.max(jnp.abs(w))) > 0.99 * bound
+    b = fan_in_uniform(20)(jax.random.key(1), (3000,))
+    assert float(jnp.max(jnp.abs(b))) <= bound and b.dtype == jnp.float32
+    he = initializers.he_normal()(jax.random.key(2), (5, 4, 4000))  # fnnet's fan_in: 4 * 5
+    assert abs(float(jnp.std(he)) - math.sqrt(2 / 20)) < 0.01
+    params = Conv(7, (3, 2)).init(jax.random.key(3), (6, 5, 4))
+    assert params.w.shape == (3, 2, 4, 7) and float(jnp.max(jnp.abs(params.w))) <= 1 / math.sqrt(24)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: Conv(0, 3), ValueError, "`features`"),
+        (lambda: Conv(4, 0), ValueError, "`kernel_size`"),
+        (lambda: Conv(4, ()), ValueError, "`kernel_size`"),
+        (lambda: Conv(4, 3, strides=0), ValueError, "`strides`"),
+        (lambda: Conv(4, (3, 3), strides=(1, -1)), ValueError, r"`strides\[1\]`"),
+        (lambda: Conv(4, 3, dilation=0), ValueError, "`dilation`"),
+        (
+            lambda: Conv(4, (3, 3), dilation=(1, 1, 1)),
+            ValueError,
+            "`dilation`.*2 positive",
+        ),
+        (lambda: Conv(4, 3, padding="FULL"), ValueError, "`padding`.*'FULL'"),
+        (lambda: Conv(4, 3, padding=-1), ValueError, "`padding`"),
+        (lambda: Conv(4, 3, activation="relu"), TypeError, "`activation`"),
+        (lambda: MaxPool(0), ValueError, "`window`"),
+        (lambda: AvgPool(2, strides=0), ValueError, "`strides`"),
+        (lambda: Flatten(num_axes=0), ValueError, "`num_axes`"),
+    ],
+)
+def test_bad_constructor_arguments(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_bad_inputs_name_the_argument_and_shapes():
+    layer = Conv(4, 5, strides=2, padding=1)
+    params = layer.init(jax.random.key(0), (40, 1))
+    with pytest.raises(
+        ValueError, match=r"`x` must have rank 3 .* or 2 .*got shape \(2, 3, 40, 1\)"
+    ):
+        layer.apply(params, jnp.ones((2, 3, 40, 1)))
+    with pytest.raises(ValueError, match=r"`x` has 3 channels .* expects 1.*\(8, 40, 3\)"):
+        layer.apply(params, jnp.ones((8, 40, 3)))
+    with pytest.raises(ValueError, match=r"too small.*\(2,\).*\(4,\).*spans \(5,\)"):
+        layer.apply(params, jnp.ones((8, 2, 1)))
+    with pytest.raises(ValueError, match="`input_shape` must have rank"):
+        layer.init(jax.random.key(0), (1, 2, 40, 1))
+    with pytest.raises(TypeError, match="`x` must have a floating dtype"):
+        layer.apply(params, jnp.ones((8, 40, 1), jnp.int32))
+    with pytest.raises(ValueError, match="too small"):
+        MaxPool((3, 3)).apply((), jnp.ones((2, 5, 1)))
+
+
+# --- in a network, with fit -------------------------------------------------------------------
+
+
+def test_cnn_trains_with_fit():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 64)
+    x = rng.normal(size=(64, 12, 1)) * 0.3
+    x[np.arange(64), 3 + 5 * y, 0] += 2.0  # class = where the bump is: a job for a conv
+    relu = activations.relu
+    net = fnnet.serial(
+        Conv(4, 3, padding="SAME", activation=relu),
+        MaxPool(2),
+        Conv(4, 3, strides=2, padding=1, activation=relu),
+        Flatten(),
+        fnnet.Dense(2),
+    )
+    params = net.init(jax.random.key(0), (64, 12, 1))
+    data = (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32))
+    result = fnnet.fit(
+        net.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), data,
+        key=jax.random.key(1), epochs=15, batch_size=16, verbose=False,
+    )  # fmt: skip
+    history = result.history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < 0.5 * history[0]
