@@ -46,11 +46,11 @@ def _optimizer(hp):
 
 def build(config: str, epochs: int) -> sweep.Trainer:
     if config == "digits":
-        digits = fnnet.datasets.digits()
+        digits = fnnet.data.digits()
         net = fnnet.serial(fnnet.Dense(64, activations.relu), fnnet.Dense(10))
         train, val, batch = (digits.x[:1024], digits.y[:1024]), (digits.x[1024:1280], digits.y[1024:1280]), 64
     else:
-        moons = fnnet.datasets.two_moons(jax.random.key(1), 320)
+        moons = fnnet.data.two_moons(jax.random.key(1), 320)
         net = fnnet.serial(fnnet.Dense(8, activations.tanh), fnnet.Dense(2))
         train, val, batch = (moons.x[:256], moons.y[:256]), (moons.x[256:], moons.y[256:]), 8
     return sweep.make_trainer(net, losses.softmax_cross_entropy, _optimizer, train, epochs=epochs,

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     key = jax.random.key(args.seed)
     d = (
-        fnnet.datasets.digits()
+        fnnet.data.digits()
     )  # pixels / 16: already in [0, 1] with the known bounds 0..16
     (x_train, y_train), (x_test, y_test) = fnnet.data.train_test_split(key, d.x, d.y)
     phases = {"A": lambda y: y < 5, "B": lambda y: y >= 5}

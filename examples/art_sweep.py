@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     rho = np.linspace(0.0, 0.9, 4 if args.quick else 19).astype(np.float32)
-    d = fnnet.datasets.digits()  # pixels / 16: in [0, 1] with the known bounds 0..16
+    d = fnnet.data.digits()  # pixels / 16: in [0, 1] with the known bounds 0..16
     (x_train, y_train), (x_test, y_test) = fnnet.data.train_test_split(
         jax.random.key(0), d.x, d.y
     )

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    digits = fnnet.datasets.digits()
+    digits = fnnet.data.digits()
     (x,), _ = fnnet.data.standardize(digits.x)
     y = digits.y
     side, steps, hex_side = (10, 500, 6) if args.quick else (30, 5000, 12)

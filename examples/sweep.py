@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     key = jax.random.key(0)
-    digits = fnnet.datasets.digits()
+    digits = fnnet.data.digits()
     x, y = (digits.x[:600], digits.y[:600]) if args.quick else (digits.x, digits.y)
     (x_fit, y_fit), test = fnnet.data.train_test_split(jax.random.fold_in(key, 1), x, y, test_fraction=0.2)
     train, validation = fnnet.data.train_test_split(jax.random.fold_in(key, 2), x_fit, y_fit, test_fraction=0.25)

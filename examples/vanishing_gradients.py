@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     steps = args.steps if args.steps is not None else (5 if args.quick else 300)
 
-    digits = fnnet.datasets.digits()
+    digits = fnnet.data.digits()
     data = fnnet.data.train_test_split(jax.random.key(1), digits.x, digits.y, test_fraction=0.3)
     results = {}
     for name, activation, w_init in CONFIGS:

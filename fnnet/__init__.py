@@ -11,7 +11,6 @@ from importlib import metadata as _metadata
 from fnnet import activations as activations
 from fnnet import checkpoint as checkpoint
 from fnnet import data as data
-from fnnet import datasets as datasets
 from fnnet import diagnostics as diagnostics
 from fnnet import dropout as dropout
 from fnnet import fitting as fitting
@@ -57,7 +56,6 @@ __all__ = [
     "activations",
     "checkpoint",
     "data",
-    "datasets",
     "diagnostics",
     "dropout",
     "fitting",

@@ -216,6 +216,18 @@ def check_finite_rows(name: str, x: Any, *, hint: str = "") -> Any:
     return x
 
 
+def check_pair(name: str, pair: Any) -> tuple[Any, Any]:
+    """A data pair ``(x, y)`` with as many rows of inputs as of targets; returns jax arrays."""
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise TypeError(f"`{name}` must be a pair (x, y); got {type(pair).__name__}.")
+    x, y = jnp.asarray(pair[0]), jnp.asarray(pair[1])
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"`{name}` inputs and targets must have the same number of rows; got x {x.shape} "
+            f"and y {y.shape}."
+        )
+    return x, y
+
 __all__ = [
     "check_bool",
     "check_callable",
@@ -227,6 +239,7 @@ __all__ = [
     "check_ndim",
     "check_number",
     "check_optimizer",
+    "check_pair",
     "check_positive_int",
     "check_real",
     "check_scalar",

@@ -31,7 +31,6 @@ from fnnet import (
     _checks,
     activations,
     data,
-    datasets,
     initializers,
     losses,
     optimizers,
@@ -77,14 +76,14 @@ PRESETS = {
 def load(name: str, key: jax.Array) -> tuple[tuple[Any, Any], tuple[Any, Any], int]:
     """``(train, test, num_classes)`` for a data set name; digits split stratified 70/30."""
     if name == "mnist1d":
-        split = datasets.mnist1d()
+        split = data.mnist1d()
         return (split.train.x, split.train.y), (split.test.x, split.test.y), 10
     if name == "digits":
-        d = datasets.digits()
+        d = data.digits()
     elif name == "moons":
-        d = datasets.two_moons(key, 1000, noise=0.2)
+        d = data.two_moons(key, 1000, noise=0.2)
     else:
-        d = datasets.two_spirals(key, 1000)
+        d = data.two_spirals(key, 1000)
     train, test = data.train_test_split(jax.random.fold_in(key, 1), d.x, d.y, test_fraction=0.3)
     return train, test, d.num_classes
 

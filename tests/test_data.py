@@ -1,5 +1,7 @@
 """Tests for fnnet.data: shuffling, minibatches, splits, standardisation, one-hot."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,7 +103,9 @@ def test_minibatches_scan_inside_jit_sums_each_sample_once(key):
         def step(total, batch):
             return total + jnp.sum(jnp.where(batch.mask, batch.y, 0)), None
 
-        total, _ = jax.lax.scan(step, jnp.zeros((), jnp.int32), data.minibatches(key, x, y, BATCH, drop_last=False))
+        total, _ = jax.lax.scan(
+            step, jnp.zeros((), jnp.int32), data.minibatches(key, x, y, BATCH, drop_last=False)
+        )
         return total
 
     assert int(epoch_sum(key)) == sum(range(N))
@@ -119,10 +123,16 @@ def test_iterate_batches_matches_minibatch_order(key):
 
 def test_minibatch_errors(key):
     x, y = _indexed(10)
-    with pytest.raises(ValueError, match=r"`batch_size` \(11\) must be at most the number of samples \(10\)"):
+    with pytest.raises(
+        ValueError, match=r"`batch_size` \(11\) must be at most the number of samples \(10\)"
+    ):
         data.minibatches(key, x, y, 11)
-    with pytest.raises(ValueError, match="`batch_size` must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1; got 0"):
         data.minibatches(key, x, y, 0)
+    with pytest.raises(TypeError, match=r"`batch_size` must be an int; got 2.0 \(float\)"):
+        data.minibatches(key, x, y, 2.0)
+    with pytest.raises(TypeError, match="`drop_last` must be a bool; got 'no'"):
+        data.minibatches(key, x, y, 2, drop_last="no")
     with pytest.raises(ValueError, match="`y` has 9 samples but `x` has 10"):
         data.minibatches(key, x, y[:9], 2)
     with pytest.raises(ValueError, match=r"`batch_size` \(11\)"):
@@ -145,7 +155,9 @@ def test_stratified_split_keeps_class_proportions(key):
     test_counts = np.bincount(np.asarray(y_te), minlength=len(counts))
     assert test_counts.sum() == round(0.3 * len(y))
     assert np.all(np.abs(test_counts - 0.3 * counts) < 1.0)
-    np.testing.assert_array_equal(np.bincount(np.asarray(y_tr), minlength=len(counts)), counts - test_counts)
+    np.testing.assert_array_equal(
+        np.bincount(np.asarray(y_tr), minlength=len(counts)), counts - test_counts
+    )
     ids_tr, ids_te = _ids_of(x_tr), _ids_of(x_te)
     assert set(ids_tr.tolist()).isdisjoint(ids_te.tolist())
     assert sorted(ids_tr.tolist() + ids_te.tolist()) == list(range(len(y)))
@@ -165,16 +177,22 @@ def test_split_is_deterministic_given_key(key):
 
 def test_unstratified_split_sizes_and_partition(key):
     x, y = _imbalanced()
-    (x_tr, _), (x_te, y_te) = data.train_test_split(key, x, y.astype(jnp.float32), test_fraction=0.25, stratify=False)
+    (x_tr, _), (x_te, y_te) = data.train_test_split(
+        key, x, y.astype(jnp.float32), test_fraction=0.25, stratify=False
+    )
     assert len(x_te) == round(0.25 * len(y)) and len(x_tr) == len(y) - len(x_te)
     assert sorted(_ids_of(x_tr).tolist() + _ids_of(x_te).tolist()) == list(range(len(y)))
     assert y_te.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5])
-def test_split_rejects_fraction_outside_open_interval(key, fraction):
+@pytest.mark.parametrize(
+    "fraction, says",
+    [(0.0, "> 0.0; got 0.0"), (1.0, "< 1.0; got 1.0"), (-0.2, "> 0.0; got -0.2"),
+     (1.5, "< 1.0; got 1.5"), (float("nan"), "finite; got nan")],
+)  # fmt: skip
+def test_split_rejects_fraction_outside_open_interval(key, fraction, says):
     x, y = _imbalanced()
-    with pytest.raises(ValueError, match=r"`test_fraction` must be in \(0, 1\)"):
+    with pytest.raises(ValueError, match=f"`test_fraction` must be {re.escape(says)}"):
         data.train_test_split(key, x, y, test_fraction=fraction)
 
 
@@ -186,8 +204,10 @@ def test_split_errors(key):
         data.train_test_split(key, x, y[:-1])
     with pytest.raises(ValueError, match="both parts need at least one sample"):
         data.train_test_split(key, x[:3], y[:3], test_fraction=0.1)
-    with pytest.raises(TypeError, match="`test_fraction` must be a float"):
+    with pytest.raises(TypeError, match="`test_fraction` must be a real number"):
         data.train_test_split(key, x, y, test_fraction="0.3")
+    with pytest.raises(TypeError, match="`stratify` must be a bool; got 'yes'"):
+        data.train_test_split(key, x, y, stratify="yes")
 
 
 # --- standardize -----------------------------------------------------------------------------
@@ -215,7 +235,9 @@ def test_standardize_uses_train_statistics_only():
 def test_standardize_jits_and_rejects_bad_input():
     x = jnp.arange(12.0).reshape(6, 2)
     (z,), _ = jax.jit(data.standardize)(x)
-    np.testing.assert_allclose(z, (np.asarray(x) - np.asarray(x).mean(0)) / np.asarray(x).std(0), rtol=1e-6)
+    np.testing.assert_allclose(
+        z, (np.asarray(x) - np.asarray(x).mean(0)) / np.asarray(x).std(0), rtol=1e-6
+    )
     with pytest.raises(TypeError, match="`train_x` must have a floating dtype; got int32"):
         data.standardize(jnp.arange(4).reshape(2, 2))
     with pytest.raises(ValueError, match=r"`others\[0\]` must have shape \(n, \*\(2,\)\)"):
@@ -238,5 +260,32 @@ def test_one_hot_errors():
         data.one_hot(jnp.array([0, 3]), 3)
     with pytest.raises(TypeError, match="`labels` must be integer class ids; got dtype float32"):
         data.one_hot(jnp.array([0.0]), 3)
-    with pytest.raises(ValueError, match="`num_classes` must be a positive int"):
+    with pytest.raises(ValueError, match="`num_classes` must be an int >= 1; got 0"):
         data.one_hot(jnp.array([0]), 0)
+
+
+def test_check_pair_names_the_argument_and_shapes():
+    x, y = data.check_pair("validation", (np.ones((3, 2)), [0, 1, 2]))
+    assert isinstance(x, jax.Array) and y.shape == (3,)
+    with pytest.raises(TypeError, match="`validation` must be a pair \\(x, y\\); got list"):
+        data.check_pair("validation", [np.ones((3, 2)), np.ones(3)])
+    with pytest.raises(TypeError, match="`data` must be a pair \\(x, y\\); got tuple"):
+        data.check_pair("data", (np.ones(3),))
+    with pytest.raises(ValueError, match=r"`data` inputs .* got x \(3, 2\) and y \(4,\)"):
+        data.check_pair("data", (np.ones((3, 2)), np.ones(4)))
+    with pytest.raises(ValueError, match=r"got x \(\) and y \(\)"):
+        data.check_pair("data", (1.0, 2.0))
+
+
+def test_one_public_path_per_name():
+    import importlib
+
+    assert data.__all__ == sorted(data.__all__)
+    for name in data.__all__:
+        obj = getattr(data, name)
+        home = obj.__module__
+        assert home.startswith("fnnet.data._") or home == "fnnet._checks", (name, home)
+    names = {"digits", "mnist1d", "xor", "two_moons", "two_spirals", "Dataset", "Split"}
+    assert names <= set(data.__all__)
+    with pytest.raises(ModuleNotFoundError):  # moved to fnnet.data (see TEAM.md, "Moved names")
+        importlib.import_module("fnnet.datasets")

@@ -1,4 +1,4 @@
-"""Tests for fnnet.datasets: bundled digits, offline MNIST-1D, procedural sets."""
+"""Tests for fnnet.data's data sets: bundled digits, offline MNIST-1D, procedural sets."""
 
 import random
 import re
@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnnet import datasets
+from fnnet import data
 
-PROCEDURAL = [datasets.xor, datasets.two_moons, datasets.two_spirals]
+PROCEDURAL = [data.xor, data.two_moons, data.two_spirals]
 
 
 def _check_contract(ds, n, features, num_classes):
-    assert isinstance(ds, datasets.Dataset)
+    assert isinstance(ds, data.Dataset)
     assert ds.x.shape == (n, features) and ds.y.shape == (n,)
     assert ds.x.dtype == jnp.float32 and ds.y.dtype == jnp.int32
     assert ds.num_classes == num_classes
@@ -47,25 +47,25 @@ def test_procedural_classes_are_shuffled(make, key):
 
 
 def test_xor_noise_free_is_the_truth_table(key):
-    ds = datasets.xor(key, 101, noise=0.0)
+    ds = data.xor(key, 101, noise=0.0)
     x, y = np.asarray(ds.x), np.asarray(ds.y)
     assert set(np.unique(x).tolist()) == {0.0, 1.0}
     np.testing.assert_array_equal(y, np.logical_xor(x[:, 0] > 0.5, x[:, 1] > 0.5))
     corners = np.bincount((2 * x[:, 0] + x[:, 1]).astype(int), minlength=4)
     assert corners.max() - corners.min() <= 1
-    table = datasets.xor(key, 4, noise=0.0)
+    table = data.xor(key, 4, noise=0.0)
     assert sorted(map(tuple, np.asarray(table.x).tolist())) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
 def test_xor_noise_has_requested_standard_deviation(key):
-    ds = datasets.xor(key, 101, noise=0.2)
+    ds = data.xor(key, 101, noise=0.2)
     x = np.asarray(ds.x, np.float64)
     residual = x - np.round(np.clip(x, 0.0, 1.0))
     assert 0.15 < residual.std() < 0.25
 
 
 def test_two_moons_noise_free_lies_on_the_half_circles(key):
-    ds = datasets.two_moons(key, 101, noise=0.0)
+    ds = data.two_moons(key, 101, noise=0.0)
     x, y = np.asarray(ds.x, np.float64), np.asarray(ds.y)
     outer, inner = x[y == 0], x[y == 1]
     np.testing.assert_allclose(np.hypot(outer[:, 0], outer[:, 1]), 1.0, atol=1e-5)
@@ -76,7 +76,7 @@ def test_two_moons_noise_free_lies_on_the_half_circles(key):
 
 def test_two_spirals_noise_free_follow_archimedean_spirals(key):
     turns = 1.5
-    ds = datasets.two_spirals(key, 101, noise=0.0, turns=turns)
+    ds = data.two_spirals(key, 101, noise=0.0, turns=turns)
     x, y = np.asarray(ds.x, np.float64), np.asarray(ds.y)
     x = np.where((y == 1)[:, None], -x, x)  # undo class 1's rotation by π
     r = np.hypot(x[:, 0], x[:, 1])
@@ -87,26 +87,26 @@ def test_two_spirals_noise_free_follow_archimedean_spirals(key):
 
 def test_procedural_errors(key):
     with pytest.raises(ValueError, match="`n` must be an int >= 2"):
-        datasets.xor(key, 1)
-    with pytest.raises(ValueError, match="`noise` must be a finite number >= 0; got -0.1"):
-        datasets.two_moons(key, 10, noise=-0.1)
-    with pytest.raises(ValueError, match="`turns` must be > 0"):
-        datasets.two_spirals(key, 10, turns=0)
-    with pytest.raises(TypeError, match="`noise` must be a non-negative real number"):
-        datasets.two_spirals(key, 10, noise="0.1")
+        data.xor(key, 1)
+    with pytest.raises(ValueError, match="`noise` must be >= 0.0; got -0.1"):
+        data.two_moons(key, 10, noise=-0.1)
+    with pytest.raises(ValueError, match="`turns` must be > 0.0; got 0.0"):
+        data.two_spirals(key, 10, turns=0)
+    with pytest.raises(TypeError, match="`noise` must be a real number or a 0-d array; got .0.1."):
+        data.two_spirals(key, 10, noise="0.1")
 
 
 def test_split_dataset_gives_train_and_test_datasets(key):
-    ds = datasets.two_moons(key, 101)
-    split = datasets.split_dataset(key, ds, test_fraction=0.2)
-    assert isinstance(split, datasets.Split)
+    ds = data.two_moons(key, 101)
+    split = data.split_dataset(key, ds, test_fraction=0.2)
+    assert isinstance(split, data.Split)
     assert len(split.test.y) == 20 and len(split.train.y) == 81
     assert split.train.num_classes == split.test.num_classes == 2
     assert split.train.name == split.test.name == "two_moons"
     merged = np.concatenate([np.asarray(split.train.x), np.asarray(split.test.x)])
     np.testing.assert_array_equal(np.unique(merged, axis=0), np.unique(np.asarray(ds.x), axis=0))
     with pytest.raises(TypeError, match="`dataset` must be a fnnet Dataset"):
-        datasets.split_dataset(key, (ds.x, ds.y))
+        data.split_dataset(key, (ds.x, ds.y))
 
 
 # --- optional extras -------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_split_dataset_gives_train_and_test_datasets(key):
 
 def test_digits():
     sk_datasets = pytest.importorskip("sklearn.datasets")
-    ds = datasets.digits()
+    ds = data.digits()
     _check_contract(ds, 1797, 64, 10)
     assert ds.name == "digits"
     x = np.asarray(ds.x)
@@ -127,8 +127,8 @@ def test_digits():
 def test_mnist1d_offline_generation_matches_package_generator(key):
     mnist1d_data = pytest.importorskip("mnist1d.data")
     numpy_state, python_state = np.random.get_state(), random.getstate()
-    split = datasets.mnist1d(num_samples=200)
-    assert isinstance(split, datasets.Split)
+    split = data.mnist1d(num_samples=200)
+    assert isinstance(split, data.Split)
     _check_contract(split.train, 160, 40, 10)
     _check_contract(split.test, 40, 40, 10)
     # Global random state of numpy and Python is left as it was.
@@ -142,16 +142,19 @@ def test_mnist1d_offline_generation_matches_package_generator(key):
     np.testing.assert_array_equal(split.test.y, reference["y_test"].astype(np.int32))
     np.random.set_state(numpy_state)
     random.setstate(python_state)
-    keyed, keyed_again = datasets.mnist1d(key, num_samples=100), datasets.mnist1d(key, num_samples=100)
+    keyed, keyed_again = data.mnist1d(key, num_samples=100), data.mnist1d(key, num_samples=100)
     np.testing.assert_array_equal(keyed.train.x, keyed_again.train.x)
-    assert not np.array_equal(keyed.train.x, datasets.mnist1d(num_samples=100).train.x)
+    assert not np.array_equal(keyed.train.x, data.mnist1d(num_samples=100).train.x)
     with pytest.raises(ValueError, match="`num_samples` must be an int >= 10"):
-        datasets.mnist1d(num_samples=5)
+        data.mnist1d(num_samples=5)
 
 
 @pytest.mark.parametrize(
     "module, call, extra",
-    [("sklearn.datasets", datasets.digits, "fnnet[datasets]"), ("mnist1d.data", datasets.mnist1d, "fnnet[mnist1d]")],
+    [
+        ("sklearn.datasets", data.digits, "fnnet[datasets]"),
+        ("mnist1d.data", data.mnist1d, "fnnet[mnist1d]"),
+    ],
 )
 def test_missing_extra_names_the_pip_extra(monkeypatch, module, call, extra):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError

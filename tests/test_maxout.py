@@ -87,7 +87,7 @@ def test_sgd_steps_equal_numpy_transcription(x64):
 
 
 def test_composes_with_dropout_and_trains():
-    data = fnnet.datasets.xor(jax.random.key(0), 200, noise=0.1)
+    data = fnnet.data.xor(jax.random.key(0), 200, noise=0.1)
     net = fnnet.serial(Maxout(8, 2), fnnet.Dropout(0.1), fnnet.Dense(2))
     result = fnnet.fit(
         net.apply, net.init(jax.random.key(1), 2), losses.softmax_cross_entropy,

@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import data
+from fnnet._checks import check_int, check_real
 from fnnet._types import Array, PRNGKey
+from fnnet.data._splits import train_test_split
 
 
 class Dataset(NamedTuple):
@@ -46,10 +47,17 @@ def _make(x: Any, y: Any, num_classes: int, name: str) -> Dataset:
 def split_dataset(
     key: PRNGKey, dataset: Dataset, *, test_fraction: float = 0.3, stratify: bool = True
 ) -> Split:
-    """Split ``dataset`` into train and test parts with :func:`fnnet.data.train_test_split`."""
+    """Split ``dataset`` into train and test parts with :func:`fnnet.data.train_test_split`.
+
+    Example:
+        >>> import jax
+        >>> split = split_dataset(jax.random.key(0), xor(jax.random.key(1), 20), test_fraction=0.25)
+        >>> split.train.x.shape, split.test.x.shape, split.test.name
+        ((15, 2), (5, 2), 'xor')
+    """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"`dataset` must be a fnnet Dataset; got {type(dataset).__name__}.")
-    (x_train, y_train), (x_test, y_test) = data.train_test_split(
+    (x_train, y_train), (x_test, y_test) = train_test_split(
         key, dataset.x, dataset.y, test_fraction=test_fraction, stratify=stratify
     )
     return Split(
@@ -68,7 +76,7 @@ def digits() -> Dataset:
         from sklearn.datasets import load_digits
     except ImportError as err:
         raise ImportError(
-            'fnnet.datasets.digits needs scikit-learn, an optional extra: pip install "fnnet[datasets]"'
+            'fnnet.data.digits needs scikit-learn, an optional extra: pip install "fnnet[datasets]"'
         ) from err
     bunch = load_digits()
     return _make(np.asarray(bunch.data) / 16.0, bunch.target, 10, "digits")
@@ -98,14 +106,12 @@ def mnist1d(key: PRNGKey | None = None, *, num_samples: int | None = None) -> Sp
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as err:
         raise ImportError(
-            'fnnet.datasets.mnist1d needs the mnist1d package, an optional extra: '
+            "fnnet.data.mnist1d needs the mnist1d package, an optional extra: "
             'pip install "fnnet[mnist1d]"'
         ) from err
     args = get_dataset_args()
     if num_samples is not None:
-        if not data._is_int(num_samples) or num_samples < 10:
-            raise ValueError(f"`num_samples` must be an int >= 10; got {num_samples!r}.")
-        args.num_samples = int(num_samples)
+        args.num_samples = check_int("num_samples", num_samples, low=10)
     if key is not None:
         args.seed = int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max))
     numpy_state, python_state = np.random.get_state(), random.getstate()
@@ -121,17 +127,11 @@ def mnist1d(key: PRNGKey | None = None, *, num_samples: int | None = None) -> Sp
 
 
 def _check_n(n: Any) -> int:
-    if not data._is_int(n) or n < 2:
-        raise ValueError(f"`n` must be an int >= 2 (one sample per class at least); got {n!r}.")
-    return int(n)
+    return check_int("n", n, low=2)  # one sample per class at least
 
 
 def _check_nonnegative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a non-negative real number; got {value!r}.")
-    if not value >= 0 or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number >= 0; got {value!r}.")
-    return float(value)
+    return float(check_real(name, value, low=0.0))
 
 
 def _balanced_ids(key: PRNGKey, n: int, num_ids: int) -> Array:
@@ -187,9 +187,7 @@ def two_spirals(key: PRNGKey, n: int, *, noise: float = 0.05, turns: float = 1.5
     ``[0, 1]``; class 1 is class 0 rotated by π. Gaussian noise of std ``noise`` is added.
     """
     n, noise = _check_n(n), _check_nonnegative("noise", noise)
-    turns = _check_nonnegative("turns", turns)
-    if turns == 0:
-        raise ValueError(f"`turns` must be > 0; got {turns!r}.")
+    turns = float(check_real("turns", turns, low=0.0, low_open=True))
     x, y = _two_spirals(key, n, noise, turns)
     return Dataset(x, y, 2, "two_spirals")
 
@@ -203,15 +201,3 @@ def _two_spirals(key: PRNGKey, n: int, noise: float, turns: float) -> tuple[Arra
     sign = (1 - 2 * label).astype(jnp.float32)[:, None]  # +1 for class 0, -1 (rotation by π) for 1
     x = sign * (r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=1))
     return x + noise * jax.random.normal(noise_key, (n, 2), jnp.float32), label
-
-
-__all__ = [
-    "Dataset",
-    "Split",
-    "split_dataset",
-    "digits",
-    "mnist1d",
-    "xor",
-    "two_moons",
-    "two_spirals",
-]
