@@ -179,13 +179,10 @@ def time_round_robin(runners: dict, steps: int, rounds: int) -> dict:
 
 
 def fnnet_step(net, x, y, *, autodiff: bool):
-    optimizer = optimizers.adam(1e-2)
-    step = fnnet.make_train_step(net.apply, losses.softmax_cross_entropy, optimizer)
-    if autodiff:
-        step = fnnet.with_autodiff(step)
+    train = fnnet.make_train_step(net.apply, losses.softmax_cross_entropy, optimizers.adam(1e-2))
+    step = fnnet.with_autodiff(train) if autodiff else train
     jitted = jax.jit(lambda state, x, y: step(state, (x, y), jax.random.key(0))[0])
-    params = net.init(jax.random.key(0), x.shape)
-    return jitted, fnnet.train.init_state(params, optimizer)
+    return jitted, train.init(net.init(jax.random.key(0), x.shape))
 
 
 def benchmark(name, net, raw_forward, torch_model, torch, x, y, steps, rounds):
@@ -214,8 +211,7 @@ def benchmark(name, net, raw_forward, torch_model, torch, x, y, steps, rounds):
 def recipe_wall_time(x, y, steps=6000, batch=100):
     """Recipe (a): 6,000 in-order Adam steps as one compiled ``lax.scan``; returns seconds."""
     net = mnist1d_net()
-    optimizer = optimizers.adam(1e-2)
-    step = fnnet.make_train_step(net.apply, losses.softmax_cross_entropy, optimizer)
+    step = fnnet.make_train_step(net.apply, losses.softmax_cross_entropy, optimizers.adam(1e-2))
     xb = x[: (len(x) // batch) * batch].reshape(-1, batch, *x.shape[1:])
     yb = y[: len(xb) * batch].reshape(-1, batch)
 
@@ -227,8 +223,7 @@ def recipe_wall_time(x, y, steps=6000, batch=100):
 
         return lax.scan(body, state, jnp.arange(steps))[0]
 
-    state = fnnet.train.init_state(net.init(jax.random.key(0), x.shape), optimizer)
-    jax.block_until_ready(train.lower(state).compile())
+    state = step.init(net.init(jax.random.key(0), x.shape))
     compiled = train.lower(state).compile()
     tic = time.perf_counter()
     jax.block_until_ready(compiled(state))
