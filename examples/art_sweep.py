@@ -26,7 +26,7 @@ from fnnet import competitive as C
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="four vigilances")
+    parser.add_argument("--quick", action="store_true", help="four vigilances up to 0.75")
     parser.add_argument("--out", default="out", help="directory for art_sweep.png")
     args = parser.parse_args(argv)
     import matplotlib
@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> dict:
     from sklearn.datasets import load_iris
     from sklearn.metrics import adjusted_rand_score
 
-    rho = np.linspace(0.0, 0.9, 4 if args.quick else 19).astype(np.float32)
+    rho = np.linspace(0.0, 0.75 if args.quick else 0.9, 4 if args.quick else 19)
+    rho = rho.astype(np.float32)
     d = fnnet.data.digits()  # pixels / 16: in [0, 1] with the known bounds 0..16
     (x_train, y_train), (x_test, y_test) = fnnet.data.train_test_split(
         jax.random.key(0), d.x, d.y
     )
-    capacity = 768
+    capacity = 384 if args.quick else 768
     make = lambda r: C.fuzzy_artmap(rho=r, capacity=capacity)
     start = time.perf_counter()
     states = C.sweep_vigilance(make, jnp.asarray(rho), x_train, y_train)

@@ -327,3 +327,29 @@ def test_bad_input_names_the_argument(key):
         C.sweep_som(grid, data, sigma=jnp.array([0.0]), learning_rate=jnp.array([0.5]),
                     keys=jax.random.split(key, 1), num_steps=2)  # fmt: skip
     assert math.isclose(float(C.asymptotic_decay(3.0, 10)(jnp.int32(5))), 1.5)
+
+
+def _example(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_som_examples_quick(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("sklearn")
+    results = _example("som_digits").main(["--quick", "--out", str(tmp_path)])
+    counts = results["rect"][2]
+    assert float(C.label_purity(counts)) > 0.8
+    sweep = _example("som_sweep").main(["--quick", "--out", str(tmp_path)])
+    assert sweep.topographic_error.shape == (3, 3, 2)
+    names = {"som_digits_umatrix.png", "som_digits_hits.png", "som_digits_planes.png"}
+    assert names | {"som_digits_hex.png", "som_sweep.png"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
