@@ -133,10 +133,10 @@ def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:
     category matrix in place inside the training scan (about 3× faster on CPU)."""
     j = _search(state, i, label)
     ok = j >= 0
-    chosen = jnp.arange(state.weights.shape[0]) == j  # all False when nothing resonated
-    new = jnp.where(
-        state.committed[:, None], learn(i, state.weights, state.beta), i
-    )  # fast commit
+    chosen = (
+        jnp.arange(state.weights.shape[0], dtype=jnp.int32) == j
+    )  # all False when nothing resonated
+    new = jnp.where(state.committed[:, None], learn(i, state.weights, state.beta), i)  # fast commit
     full = jnp.all(state.committed)
     return (
         state._replace(
@@ -152,12 +152,8 @@ def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:
 
 def best_category(state: ARTState, i: Array) -> Array:
     """Inference without learning: ``argmax_j T_j`` over committed categories (−1 if none)."""
-    t = jnp.where(
-        state.committed, choice(i[..., None, :], state.weights, state.alpha), -jnp.inf
-    )
-    return jnp.where(jnp.any(state.committed), jnp.argmax(t, axis=-1), -1).astype(
-        jnp.int32
-    )
+    t = jnp.where(state.committed, choice(i[..., None, :], state.weights, state.alpha), -jnp.inf)
+    return jnp.where(jnp.any(state.committed), jnp.argmax(t, axis=-1), -1).astype(jnp.int32)
 
 
 def _hyperparams(rho: Any, alpha: Any, beta: Any, epsilon: Any) -> tuple:
@@ -227,19 +223,13 @@ def _check_fuzzy(name: str, x: Any) -> Array:
 
 def _check_binary(name: str, x: Any) -> Array:
     x = jnp.asarray(x)
-    x = check_data(
-        name, x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
-    )
+    x = check_data(name, x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float))
     if is_concrete(x):
         values = np.asarray(x)
         if not np.isin(values, (0.0, 1.0)).all():
-            raise ValueError(
-                f"`{name}` must be binary (0 or 1) for ART 1; got other values."
-            )
+            raise ValueError(f"`{name}` must be binary (0 or 1) for ART 1; got other values.")
         if not values.any(axis=1).all():
-            raise ValueError(
-                f"`{name}` has all-zero rows; ART 1 needs |I| > 0 in every input."
-            )
+            raise ValueError(f"`{name}` has all-zero rows; ART 1 needs |I| > 0 in every input.")
     return x
 
 
@@ -267,9 +257,7 @@ def fuzzy_art(
         (0, [0.2, 0.8, 0.8, 0.2])
     """
     encode = complement_code if complement else _identity
-    return _learner(
-        _hyperparams(rho, alpha, beta, 0.0), capacity, encode, _check_fuzzy, False
-    )
+    return _learner(_hyperparams(rho, alpha, beta, 0.0), capacity, encode, _check_fuzzy, False)
 
 
 def art1(*, rho: Any, L: Any = 2.0, capacity: int = 512) -> ART:

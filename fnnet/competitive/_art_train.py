@@ -97,9 +97,7 @@ def train_art(
     return state, cats
 
 
-def sweep_vigilance(
-    make: Callable[[Array], ART], rho: Any, x: Any, labels: Any = None
-) -> ARTState:
+def sweep_vigilance(make: Callable[[Array], ART], rho: Any, x: Any, labels: Any = None) -> ARTState:
     """Train ``make(ρ_i)`` on ``x`` for every ``ρ_i`` in one ``jit(vmap(...))``; stacked states.
 
     ``make`` builds the learner from a (traced) vigilance, e.g. ``lambda r: fuzzy_artmap(rho=r,

@@ -46,16 +46,12 @@ class Grid(NamedTuple):
 
 def rectangular_grid(rows: int, cols: int) -> Grid:
     """A rectangular ``rows × cols`` map (nodes at integer positions ``(r, c)``)."""
-    return Grid(
-        check_positive_int("rows", rows), check_positive_int("cols", cols), False
-    )
+    return Grid(check_positive_int("rows", rows), check_positive_int("cols", cols), False)
 
 
 def hexagonal_grid(rows: int, cols: int) -> Grid:
     """A hexagonal ``rows × cols`` map (odd rows shifted right by ½; six neighbours at distance 1)."""
-    return Grid(
-        check_positive_int("rows", rows), check_positive_int("cols", cols), True
-    )
+    return Grid(check_positive_int("rows", rows), check_positive_int("cols", cols), True)
 
 
 def check_grid(grid: object) -> Grid:

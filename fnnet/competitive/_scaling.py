@@ -22,9 +22,7 @@ def check_data(name: str, x: Any, *, features: int | None = None) -> Array:
     x = check_floating(name, x)
     check_ndim(name, x, (2,), layout="(samples, features)")
     if x.shape[0] == 0:
-        raise ValueError(
-            f"`{name}` is empty (shape {x.shape}): there is nothing to train on."
-        )
+        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is nothing to train on.")
     if features is not None and x.shape[1] != features:
         raise ValueError(
             f"`{name}` has {x.shape[1]} features but the learner expects {features}; "
@@ -73,9 +71,7 @@ def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
     if all(is_concrete(v) for v in (x, low, high)):
         xs, lo, hi = np.asarray(x), np.asarray(low), np.asarray(high)
         if not (hi > lo).all():
-            raise ValueError(
-                f"`high` must exceed `low` everywhere; got low={lo}, high={hi}."
-            )
+            raise ValueError(f"`high` must exceed `low` everywhere; got low={lo}, high={hi}.")
         outside = (xs < lo) | (xs > hi)
         if outside.any():
             raise ValueError(

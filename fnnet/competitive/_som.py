@@ -53,9 +53,7 @@ class SOM(NamedTuple):
 
 def asymptotic_decay(init_value: Any, num_steps: Any) -> Callable:
     """MiniSom's default decay for both σ and η: ``v / (1 + t / (T/2))``, ``v/3`` at ``t = T``."""
-    return schedules.inverse_time_decay(
-        init_value, decay_rate=2.0, decay_steps=num_steps
-    )
+    return schedules.inverse_time_decay(init_value, decay_rate=2.0, decay_steps=num_steps)
 
 
 def _as_schedule(name: str, value: Any) -> Callable:
@@ -77,9 +75,7 @@ def winners(weights: Array, x: Array) -> Array:
     """Best-matching units: int32 node indices ``(n,)`` for ``x`` ``(n, features)`` (``()`` for
     one sample ``(features,)``); ties go to the lowest index."""
     single = x.ndim == 1
-    c = jnp.argmin(squared_distances(weights, jnp.atleast_2d(x)), axis=-1).astype(
-        jnp.int32
-    )
+    c = jnp.argmin(squared_distances(weights, jnp.atleast_2d(x)), axis=-1).astype(jnp.int32)
     return c[0] if single else c
 
 
@@ -109,9 +105,7 @@ def som(
     grid = check_grid(grid)
     sigma_at = _as_schedule("sigma", sigma)
     rate_at = _as_schedule("learning_rate", learning_rate)
-    neighborhood = check_callable(
-        "neighborhood", neighborhood, example="competitive.gaussian"
-    )
+    neighborhood = check_callable("neighborhood", neighborhood, example="competitive.gaussian")
     positions = node_positions(grid)
 
     def init(weights: Array) -> SOMState:
@@ -170,9 +164,7 @@ def pca_init(grid: Grid, data: Any) -> Array:
     """
     grid, data = check_grid(grid), check_data("data", data)
     if data.shape[1] < 2:
-        raise ValueError(
-            f"`data` needs at least 2 features for PCA init; got {data.shape}."
-        )
+        raise ValueError(f"`data` needs at least 2 features for PCA init; got {data.shape}.")
     centred = data - jnp.mean(data, axis=0)
     cov = jnp.matmul(centred.T, centred, precision=jax.lax.Precision.HIGHEST)
     _, vecs = jnp.linalg.eigh(cov / max(data.shape[0] - 1, 1))  # ascending eigenvalues
@@ -184,9 +176,7 @@ def pca_init(grid: Grid, data: Any) -> Array:
 
 def _check_training(state: Any, data: Any, num_steps: Any) -> Array:
     if not isinstance(state, SOMState):
-        raise TypeError(
-            f"`state` must be a SOMState from som(...).init(weights); got {state!r}."
-        )
+        raise TypeError(f"`state` must be a SOMState from som(...).init(weights); got {state!r}.")
     check_positive_int("num_steps", num_steps)
     return check_data("data", data, features=state.weights.shape[1])
 
@@ -216,9 +206,7 @@ def train_online(
     return jax.lax.scan(step, state, order)[0]
 
 
-def train_batch(
-    learner: SOM, state: SOMState, data: Any, *, num_steps: int
-) -> SOMState:
+def train_batch(learner: SOM, state: SOMState, data: Any, *, num_steps: int) -> SOMState:
     """``num_steps`` batch-rule updates, each over the whole of ``data``, in one ``lax.scan``."""
     data = _check_training(state, data, num_steps)
 

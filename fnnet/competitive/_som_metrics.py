@@ -23,9 +23,7 @@ from fnnet.competitive._scaling import check_data
 from fnnet.competitive._som import squared_distances, winners
 
 
-def _check_map(
-    grid: Grid, weights: Any, data: Any = None
-) -> tuple[Array, Array | None]:
+def _check_map(grid: Grid, weights: Any, data: Any = None) -> tuple[Array, Array | None]:
     grid, weights = check_grid(grid), jnp.asarray(weights)
     if weights.ndim != 2 or weights.shape[0] != grid.size:
         raise ValueError(
@@ -39,9 +37,7 @@ def _check_map(
 
 def quantization_error(weights: Array, data: Any) -> Array:
     """Mean distance from each sample to its best-matching unit's weights."""
-    data = check_data("data", data, features=jnp.shape(weights)[-1]).astype(
-        weights.dtype
-    )
+    data = check_data("data", data, features=jnp.shape(weights)[-1]).astype(weights.dtype)
     return jnp.mean(jnp.linalg.norm(data - weights[winners(weights, data)], axis=-1))
 
 
@@ -49,9 +45,7 @@ def topographic_error(grid: Grid, weights: Array, data: Any) -> Array:
     """Fraction of samples whose best and second-best units are not adjacent on ``grid``."""
     weights, data = _check_map(grid, weights, data)
     if grid.size < 2:
-        raise ValueError(
-            "the topographic error needs a map of at least 2 nodes; got 1×1."
-        )
+        raise ValueError("the topographic error needs a map of at least 2 nodes; got 1×1.")
     _, best2 = jax.lax.top_k(-squared_distances(weights, data), 2)
     adjacent = jnp.asarray(adjacency(grid))[best2[:, 0], best2[:, 1]]
     return jnp.mean((~adjacent).astype(weights.dtype))
@@ -79,17 +73,13 @@ def component_planes(grid: Grid, weights: Array) -> Array:
     return weights.T.reshape(weights.shape[1], grid.rows, grid.cols)
 
 
-def label_map(
-    grid: Grid, weights: Array, data: Any, labels: Any, *, num_classes: int
-) -> Array:
+def label_map(grid: Grid, weights: Array, data: Any, labels: Any, *, num_classes: int) -> Array:
     """Per-node class counts, int32 ``(rows, cols, num_classes)``: label ``y_i`` counted at
     ``c(x_i)``. ``argmax`` over the last axis is the map's majority label per node."""
     weights, data = _check_map(grid, weights, data)
     num_classes = check_positive_int("num_classes", num_classes)
     labels = jnp.asarray(labels)
-    if labels.shape != (data.shape[0],) or not jnp.issubdtype(
-        labels.dtype, jnp.integer
-    ):
+    if labels.shape != (data.shape[0],) or not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(
             f"`labels` must be integer class ids of shape ({data.shape[0]},); got "
             f"{labels.dtype} {labels.shape}."

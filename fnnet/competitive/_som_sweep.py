@@ -47,9 +47,7 @@ class SOMSweep(NamedTuple):
 def _values(name: str, values: Any) -> Array:
     values = jnp.atleast_1d(jnp.asarray(values))
     if values.ndim != 1 or not jnp.issubdtype(values.dtype, jnp.floating):
-        raise ValueError(
-            f"`{name}` must be a 1-d float array of values; got {values!r}."
-        )
+        raise ValueError(f"`{name}` must be a 1-d float array of values; got {values!r}.")
     if not bool(jnp.all(values > 0)):
         raise ValueError(f"`{name}` values must all be > 0; got {values}.")
     return values
@@ -104,9 +102,7 @@ def sweep_som(
         if batch:
             state = train_batch(learner, state, data, num_steps=num_steps)
         else:
-            state = train_online(
-                learner, state, data, num_steps=num_steps, key=order_key
-            )
+            state = train_online(learner, state, data, num_steps=num_steps, key=order_key)
         w = state.weights
         return w, quantization_error(w, data), topographic_error(grid, w, data)
 
