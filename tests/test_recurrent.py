@@ -5,6 +5,7 @@ References are written here, step by step: a loop over time of the cell's publis
 ``where`` and truncated with ``lax.stop_gradient``; nothing from fnnet.recurrent is reused.
 """
 
+import functools
 import math
 
 import jax
@@ -17,6 +18,8 @@ from fnnet import activations, layers, recurrent
 
 KINDS = ("elman", "lstm", "lstm_peep", "gru")
 B, T, F, H = 3, 5, 2, 3
+# The programs here run once: compile them quickly (as fnnet.gradcheck does).
+_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 LENGTHS = (5, 2, 1)  # full, partial and single-step rows
 
 
@@ -88,9 +91,7 @@ def _loss(outputs, final, weights):
 
 
 def _close(a, b, **kw):
-    for u, v in zip(
-        jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True
-    ):
+    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), **kw)
 
 
@@ -100,27 +101,27 @@ def _close(a, b, **kw):
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_matches_numpy_transcription(kind, x64):
     layer, params, x, h0, lengths = _setup(kind)
-    outputs, final = layer.run(params, x, h0=h0, lengths=lengths)
+
+    @_jit
+    def forward(params, x, h0, lengths):
+        row = jax.tree_util.tree_map(lambda a: a[1], h0)
+        return (
+            layer.run(params, x, h0=h0, lengths=lengths),
+            layer.run(params, x[1], h0=row, lengths=lengths[1]),  # unbatched, scalar length
+            layer.apply(params, x, lengths=lengths),
+            layer.run(params, x, lengths=lengths)[0],  # h0 = 0
+        )
+
+    (outputs, final), (out1, final1), applied, from_zero = forward(params, x, h0, lengths)
     p_np = jax.tree_util.tree_map(np.asarray, params)
     h0_np = jax.tree_util.tree_map(np.asarray, h0)
-    want_out, want_final = _reference(
-        kind, np, p_np, np.asarray(x), h0_np, np.asarray(lengths)
-    )
+    want_out, want_final = _reference(kind, np, p_np, np.asarray(x), h0_np, np.asarray(lengths))
     _close(outputs, want_out, rtol=1e-12, atol=1e-14)
     _close(final, want_final, rtol=1e-12, atol=1e-14)
     assert outputs.dtype == jnp.float64
-    # unbatched: one row alone, lengths a scalar, h0 without the batch axis
-    row = jax.tree_util.tree_map(lambda a: a[1], h0)
-    out1, final1 = layer.run(params, x[1], h0=row, lengths=lengths[1])
     _close(out1, outputs[1], rtol=1e-13, atol=1e-15)
-    _close(
-        final1, jax.tree_util.tree_map(lambda a: a[1], final), rtol=1e-13, atol=1e-15
-    )
-    _close(
-        layer.apply(params, x, lengths=lengths),
-        layer.run(params, x, lengths=lengths)[0],
-        rtol=0,
-    )
+    _close(final1, jax.tree_util.tree_map(lambda a: a[1], final), rtol=1e-13, atol=1e-15)
+    _close(applied, from_zero, rtol=0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -143,12 +144,10 @@ def test_bptt_matches_autodiff_of_reference_full_and_truncated(kind, x64):
             for k in (None, 2)
         ]  # fmt: skip
 
-    got = jax.jit(hand)(params, x, h0)
-    _close(got, jax.jit(reference)(params, x, h0), rtol=1e-10, atol=1e-12)
+    got = _jit(hand)(params, x, h0)
+    _close(got, _jit(reference)(params, x, h0), rtol=1e-10, atol=1e-12)
     # the autodiff switch differentiates the forward body: same numbers, truncation included
-    _close(
-        got, jax.jit(fnnet.with_autodiff(hand))(params, x, h0), rtol=1e-10, atol=1e-12
-    )
+    _close(got, _jit(fnnet.with_autodiff(hand))(params, x, h0), rtol=1e-10, atol=1e-12)
     # truncation really changes the gradient (of the recurrent weights, through early steps)
     assert not np.allclose(np.asarray(got[0][0].w_hh), np.asarray(got[1][0].w_hh))
 
@@ -158,9 +157,7 @@ def test_truncation_longer_than_the_sequence_is_full_bptt(x64):
     full, _, _, _, _ = _setup("gru")
     weights = jnp.ones((B, T, H))
     grads = [
-        jax.grad(lambda p, m=m: _loss(*m.run(p, x, h0=h0, lengths=lengths), weights))(
-            params
-        )
+        jax.grad(lambda p, m=m: _loss(*m.run(p, x, h0=h0, lengths=lengths), weights))(params)
         for m in (layer, full)
     ]
     _close(grads[0], grads[1], rtol=1e-13, atol=1e-15)
@@ -169,48 +166,47 @@ def test_truncation_longer_than_the_sequence_is_full_bptt(x64):
 def test_truncated_spec_agrees_with_autodiff_and_not_with_finite_differences():
     from fnnet.gradcheck import _registry_recurrent as entries
 
-    spec = next(
-        s for s in entries.TRUNCATED_SPECS if s.name.startswith("recurrent.gru")
-    )
-    result = fnnet.gradcheck.check_spec(
-        spec, key=jax.random.key(0), dtype="float64", points=1
-    )
+    spec = next(s for s in entries.TRUNCATED_SPECS if s.name.startswith("recurrent.gru"))
+    result = fnnet.gradcheck.check_spec(spec, key=jax.random.key(0), dtype="float64", points=1)
     rows = {(r.comparison, r.leaf): r.passed for r in result.reports}
-    assert all(
-        ok for (cmp, _), ok in rows.items() if cmp in ("forward", "rule vs autodiff")
-    )
-    assert not rows[
-        ("rule vs fd", "params.w_hh")
-    ]  # the full gradient differs: a real cut
+    assert all(ok for (cmp, _), ok in rows.items() if cmp in ("forward", "rule vs autodiff"))
+    assert not rows[("rule vs fd", "params.w_hh")]  # the full gradient differs: a real cut
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_deltas_are_the_gradient_with_respect_to_each_state(kind, x64):
     layer, params, x, h0, lengths = _setup(kind)
     dy = jax.random.normal(jax.random.key(7), (B, T, H), jnp.float64)
-    got = layer.deltas(params, x, dy, h0=h0, lengths=lengths)
 
-    def loss(perturb):
+    @_jit
+    def deltas(x, dy):
+        unbatched = layer.deltas(params, x[0], dy[0], h0=jax.tree_util.tree_map(lambda a: a[0], h0))
+        return layer.deltas(params, x, dy, h0=h0, lengths=lengths), unbatched
+
+    def loss(perturb):  # δh_t = ∂L/∂(a perturbation added to h_t)
         outputs, _ = _reference(kind, jnp, params, x, h0, lengths, perturb=perturb)
         return jnp.sum(outputs * dy)
 
-    want = jax.jit(jax.grad(loss))(jnp.zeros((T, B, H), jnp.float64))
+    got, unbatched = deltas(x, dy)
+    want = _jit(jax.grad(loss))(jnp.zeros((T, B, H), jnp.float64))
     _close(got, jnp.swapaxes(want, 0, 1), rtol=1e-10, atol=1e-12)
     norms = recurrent.delta_norms(got)
     assert norms.shape == (T,)
     _close(norms, jnp.mean(jnp.linalg.norm(got, axis=-1), axis=0), rtol=1e-12)
-    _close(layer.deltas(params, x[0], dy[0], lengths=lengths[0]),
-           layer.deltas(params, x[:1], dy[:1], lengths=lengths[:1])[0], rtol=1e-13)  # fmt: skip
+    _close(unbatched[: LENGTHS[0]], got[0], rtol=1e-13)  # row 0 is full length
 
 
 def test_float32_stays_float32():
     layer, params, x, h0, lengths = _setup("lstm", jnp.float32)
-    outputs, (h, c) = layer.run(params, x, h0=h0, lengths=lengths)
-    grads = jax.grad(lambda p: jnp.sum(layer.apply(p, x, lengths=lengths)))(params)
+
+    @_jit
+    def run_and_grad(params):
+        run = layer.run(params, x, h0=h0, lengths=lengths)
+        return run, jax.grad(lambda p: jnp.sum(layer.apply(p, x, lengths=lengths)))(params)
+
+    (outputs, (h, c)), grads = run_and_grad(params)
     assert outputs.dtype == h.dtype == c.dtype == jnp.float32
-    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(grads)} == {
-        jnp.dtype(jnp.float32)
-    }
+    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(grads)} == {jnp.dtype(jnp.float32)}
 
 
 # --- masking and NaN ------------------------------------------------------------------------------
@@ -219,41 +215,44 @@ def test_float32_stays_float32():
 @pytest.mark.parametrize("kind", ["elman", "lstm", "gru"])
 def test_padding_neither_changes_the_state_nor_receives_gradient(kind, x64):
     layer, params, x, h0, lengths = _setup(kind)
-    valid = jnp.arange(T, dtype=jnp.int32)[None, :] < lengths[:, None]
+    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
     x_nan = jnp.where(valid[..., None], x, jnp.nan)  # garbage in the padding
-    outputs, final = layer.run(params, x_nan, h0=h0, lengths=lengths)
-    assert np.all(np.isfinite(outputs)) and np.all(
-        np.asarray(outputs)[~np.asarray(valid)] == 0
-    )
-    for b, n in enumerate(LENGTHS):  # the final state is that of the unpadded sequence
-        row_h0 = jax.tree_util.tree_map(lambda a, b=b: a[b], h0)
-        _, want = layer.run(params, x[b, :n], h0=row_h0)
-        _close(
-            jax.tree_util.tree_map(lambda a, b=b: a[b], final),
-            want,
-            rtol=1e-13,
-            atol=1e-15,
-        )
-    grads = jax.grad(
-        lambda p, x: _loss(*layer.run(p, x, h0=h0, lengths=lengths), 1.0), (0, 1)
-    )(params, x_nan)
+
+    @_jit
+    def check(params, x_nan, x):
+        run = layer.run(params, x_nan, h0=h0, lengths=lengths)
+        rows = [  # each row cut to its length, unbatched, no lengths
+            layer.run(params, x[b, :n], h0=jax.tree_util.tree_map(lambda a, b=b: a[b], h0))[1]
+            for b, n in enumerate(LENGTHS)
+        ]
+        loss = lambda p, x: _loss(*layer.run(p, x, h0=h0, lengths=lengths), 1.0)
+        return run, rows, jax.grad(loss, (0, 1))(params, x_nan)
+
+    (outputs, final), rows, grads = check(params, x_nan, x)
+    assert np.all(np.isfinite(outputs)) and np.all(np.asarray(outputs)[~valid] == 0)
+    for b, want in enumerate(rows):  # the final state is that of the unpadded sequence
+        got = jax.tree_util.tree_map(lambda a, b=b: a[b], final)
+        _close(got, want, rtol=1e-13, atol=1e-15)
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
-    assert np.all(np.asarray(grads[1])[~np.asarray(valid)] == 0)
+    assert np.all(np.asarray(grads[1])[~valid] == 0)
 
 
 @pytest.mark.parametrize("kind", ["elman", "lstm", "gru"])
 def test_nan_in_a_valid_step_propagates(kind):
-    layer, params, x, h0, _ = _setup(kind, jnp.float32)
+    layer, params, x, _, _ = _setup(kind, jnp.float32)
     x = x.at[1, 2, 0].set(jnp.nan)
-    outputs = layer.apply(params, x)
+    bad = params._replace(b_hh=params.b_hh.at[0].set(jnp.nan))  # unit 0, then all via w_hh
+
+    @_jit
+    def check(params, bad, x):
+        grads = jax.grad(lambda p: jnp.sum(layer.apply(p, x)))(params)
+        return layer.apply(params, x), grads, layer.apply(bad, x[0])
+
+    outputs, grads, bad_outputs = check(params, bad, x)
     assert np.all(np.isnan(outputs[1, 2:])) and np.all(np.isfinite(outputs[1, :2]))
     assert np.all(np.isfinite(outputs[0])) and np.all(np.isfinite(outputs[2]))
-    grads = jax.grad(lambda p: jnp.sum(layer.apply(p, x)))(params)
     assert np.any(np.isnan(grads.w_hh))
-    bad = params._replace(
-        b_hh=params.b_hh.at[0].set(jnp.nan)
-    )  # unit 0, then all via w_hh
-    assert np.all(np.isnan(layer.apply(bad, x[0])[1:]))
+    assert np.all(np.isnan(bad_outputs[1:]))
 
 
 # --- bidirectional ------------------------------------------------------------------------------
@@ -268,7 +267,7 @@ def test_reverse_within_lengths():
     )
 
 
-@pytest.mark.parametrize("kind", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_bidirectional_is_a_manual_reversal_of_each_unpadded_sequence(kind, x64):
     layer, _, x, _, lengths = _setup(kind)
     bi = recurrent.Bidirectional(layer)
@@ -287,21 +286,22 @@ def test_bidirectional_is_a_manual_reversal_of_each_unpadded_sequence(kind, x64)
             total = total + _loss(y, (s_f, s_b), weights[b, :n])
         return total
 
-    outputs, _ = bi.run(params, x, lengths=lengths)
+    @_jit
+    def check(params, x):
+        return (
+            bi.run(params, x, lengths=lengths)[0],
+            jax.value_and_grad(bidirectional_loss, (0, 1))(params, x),
+            jax.value_and_grad(manual_loss, (0, 1))(params, x),
+            bi.deltas(params, x, weights, lengths=lengths),
+            layer.deltas(params[0], x, weights[..., :H], lengths=lengths),
+            bi.run(params, x[1], lengths=lengths[1])[0],
+        )
+
+    outputs, got, want, deltas, forward_deltas, unbatched = check(params, x)
     assert outputs.shape == (B, T, 2 * H)
-    assert np.all(np.asarray(outputs[2, 1:]) == 0) and np.all(
-        np.asarray(outputs[1, 2:]) == 0
-    )
-    _close(bidirectional_loss(params, x), manual_loss(params, x), rtol=1e-12)
-    got = jax.grad(bidirectional_loss, (0, 1))(params, x)
-    _close(got, jax.grad(manual_loss, (0, 1))(params, x), rtol=1e-10, atol=1e-12)
-    d = bi.deltas(params, x, weights, lengths=lengths)
-    _close(
-        d[..., :H],
-        layer.deltas(params[0], x, weights[..., :H], lengths=lengths),
-        rtol=1e-13,
-    )
-    unbatched, _ = bi.run(params, x[1], lengths=lengths[1])
+    assert np.all(np.asarray(outputs[2, 1:]) == 0) and np.all(np.asarray(outputs[1, 2:]) == 0)
+    _close(got, want, rtol=1e-10, atol=1e-12)
+    _close(deltas[..., :H], forward_deltas, rtol=1e-13)
     _close(unbatched, outputs[1], rtol=1e-13, atol=1e-15)
 
 
@@ -313,24 +313,19 @@ def test_bidirectional_is_a_manual_reversal_of_each_unpadded_sequence(kind, x64)
     [(recurrent.GRU, 5134), (recurrent.LSTM, 5242), (recurrent.Elman, 4918)],
 )
 def test_mnist1d_recipe_parameter_counts_match_pytorch(make, count):
-    net = layers.serial(
-        recurrent.Bidirectional(make(6)), layers.Flatten(2), layers.Dense(10)
-    )
+    net = layers.serial(recurrent.Bidirectional(make(6)), layers.Flatten(2), layers.Dense(10))
     params = net.init(jax.random.key(0), (100, 40, 1))
     assert sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)) == count
-    assert net.apply(params, jnp.ones((7, 40, 1))).shape == (7, 10)
+    assert jax.eval_shape(net.apply, params, jnp.ones((7, 40, 1))).shape == (7, 10)
 
 
 def test_stacking_through_serial_and_peephole_count():
     net = layers.serial(recurrent.LSTM(4), recurrent.Bidirectional(recurrent.GRU(3)))
     params = net.init(jax.random.key(0), (6, 2))
-    assert jax.jit(net.apply)(params, jnp.ones((5, 6, 2))).shape == (5, 6, 6)
+    assert _jit(net.apply)(params, jnp.ones((5, 6, 2))).shape == (5, 6, 6)
     peep = recurrent.LSTM(4, peepholes=True).init(jax.random.key(0), 2)
     plain = recurrent.LSTM(4).init(jax.random.key(0), 2)
-    assert (
-        sum(a.size for a in jax.tree_util.tree_leaves(peep))
-        == 4 * (2 * 4 + 4 * 4 + 2 * 4) + 12
-    )
+    assert sum(a.size for a in jax.tree_util.tree_leaves(peep)) == 4 * (2 * 4 + 4 * 4 + 2 * 4) + 12
     assert len(jax.tree_util.tree_leaves(plain)) == 4
 
 
@@ -343,9 +338,7 @@ def test_default_init_is_pytorch_uniform_and_forget_bias_shifts_the_f_block():
     assert abs(w.std() - bound / math.sqrt(3.0)) < 0.05 * bound
     b = np.asarray(params.b_ih).reshape(4, hidden)
     assert np.all(b[1] >= 1.0 - bound) and np.all(np.abs(b[[0, 2, 3]]) <= bound)
-    custom = recurrent.GRU(2, w_init=fnnet.initializers.zeros).init(
-        jax.random.key(0), 3
-    )
+    custom = recurrent.GRU(2, w_init=fnnet.initializers.zeros).init(jax.random.key(0), 3)
     assert not np.any(custom.w_ih) and np.any(custom.b_ih)
 
 
@@ -356,22 +349,18 @@ def test_vmap_over_stacked_params_equals_a_loop():
     def grad(p):
         return jax.grad(lambda p: jnp.sum(layer.apply(p, x, lengths=lengths) ** 2))(p)
 
-    got = jax.vmap(grad)(stacked)
+    got = _jit(jax.vmap(grad))(stacked)
     for i in range(2):
-        want = grad(jax.tree_util.tree_map(lambda a, i=i: a[i], stacked))
-        _close(
-            jax.tree_util.tree_map(lambda a, i=i: a[i], got), want, rtol=1e-5, atol=1e-6
-        )
+        want = _jit(grad)(jax.tree_util.tree_map(lambda a, i=i: a[i], stacked))
+        _close(jax.tree_util.tree_map(lambda a, i=i: a[i], got), want, rtol=1e-5, atol=1e-6)
 
 
 # --- bad input ----------------------------------------------------------------------------------
 
 
 def test_bad_input_is_named_with_shapes():
-    layer, params, x, h0, lengths = _setup("gru", jnp.float32)
-    with pytest.raises(
-        ValueError, match=r"`x` must have rank 2 or 3 .*got shape \(5, 2, 3, 1\)"
-    ):
+    layer, params, x, _, _ = _setup("gru", jnp.float32)
+    with pytest.raises(ValueError, match=r"`x` must have rank 2 or 3 .*got shape \(5, 2, 3, 1\)"):
         layer.apply(params, jnp.ones((5, 2, 3, 1)))
     with pytest.raises(ValueError, match=r"`x` has 3 features but the layer expects 2"):
         layer.apply(params, jnp.ones((4, 5, 3)))
@@ -382,15 +371,11 @@ def test_bad_input_is_named_with_shapes():
     for bad in ([0, 1, 1], [1, 6, 2]):
         with pytest.raises(ValueError, match=r"`lengths` must lie in \[1, 5\]"):
             layer.apply(params, x, lengths=jnp.array(bad))
-    with pytest.raises(
-        ValueError, match=r"`lengths` must have shape \(3,\).*got shape \(2,\)"
-    ):
+    with pytest.raises(ValueError, match=r"`lengths` must have shape \(3,\).*got shape \(2,\)"):
         layer.apply(params, x, lengths=jnp.array([1, 2]))
     with pytest.raises(TypeError, match="`lengths` must be integers"):
         layer.apply(params, x, lengths=jnp.array([1.0, 2.0, 3.0]))
-    with pytest.raises(
-        ValueError, match=r"`h0` must have shape \(3, 3\).*got shape \(2, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"`h0` must have shape \(3, 3\).*got shape \(2, 3\)"):
         layer.run(params, x, h0=jnp.zeros((2, 3)))
     lstm, lp, _, _, _ = _setup("lstm", jnp.float32)
     with pytest.raises(TypeError, match=r"`h0` must be a pair \(h0, c0\)"):
@@ -399,9 +384,7 @@ def test_bad_input_is_named_with_shapes():
         lstm.run(lp, x, h0=(jnp.zeros((3, 3)), jnp.zeros((3, 4))))
     with pytest.raises(TypeError, match="`params` must be GRUParams"):
         layer.apply(lp, x)
-    with pytest.raises(
-        ValueError, match=r"`doutputs` must have the outputs' shape \(3, 5, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"`doutputs` must have the outputs' shape \(3, 5, 3\)"):
         layer.deltas(params, x, jnp.ones((3, 5, 2)))
 
 

@@ -139,7 +139,9 @@ def _sequence_args(
     def sampler(key, dtype, dims):
         batch, time, features, hidden = _sizes(dims)
         params = _cell_params(key, dtype, dims, params_type, gates, peepholes=peepholes)
-        x, h = normals(jax.random.fold_in(key, 1), dtype, (batch, time, features), (2, batch, hidden))
+        x, h = normals(
+            jax.random.fold_in(key, 1), dtype, (batch, time, features), (2, batch, hidden)
+        )
         args = (params, x, tuple(0.5 * h[i] for i in range(num_states)))
         return args + (1 + integers(key, (batch,), time),) if masked else args
 

@@ -27,9 +27,7 @@ def reverse_within_lengths(x: Array, lengths: Array | None = None) -> Array:
         return jnp.flip(x, axis=1)
     t = jnp.arange(x.shape[1], dtype=lengths.dtype)[None, :]
     index = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
-    return jnp.take_along_axis(
-        x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1
-    )
+    return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
 @hand_rule
@@ -67,9 +65,7 @@ def _bidirectional_fwd(run, params, x, h0, lengths=None):
         return run(p, xs, h0=h, lengths=lengths)
 
     (y_f, s_f), forward_vjp = jax.vjp(chain, params[0], x, h0[0])
-    (y_b, s_b), backward_vjp = jax.vjp(
-        chain, params[1], reverse_within_lengths(x, lengths), h0[1]
-    )
+    (y_b, s_b), backward_vjp = jax.vjp(chain, params[1], reverse_within_lengths(x, lengths), h0[1])
     y = jnp.concatenate([y_f, reverse_within_lengths(y_b, lengths)], axis=-1)
     return (y, (s_f, s_b)), (forward_vjp, backward_vjp, lengths, y_f.shape[-1])
 
@@ -78,9 +74,7 @@ def _bidirectional_bwd(run, res, cotangents):
     forward_vjp, backward_vjp, lengths, hidden = res
     dy, (ds_f, ds_b) = cotangents
     dp_f, dx_f, dh_f = forward_vjp((dy[..., :hidden], ds_f))  # δ→: the first half
-    dy_b = reverse_within_lengths(
-        dy[..., hidden:], lengths
-    )  # δ←, in the chain's own order
+    dy_b = reverse_within_lengths(dy[..., hidden:], lengths)  # δ←, in the chain's own order
     dp_b, dx_b, dh_b = backward_vjp((dy_b, ds_b))
     return (
         (dp_f, dp_b),
@@ -119,9 +113,7 @@ def Bidirectional(layer: RecurrentLayer) -> RecurrentLayer:
 
     def init(key: Any, input_shape: Any) -> tuple:
         forward_key, backward_key = jax.random.split(_checks.check_key("key", key))
-        return layer.init(forward_key, input_shape), layer.init(
-            backward_key, input_shape
-        )
+        return layer.init(forward_key, input_shape), layer.init(backward_key, input_shape)
 
     def prepare(params, x, h0, lengths):
         if not (isinstance(params, tuple) and len(params) == 2):
@@ -135,20 +127,14 @@ def Bidirectional(layer: RecurrentLayer) -> RecurrentLayer:
         lengths = check_lengths(lengths, xb.shape[0], xb.shape[1], unbatched=unbatched)
         if h0 is None:
             final = jax.eval_shape(lambda p, x: inner_run(p, x)[1], params[0], xb)
-            h0 = jax.tree_util.tree_map(
-                lambda s: jnp.zeros(s.shape, s.dtype), (final, final)
-            )
+            h0 = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), (final, final))
         elif not (isinstance(h0, tuple) and len(h0) == 2):
-            raise TypeError(
-                f"`h0` must be a pair (forward, backward); got {type(h0).__name__}."
-            )
+            raise TypeError(f"`h0` must be a pair (forward, backward); got {type(h0).__name__}.")
         elif unbatched:
             h0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], h0)
         return xb, h0, lengths, unbatched
 
-    def run(
-        params: tuple, x: Any, *, h0: Any = None, lengths: Any = None
-    ) -> tuple[Array, tuple]:
+    def run(params: tuple, x: Any, *, h0: Any = None, lengths: Any = None) -> tuple[Array, tuple]:
         xb, h0, lengths, unbatched = prepare(params, x, h0, lengths)
         outputs, final = bidirectional(inner_run, params, xb, h0, lengths)
         if unbatched:

@@ -104,17 +104,9 @@ def forward(
         new = tuple(_keep(m_t, n, s) for n, s in zip(new, state))
         return new, (new, residual)
 
-    final, (states, residuals) = jax.lax.scan(
-        body, state0, (xw, mask, _cuts(time, truncate))
-    )
-    h = (
-        states[0]
-        if mask is None
-        else jnp.where(mask, states[0], jnp.zeros_like(states[0]))
-    )
-    return (jnp.swapaxes(h, 0, 1), final), Forward(
-        params, xt, mask, state0, states, residuals
-    )
+    final, (states, residuals) = jax.lax.scan(body, state0, (xw, mask, _cuts(time, truncate)))
+    h = states[0] if mask is None else jnp.where(mask, states[0], jnp.zeros_like(states[0]))
+    return (jnp.swapaxes(h, 0, 1), final), Forward(params, xt, mask, state0, states, residuals)
 
 
 def backward(

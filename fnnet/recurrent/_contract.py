@@ -43,9 +43,7 @@ class RecurrentLayer(NamedTuple):
 
 def torch_uniform(hidden: int) -> Callable[..., Array]:
     """PyTorch's default for ``nn.RNN``/``nn.LSTM``/``nn.GRU``: every entry ~ U(±1/√hidden)."""
-    return initializers.uniform(
-        1.0 / math.sqrt(_checks.check_positive_int("hidden", hidden))
-    )
+    return initializers.uniform(1.0 / math.sqrt(_checks.check_positive_int("hidden", hidden)))
 
 
 def initializers_of(hidden: int, w_init: Any, b_init: Any) -> tuple[Callable, Callable]:
@@ -71,9 +69,7 @@ def projections(
 
 def check_truncate(truncate: Any) -> int | None:
     """``None`` (full BPTT) or a positive int ``k`` (truncated BPTT, chunks of ``k`` steps)."""
-    return (
-        None if truncate is None else _checks.check_positive_int("truncate", truncate)
-    )
+    return None if truncate is None else _checks.check_positive_int("truncate", truncate)
 
 
 def features_of(input_shape: Any) -> int:
@@ -96,18 +92,14 @@ def check_sequence(x: Any, params: Any, *, name: str = "x") -> Array:
     """A float sequence ``(batch, time, F)`` or ``(time, F)`` matching the layer's ``w_ih``."""
     x = _checks.check_floating(name, x)
     features = params.w_ih.shape[0]
-    _checks.check_ndim(
-        name, x, (2, 3), layout=f"(batch, time, {features}) or (time, {features})"
-    )
+    _checks.check_ndim(name, x, (2, 3), layout=f"(batch, time, {features}) or (time, {features})")
     if x.shape[-1] != features:
         raise ValueError(
             f"`{name}` has {x.shape[-1]} features but the layer expects {features}: "
             f"`{name}`.shape = {x.shape}, w_ih.shape = {params.w_ih.shape}."
         )
     if x.shape[-2] < 1:
-        raise ValueError(
-            f"`{name}` must have at least one time step; got shape {x.shape}."
-        )
+        raise ValueError(f"`{name}` must have at least one time step; got shape {x.shape}.")
     if x.dtype != params.w_ih.dtype:
         raise TypeError(
             f"`{name}` has dtype {x.dtype} but the layer's parameters are {params.w_ih.dtype}; "
@@ -116,9 +108,7 @@ def check_sequence(x: Any, params: Any, *, name: str = "x") -> Array:
     return x
 
 
-def check_lengths(
-    lengths: Any, batch: int, time: int, *, unbatched: bool
-) -> Array | None:
+def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool) -> Array | None:
     """``None`` or int lengths of shape ``(batch,)`` (a scalar for an unbatched sequence) in
     ``[1, time]``; values are checked when concrete. Returns int32 ``(batch,)``."""
     if lengths is None:
@@ -142,9 +132,7 @@ def check_lengths(
     return lengths.astype(jnp.int32).reshape(batch)
 
 
-def initial_state(
-    h0: Any, num_states: int, batch: int, params: Any, *, unbatched: bool
-) -> tuple:
+def initial_state(h0: Any, num_states: int, batch: int, params: Any, *, unbatched: bool) -> tuple:
     """The initial state as a tuple of ``(batch, hidden)`` arrays (zeros when ``h0`` is None).
 
     ``h0`` is an array ``(batch, hidden)`` (``(hidden,)`` unbatched) for Elman and GRU, a pair
@@ -155,9 +143,7 @@ def initial_state(
         return tuple(jnp.zeros((batch, hidden), dtype) for _ in range(num_states))
     parts = (h0,) if num_states == 1 else h0
     if num_states > 1 and not (isinstance(h0, (tuple, list)) and len(h0) == num_states):
-        raise TypeError(
-            f"`h0` must be a pair (h0, c0) of arrays; got {type(h0).__name__}."
-        )
+        raise TypeError(f"`h0` must be a pair (h0, c0) of arrays; got {type(h0).__name__}.")
     expected = (hidden,) if unbatched else (batch, hidden)
     states = []
     for i, part in enumerate(parts):
@@ -207,9 +193,7 @@ def layer(
     def init_fn(key: Any, input_shape: Any) -> Any:
         return init(_checks.check_key("key", key), features_of(input_shape))
 
-    def run(
-        params: Any, x: Any, *, h0: Any = None, lengths: Any = None
-    ) -> tuple[Array, Any]:
+    def run(params: Any, x: Any, *, h0: Any = None, lengths: Any = None) -> tuple[Array, Any]:
         xb, state0, lengths, unbatched = prepare(params, x, h0, lengths)
         outputs, final = sequence(params, xb, state0, lengths)
         if unbatched:
@@ -237,9 +221,7 @@ def layer(
             raise ValueError(
                 f"`doutputs` must have the outputs' shape {expected}; got {doutputs.shape}."
             )
-        dh = deltas(
-            params, xb, state0, lengths, doutputs[None] if unbatched else doutputs
-        )
+        dh = deltas(params, xb, state0, lengths, doutputs[None] if unbatched else doutputs)
         return dh[0] if unbatched else dh
 
     return RecurrentLayer(init_fn, apply, run, deltas_fn)

@@ -35,9 +35,7 @@ class ElmanParams(NamedTuple):
 def _step(activation, params, state, xw_t):
     (h,) = state
     h_new, activation_vjp = jax.vjp(activation, xw_t + h @ params.w_hh + params.b_hh)
-    return (
-        h_new,
-    ), activation_vjp  # residual: whatever f's own rule saves (h_t for tanh)
+    return (h_new,), activation_vjp  # residual: whatever f's own rule saves (h_t for tanh)
 
 
 def _step_bwd(params, activation_vjp, dstate):
