@@ -31,9 +31,7 @@ def accuracy(predicted, y) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer MLP epochs")
-    parser.add_argument(
-        "--out", default="out", help="directory for art_incremental.png"
-    )
+    parser.add_argument("--out", default="out", help="directory for art_incremental.png")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     import matplotlib
@@ -42,9 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     import matplotlib.pyplot as plt
 
     key = jax.random.key(args.seed)
-    d = (
-        fnnet.data.digits()
-    )  # pixels / 16: already in [0, 1] with the known bounds 0..16
+    d = fnnet.data.digits()  # pixels / 16: already in [0, 1] with the known bounds 0..16
     (x_train, y_train), (x_test, y_test) = fnnet.data.train_test_split(key, d.x, d.y)
     phases = {"A": lambda y: y < 5, "B": lambda y: y >= 5}
     train = {p: (x_train[f(y_train)], y_train[f(y_train)]) for p, f in phases.items()}
@@ -66,12 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
         params = fitted.params
         for part in ("A", "B"):
             xs, ys = test[part]
-            results["Fuzzy ARTMAP", phase, part] = accuracy(
-                artmap.predict(art_state, xs), ys
-            )
-            results["MLP", phase, part] = accuracy(
-                jnp.argmax(net.apply(params, xs), -1), ys
-            )
+            results["Fuzzy ARTMAP", phase, part] = accuracy(artmap.predict(art_state, xs), ys)
+            results["MLP", phase, part] = accuracy(jnp.argmax(net.apply(params, xs), -1), ys)
         print(
             f"after training on {phase}: "
             + "  ".join(

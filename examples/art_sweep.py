@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     rho = np.linspace(0.0, 0.75 if args.quick else 0.9, 4 if args.quick else 19)
     rho = rho.astype(np.float32)
     d = fnnet.data.digits()  # pixels / 16: in [0, 1] with the known bounds 0..16
-    (x_train, y_train), (x_test, y_test) = fnnet.data.train_test_split(
-        jax.random.key(0), d.x, d.y
-    )
+    (x_train, y_train), (x_test, y_test) = fnnet.data.train_test_split(jax.random.key(0), d.x, d.y)
     capacity = 384 if args.quick else 768
     make = lambda r: C.fuzzy_artmap(rho=r, capacity=capacity)
     start = time.perf_counter()
@@ -52,9 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     predicted = jax.vmap(make(0.0).predict, in_axes=(0, None))(states, x_test)
     accuracy = np.mean(np.asarray(predicted) == np.asarray(y_test), axis=1)
     categories = np.asarray(C.num_categories(states))
-    print(
-        f"digits: {rho.size} vigilances in one program, {seconds:.1f} s (compile included)"
-    )
+    print(f"digits: {rho.size} vigilances in one program, {seconds:.1f} s (compile included)")
     for r, a, c in zip(rho, accuracy, categories):
         print(f"  ρ {r:.2f}: test accuracy {a:.3f}, {c} categories")
 

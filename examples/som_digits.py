@@ -78,9 +78,7 @@ def majority(counts):
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small maps, few steps")
-    parser.add_argument(
-        "--out", default="out", help="directory for the PNGs (default out/)"
-    )
+    parser.add_argument("--out", default="out", help="directory for the PNGs (default out/)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     import matplotlib
@@ -99,9 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]:
         start = time.perf_counter()
         w = jax.block_until_ready(
-            train_map(
-                grid, x, sigma=sigma, steps=steps, neighborhood=hood, seed=args.seed
-            )
+            train_map(grid, x, sigma=sigma, steps=steps, neighborhood=hood, seed=args.seed)
         )
         seconds = time.perf_counter() - start
         counts = C.label_map(grid, w, x, y, num_classes=10)
@@ -118,16 +114,12 @@ def main(argv: list[str] | None = None) -> dict:
                       labels=majority(counts)), ax=ax)  # fmt: skip
     fig.savefig(os.path.join(args.out, "som_digits_umatrix.png"), dpi=120)
     fig, ax = plt.subplots(figsize=(7, 6))
-    fig.colorbar(
-        draw(ax, grid, C.hit_map(grid, w, x), title="hit map", cmap="viridis"), ax=ax
-    )
+    fig.colorbar(draw(ax, grid, C.hit_map(grid, w, x), title="hit map", cmap="viridis"), ax=ax)
     fig.savefig(os.path.join(args.out, "som_digits_hits.png"), dpi=120)
     planes = np.asarray(C.component_planes(grid, w))
     fig, axes = plt.subplots(2, 4, figsize=(12, 6))
     for ax, pixel in zip(axes.ravel(), [10, 13, 19, 27, 36, 42, 50, 53]):
-        draw(
-            ax, grid, planes[pixel], title=f"pixel {divmod(pixel, 8)}", cmap="coolwarm"
-        )
+        draw(ax, grid, planes[pixel], title=f"pixel {divmod(pixel, 8)}", cmap="coolwarm")
     fig.suptitle("component planes")
     fig.savefig(os.path.join(args.out, "som_digits_planes.png"), dpi=120)
     grid, w, counts = results["hex"]

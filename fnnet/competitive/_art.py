@@ -252,9 +252,9 @@ def fuzzy_art(
 
     Example:
         >>> art = fuzzy_art(rho=0.9, capacity=4)
-        >>> state, j = art.update(art.init(2), jnp.array([0.2, 0.8]))
+        >>> state, j = art.update(art.init(2), jnp.array([0.25, 0.75]))
         >>> int(j), state.weights[0].tolist()
-        (0, [0.2, 0.8, 0.8, 0.2])
+        (0, [0.25, 0.75, 0.75, 0.25])
     """
     encode = complement_code if complement else _identity
     return _learner(_hyperparams(rho, alpha, beta, 0.0), capacity, encode, _check_fuzzy, False)
