@@ -1,7 +1,7 @@
 """Per-layer backpropagation diagnostics, read off one pass of the whole-network δ recursion.
 
 :func:`diagnose` runs the forward and backward pass of :func:`fnnet.networks.mlp_loss` once and
-returns, besides the loss and the gradients (the same arrays ``jax.grad`` of the fused loss
+returns, besides the loss and the gradients (the same arrays ``jax.grad`` of ``mlp_loss``
 gives), what that recursion computed on the way, per layer ``l = 1..L``::
 
     δ_l = ∂L/∂z_l                     (batch, fan_out)    the textbook's error signal
@@ -86,7 +86,7 @@ class Diagnostics(NamedTuple):
     """What one pass of the δ recursion computed: loss, gradients and per-layer statistics."""
 
     loss: Array  # () the batch loss, as mlp_loss returns it
-    grads: tuple  # tuple of DenseParams, the same arrays as jax.grad of the fused loss
+    grads: tuple  # tuple of DenseParams, the same arrays as jax.grad of mlp_loss
     layers: LayerStats
     per_example_grad_norm: Array  # (batch,) ‖∇_θ ℓ_i‖ over all layers
 
@@ -105,7 +105,11 @@ def _check_activations(activations: Any) -> tuple[Activation, ...]:
                 "one per layer, instead."
             )
         return tuple(activations.activations)
-    if isinstance(activations, (str, bytes)) or not isinstance(activations, Sequence) or not activations:
+    if (
+        isinstance(activations, (str, bytes))
+        or not isinstance(activations, Sequence)
+        or not activations
+    ):
         raise TypeError(
             "`activations` must be an fnnet.MLP Network or a non-empty tuple of activation "
             f"functions, one per layer; got {activations!r}."
@@ -155,8 +159,8 @@ def diagnose(
 ) -> Diagnostics:
     """The loss, its gradients and per-layer δ statistics of an MLP on one batch.
 
-    One forward and one backward pass of :func:`fnnet.networks.mlp_loss` (the fused output δ
-    where the output/loss pair allows it); see the module docstring for each statistic.
+    One forward and one backward pass of :func:`fnnet.networks.mlp_loss` (the output δ from
+    the loss's own rule); see the module docstring for each statistic.
 
     Args:
         activations: an ``fnnet.MLP(...)`` ``Network``, or the tuple of per-layer activation
@@ -171,7 +175,7 @@ def diagnose(
 
     Returns:
         ``Diagnostics(loss, grads, layers, per_example_grad_norm)``: ``grads`` equal to
-        ``jax.grad`` of the fused loss, ``layers`` a :class:`LayerStats` of arrays stacked
+        ``jax.grad`` of ``mlp_loss``, ``layers`` a :class:`LayerStats` of arrays stacked
         over layers, ``per_example_grad_norm`` of shape ``(batch,)``; all of ``x``'s dtype.
 
     Raises:
@@ -182,11 +186,15 @@ def diagnose(
     """
     acts = _check_activations(activations)
     if not callable(loss):
-        raise TypeError(f"`loss` must be a loss function such as fnnet.losses.squared_error; got {loss!r}.")
+        raise TypeError(
+            f"`loss` must be a loss function such as fnnet.losses.squared_error; got {loss!r}."
+        )
     _check_margin(saturation_margin)
     params, x = networks._check_network_input(params, x, len(acts))
     if x.ndim != 2:
-        raise ValueError(f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}.")
+        raise ValueError(
+            f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
+        )
     value, a_out, res = networks._loss_forward(acts, loss, params, x, jnp.asarray(y))
     grads, _, _, deltas = networks._loss_backward(res, jnp.ones_like(value))
     _, inputs, *_ = res  # inputs[l] = a_{l−1}, the input of layer l (a_0 = x)
@@ -222,7 +230,9 @@ def format_table(diagnostics: Diagnostics, activations: Any = None) -> str:
     the per-example gradient norm. Not jittable: it reads the arrays with numpy.
     """
     if not isinstance(diagnostics, Diagnostics):
-        raise TypeError(f"`diagnostics` must be a Diagnostics from diagnose(); got {type(diagnostics).__name__}.")
+        raise TypeError(
+            f"`diagnostics` must be a Diagnostics from diagnose(); got {type(diagnostics).__name__}."
+        )
     if np.ndim(diagnostics.loss) != 0:
         raise ValueError(
             f"`diagnostics` must be one step's, with a scalar loss; got a loss of shape "
@@ -231,9 +241,15 @@ def format_table(diagnostics: Diagnostics, activations: Any = None) -> str:
         )
     stats = LayerStats(*(np.asarray(v) for v in diagnostics.layers))
     num_layers = stats.delta_norm.shape[0]
-    names = [""] * num_layers if activations is None else [_name(f) for f in _check_activations(activations)]
+    names = (
+        [""] * num_layers
+        if activations is None
+        else [_name(f) for f in _check_activations(activations)]
+    )
     if len(names) != num_layers:
-        raise ValueError(f"`activations` has {len(names)} layers but `diagnostics` has {num_layers}.")
+        raise ValueError(
+            f"`activations` has {len(names)} layers but `diagnostics` has {num_layers}."
+        )
     total = np.asarray(diagnostics.per_example_grad_norm)
     lines = [
         f"loss {float(diagnostics.loss):.6g}   per-example ‖∇ℓ_i‖: median {np.median(total):.3e}, "

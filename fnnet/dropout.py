@@ -8,12 +8,12 @@ stax's ``Dropout``), and may be a traced array, so a sweep can ``vmap`` over dro
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_real
 from fnnet._types import Array, PRNGKey
 from fnnet.layers import Layer, no_params
 from fnnet.rules import hand_rule
@@ -25,10 +25,10 @@ def dropout(x: Array, keep: Array, rate: Array) -> Array:
     """Inverted dropout with a given mask: ``a = x ⊙ m / (1 − p)``, ``m = keep`` (booleans).
 
     Backward: ``dx = da ⊙ m / (1 − p)``, the forward's own mask reused; no cotangent for the
-    mask or the rate (a hyperparameter).
+    mask or the rate (a hyperparameter). The mask multiplies (it is not a ``where``), so a NaN
+    or inf input stays non-finite where it was dropped too: NaN in, NaN out.
     """
-    scale = 1.0 / (1.0 - jnp.asarray(rate, x.dtype))
-    return jnp.where(keep, x * scale, jnp.zeros_like(x))
+    return x * (keep.astype(x.dtype) / (1.0 - jnp.asarray(rate, x.dtype)))
 
 
 def _dropout_fwd(x, keep, rate):
@@ -37,16 +37,10 @@ def _dropout_fwd(x, keep, rate):
 
 def _dropout_bwd(res, da):
     keep, rate = res
-    scale = 1.0 / (1.0 - jnp.asarray(rate, da.dtype))
-    return jnp.where(keep, da * scale, jnp.zeros_like(da)), None, None
+    return da * (keep.astype(da.dtype) / (1.0 - jnp.asarray(rate, da.dtype))), None, None
 
 
 dropout.defvjp(_dropout_fwd, _dropout_bwd)
-
-
-def _check_rate(rate: Any) -> None:
-    if isinstance(rate, numbers.Real) and not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"`rate` is the fraction of units zeroed and must be in [0, 1); got {rate!r}.")
 
 
 def Dropout(rate: Any) -> Layer:
@@ -54,16 +48,22 @@ def Dropout(rate: Any) -> Layer:
 
     Args:
         rate: fraction of units set to zero while training, in ``[0, 1)``; a Python float or
-            a traced array (sweepable).
+            a 0-d (possibly traced, sweepable) array.
+
+    Raises:
+        TypeError: ``rate`` is not a real number or 0-d array (e.g. the string ``"0.5"``).
+        ValueError: a concrete ``rate`` outside ``[0, 1)`` or not finite.
 
     Returns:
         A parameter-free ``Layer``. ``apply(params, x, *, key, training)`` needs a ``key`` when
         ``training`` is true (``serial`` derives one per layer from the step key) and is the
         identity when it is false.
     """
-    _check_rate(rate)
+    check_real("rate", rate, low=0.0, high=1.0, high_open=True)  # the fraction zeroed
 
-    def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         del params
         x = jnp.asarray(x)
         if not training:

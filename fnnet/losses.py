@@ -5,16 +5,20 @@ the ``k`` features or classes) and returns their **mean over the batch**, a scal
 dtype. An unbatched ``(k,)`` vector is a batch of one. Because of the mean, every gradient
 carries a factor ``1/batch``.
 
-Each loss is paired with the output activation that makes its derivative collapse (the fused
-output rule). With ``z = x @ W + b`` the output layer's pre-activation, ``a = f(z)`` and
-``δ = ∂L/∂z``:
+Each loss is paired with the output activation that makes its derivative collapse. With
+``z = x @ W + b`` the output layer's pre-activation, ``a = f(z)``, ``δ = ∂L/∂z`` and
+``s = Σ_j y_j`` the sum of an example's targets:
 
 * identity + :func:`squared_error`: ``δ = (a − y) / batch``;
 * sigmoid + :func:`sigmoid_binary_cross_entropy`: ``δ = (σ(z) − y) / batch``;
-* softmax + :func:`softmax_cross_entropy`: ``δ = (softmax(z) − y) / batch``.
+* softmax + :func:`softmax_cross_entropy`: ``δ = (softmax(z)·s − y) / batch``, which is the
+  textbook's ``(a − y) / batch`` only when every target row sums to 1 (labels, one-hot,
+  probabilities), not for multi-label or unnormalised rows.
 
 The two cross-entropies therefore take the *logits* ``z``, not the probabilities: they apply
-the activation themselves, stably, and their backward rule is the fused ``δ`` directly.
+the activation themselves (the forward bodies of :mod:`fnnet.activations`), stably, and their
+backward rule returns that ``δ`` directly. This rule is the one place each output δ is written:
+``fnnet.networks.mlp_loss`` and ``fnnet.diagnostics`` call it rather than re-deriving it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from fnnet._checks import is_concrete
 from fnnet._types import Array
+from fnnet.activations import log_softmax, sigmoid, softplus
 from fnnet.rules import hand_rule
 
 
@@ -39,9 +46,7 @@ def _check_float(x: Any, name: str) -> None:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"`{name}` must have a floating dtype; got {_describe(x)}.")
     if x.ndim not in (1, 2):
-        raise ValueError(
-            f"`{name}` must have shape (batch, k) or (k,); got {_describe(x)}."
-        )
+        raise ValueError(f"`{name}` must have shape (batch, k) or (k,); got {_describe(x)}.")
 
 
 def _check_like(x: Any, name: str, ref: Any, ref_name: str) -> None:
@@ -125,10 +130,23 @@ squared_error.defvjp(_squared_error_fwd, _squared_error_bwd)
 
 
 def _log_softmax(logits: Array) -> Array:
-    """``z − logsumexp(z)`` over the last axis, shifted by the (constant) row maximum."""
-    shift = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
-    shifted = logits - shift
-    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
+    """``z − logsumexp(z)`` over the last axis: :func:`fnnet.activations.log_softmax`'s body."""
+    return log_softmax.forward(logits, -1)
+
+
+def _check_label_range(labels: Any, num_classes: int) -> None:
+    """Concrete integer labels must lie in ``[0, num_classes)``; traced ones cannot be checked."""
+    if not is_concrete(labels):
+        return
+    values = np.asarray(labels)
+    bad = np.argwhere((values < 0) | (values >= num_classes))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"`labels` must be class indices in [0, {num_classes}) (`logits` has {num_classes} "
+            f"classes); got {values[where]} at index {where if values.ndim else '()'} "
+            f"({len(bad)} out of range)."
+        )
 
 
 def _check_labels(logits: Any, labels: Any) -> None:
@@ -143,6 +161,7 @@ def _check_labels(logits: Any, labels: Any) -> None:
                 f"{tuple(logits.shape[:-1])} (the batch of `logits`); got `labels` shape "
                 f"{tuple(labels.shape)}, `logits` shape {tuple(logits.shape)}."
             )
+        _check_label_range(labels, logits.shape[-1])
         return
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(
@@ -196,9 +215,11 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
 
         δ = ∂L/∂z = (p·s − y) / batch,     ∂L/∂y = −log p / batch
 
-    Fused output rule: for one-hot or probability targets ``s = 1``, so the softmax output
-    layer's ``δ = (p − y) / batch``, the textbook ``a − y``; the Jacobian of the softmax is
-    never formed.
+    Output δ: because the loss takes logits, this rule's ``∂L/∂z`` *is* the output layer's δ
+    (``fnnet.networks.mlp_loss`` calls this rule for it); the Jacobian of the softmax is never
+    formed. Only for targets whose rows sum to 1 (integer labels, one-hot, probability rows)
+    is ``s = 1`` and ``δ = (p − y) / batch``, the textbook's ``a − y``; multi-label 0/1 rows or
+    unnormalised soft labels keep the ``p·s`` term.
 
     Args:
         logits: ``z``, floating, shape ``(batch, k)`` or ``(k,)`` (one example).
@@ -213,7 +234,8 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
         TypeError: non-floating ``logits``; float labels of a different dtype; labels neither
             integer nor floating.
         ValueError: mismatched batch sizes or class counts, or float labels of rank 1 with a
-            batch of logits (both shapes are named).
+            batch of logits (both shapes are named); concrete integer labels outside
+            ``[0, k)`` (the value and its index are named).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -225,8 +247,9 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
         Array([-0.375,  0.125,  0.125,  0.125], dtype=float32)
 
     Note:
-        Integer labels outside ``[0, k)`` cannot be checked at trace time (their values are
-        not known then). Such an example's target row is NaN, so the loss and that example's
+        Concrete integer labels outside ``[0, k)`` are a ``ValueError`` naming the first bad
+        label. Traced ones (inside ``jit``/``vmap``) cannot be checked, their values are not
+        known at trace time: such an example's target row is NaN, so the loss and that example's
         row of the logits gradient are NaN (the other rows are unaffected); the error is
         visible rather than silently ignored, and ``jax_debug_nans`` locates it.
     """
@@ -258,27 +281,27 @@ softmax_cross_entropy.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_entropy_
 # --- sigmoid binary cross-entropy ---------------------------------------------------------
 
 
-def _stable_sigmoid(z: Array) -> Array:
-    return 0.5 * (1.0 + jnp.tanh(0.5 * z))  # no e^{−z} overflow in the tails
-
-
 @hand_rule
 @jax.custom_vjp
 def sigmoid_binary_cross_entropy(logits: Array, targets: Array) -> Array:
     """Binary cross-entropy from logits, ``−y log σ(z) − (1 − y) log(1 − σ(z))``, mean.
 
-    Forward, elementwise and stable for any logits, then summed over the ``k`` outputs of
-    each example and averaged over the batch::
+    Forward, elementwise, then summed over the ``k`` outputs of each example and averaged over
+    the batch, written with :func:`fnnet.activations.softplus` (``−log σ(z) = softplus(−z)``)::
 
-        ℓ(z, y) = max(z, 0) − z·y + log(1 + e^{−|z|})
+        ℓ(z, y) = y·softplus(−z) + (1 − y)·softplus(z)
         L = (1/batch) Σ_n Σ_j ℓ(z_nj, y_nj)
 
-    Backward::
+    Both terms are non-negative for ``y ∈ [0, 1]``, so nothing cancels: for ``y = 1``,
+    ``z = 700`` the loss is ``e^{−700}``, not ``700 − 700 = 0``.
 
-        δ = ∂L/∂z = (σ(z) − y) / batch,     ∂L/∂y = −z / batch
+    Backward (``σ(−z) = 1 − σ(z)`` from :func:`fnnet.activations.sigmoid`'s body)::
 
-    Fused output rule: with a sigmoid output layer ``a = σ(z)``, the output
-    ``δ = (a − y) / batch``; the ``σ'(z)`` of the activation cancels against the loss.
+        δ = ∂L/∂z = ((1 − y)·σ(z) − y·σ(−z)) / batch  (= (σ(z) − y) / batch),   ∂L/∂y = −z / batch
+
+    the first form exact in both tails for hard 0/1 targets. Output δ: because the loss takes
+    logits, this ``∂L/∂z`` is the output layer's δ (the ``σ'(z)`` of a sigmoid output cancels
+    against the loss); ``fnnet.networks.mlp_loss`` calls this rule for it.
 
     Args:
         logits: ``z``, floating, shape ``(batch, k)`` or ``(k,)`` (one example), ``k``
@@ -294,8 +317,8 @@ def sigmoid_binary_cross_entropy(logits: Array, targets: Array) -> Array:
     """
     _check_float(logits, "logits")
     _check_like(targets, "targets", logits, "logits")
-    softplus = jnp.maximum(logits, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(logits)))  # log(1 + e^z)
-    elementwise = softplus - logits * targets
+    # −y log σ(z) − (1 − y) log σ(−z), with −log σ(z) = softplus(−z)
+    elementwise = targets * softplus.forward(-logits) + (1.0 - targets) * softplus.forward(logits)
     return jnp.mean(jnp.sum(elementwise, axis=-1))
 
 
@@ -306,7 +329,8 @@ def _sigmoid_binary_cross_entropy_fwd(logits, targets):
 def _sigmoid_binary_cross_entropy_bwd(res, dloss):
     logits, targets = res
     scale = dloss / _batch_size(logits)
-    dlogits = scale * (_stable_sigmoid(logits) - targets)  # δ = (σ(z) − y) / batch
+    p, complement = sigmoid.forward(logits), sigmoid.forward(-logits)  # σ(z), σ(−z) = 1 − σ(z)
+    dlogits = scale * ((1.0 - targets) * p - targets * complement)  # δ = (σ(z) − y) / batch
     return dlogits, -scale * logits  # ∂L/∂y = −z / batch
 
 

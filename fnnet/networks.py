@@ -12,20 +12,27 @@ multilayer perceptron, exactly as the textbook states it (``L`` layers, ``a_0 = 
 ``⊙ f_l'(z_l)`` is carried out by the activation's own hand-written rule, from what its forward
 saved (``a_l`` for sigmoid and tanh), so softmax hidden layers work too.
 
-:func:`mlp_loss` adds the loss to the same rule. For the matched output/loss pairs the output δ is
-*fused*: it is never formed as ``∂L/∂a ⊙ f'(z)`` but written directly as ``δ_L = (a − y)/batch``:
+:func:`mlp_loss` adds the loss to the same rule. Its output δ is never re-derived here: it is the
+loss's own hand rule, pulled back through the output activation's rule,
+``δ_L = f_L'(z_L) ⊙ ∂L/∂a_L``. With an identity output layer and a loss that takes logits, the
+loss's rule returns ``δ_L = ∂L/∂z_L`` directly (the activation's Jacobian is never formed):
 
-================================  =========================================  ==================
-network output (last activation)  loss                                       fused ``a``
-================================  =========================================  ==================
-``identity``                      ``losses.squared_error``                   ``a = z``
-``identity`` (logits)             ``losses.sigmoid_binary_cross_entropy``    ``a = σ(z)``
-``identity`` (logits)             ``losses.softmax_cross_entropy``           ``a = softmax(z)``
-================================  =========================================  ==================
+================================  =========================================  ====================================
+network output (last activation)  loss                                       output δ (from the loss's rule)
+================================  =========================================  ====================================
+``identity``                      ``losses.squared_error``                   ``(a − y) / batch``
+``identity`` (logits)             ``losses.sigmoid_binary_cross_entropy``    ``(σ(z) − y) / batch``
+``identity`` (logits)             ``losses.softmax_cross_entropy``           ``(softmax(z)·Σy − y) / batch``
+================================  =========================================  ====================================
 
-(fnnet's cross-entropies take logits, so "sigmoid + binary cross-entropy" and "softmax +
-cross-entropy" are an identity output layer followed by the loss from logits.) Any other pair
-uses the general output δ through the loss's and the activation's rules.
+The textbook's ``δ_L = a − y`` (over the batch) is the special case of targets whose rows sum
+to 1 (integer labels, one-hot, probabilities); multi-label 0/1 rows, rows summing to 0.5 or
+unnormalised soft labels keep the ``Σy`` factor, and the rule gets it right because it asks
+the loss. Any other output/loss pair goes through the same two rules.
+
+All rules here are first-order (``jax.custom_vjp``): for ``jax.jvp``, ``jax.jacfwd`` or
+``jax.hessian`` of a network, wrap the call in ``with fnnet.autodiff():`` (or use
+``fnnet.with_autodiff(f)``), which differentiates the same forward code with JAX itself.
 """
 
 from __future__ import annotations
@@ -36,25 +43,14 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from fnnet import activations, initializers, losses
+from fnnet import activations, initializers
+from fnnet._checks import check_key
 from fnnet._types import Activation, Array, Initializer, PRNGKey
 from fnnet.layers import DenseParams, Layer, check_activation, check_dense_params, check_input
 from fnnet.layers._core import _as_shape
 from fnnet.rules import hand_rule
 
 Loss = Callable[[Array, Array], Array]
-
-
-def _fused_output(z: Array, y: Array, loss: Loss) -> Array:
-    """``a − y`` for the matched pairs (see the module table), or ``None`` for any other loss."""
-    if loss is losses.squared_error:
-        return z - y
-    if loss is losses.sigmoid_binary_cross_entropy:
-        return activations.sigmoid(z) - y
-    if loss is losses.softmax_cross_entropy:
-        target = y if y.ndim == z.ndim else jax.nn.one_hot(y, z.shape[-1], dtype=z.dtype)
-        return activations.softmax(z) - target
-    return None
 
 
 def _forward(activations_: Sequence[Activation], params, x):
@@ -129,9 +125,11 @@ mlp.defvjp(_mlp_fwd, _mlp_bwd)
 def mlp_loss(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array) -> Array:
     """The loss of an MLP on a batch, ``loss(mlp(params, x), y)``, as one hand-written rule.
 
-    Backward: the output δ is fused for matched pairs, ``δ_L = (a − y) / batch`` (see the module
-    table); otherwise ``δ_L = ∂L/∂a_L ⊙ f_L'(z_L)``. Then the hidden recursion of :func:`mlp`.
-    ``y`` gets its cotangent from the loss's rule (``None`` for integer labels).
+    Backward: the output δ comes from the loss's own rule, ``δ_L = ∂L/∂a_L ⊙ f_L'(z_L)``
+    (for an identity output and a loss from logits, the loss's ``∂L/∂z``, e.g.
+    ``(softmax(z)·Σy − y)/batch``; see the module table). Then the hidden recursion of
+    :func:`mlp`. ``y`` gets its cotangent from the loss's rule (``None`` for integer labels).
+    First-order rule: use :func:`fnnet.autodiff` for forward mode and Hessians.
     """
     return loss(mlp.forward(activations_, params, x), y)
 
@@ -144,11 +142,12 @@ def _loss_forward(activations_, loss, params, x, y):
     z = a_hidden @ params[-1].w + params[-1].b
     a, last_pullback = jax.vjp(last, z)
     pullbacks.append(last_pullback)
-    value, loss_pullback = jax.vjp(loss, a, y) if jnp.issubdtype(y.dtype, jnp.floating) else (
-        jax.vjp(lambda a_: loss(a_, y), a)
+    value, loss_pullback = (
+        jax.vjp(loss, a, y)
+        if jnp.issubdtype(y.dtype, jnp.floating)
+        else (jax.vjp(lambda a_: loss(a_, y), a))
     )
-    fused = _fused_output(z, y, loss) if last is activations.identity else None
-    return value, a, (params, inputs, pullbacks, loss_pullback, fused)
+    return value, a, (params, inputs, pullbacks, loss_pullback)
 
 
 def _mlp_loss_fwd(activations_, loss, params, x, y):
@@ -161,14 +160,10 @@ def _loss_backward(res, g):
 
     Returns ``(grads, dx, dy, deltas)``, ``deltas[l]`` being layer ``l``'s ``δ = g ∂L/∂z_l``.
     """
-    params, inputs, pullbacks, loss_pullback, fused = res
-    cotangents = loss_pullback(g)
+    params, inputs, pullbacks, loss_pullback = res
+    cotangents = loss_pullback(g)  # the loss's own rule: ∂L/∂a_L (and ∂L/∂y for float targets)
     dy = cotangents[1] if len(cotangents) == 2 else None
-    if fused is not None:
-        batch = fused.shape[0]
-        delta = g * fused / batch  # fused output δ_L = (a − y) / batch
-    else:
-        (delta,) = pullbacks[-1](cotangents[0])  # δ_L = ∂L/∂a_L ⊙ f_L'(z_L)
+    (delta,) = pullbacks[-1](cotangents[0])  # δ_L = ∂L/∂a_L ⊙ f_L'(z_L); = ∂L/∂z_L for identity
     grads, dx, deltas = _delta_recursion(params, inputs, pullbacks, delta)
     return grads, dx, dy, deltas
 
@@ -198,7 +193,7 @@ def _check_network_input(params, x, num_layers: int):
 
 
 class Network(NamedTuple):
-    """A ``Layer`` plus its fused loss: ``loss(params, x, y, loss_fn) -> scalar``.
+    """A ``Layer`` plus its whole-network loss rule: ``loss(params, x, y, loss_fn) -> scalar``.
 
     ``init`` and ``apply`` follow the layer contract, so a ``Network`` composes with ``serial``.
     ``activations`` is the static tuple of per-layer activation functions (``()`` if unknown),
@@ -233,7 +228,7 @@ def MLP(
         A ``Layer`` whose params are a tuple of ``DenseParams``, the same structure as
         ``serial(Dense(...), ...)``, and whose ``apply`` maps ``(batch, fan_in)`` to
         ``(batch, layer_sizes[-1])``; ``loss(params, x, y, loss_fn)`` is the whole-network rule
-        :func:`mlp_loss` with the fused output δ; ``activations`` the per-layer tuple of
+        :func:`mlp_loss` (output δ from the loss's rule); ``activations`` the per-layer tuple of
         activation functions (for ``fnnet.diagnostics.diagnose``).
 
     Example:
@@ -246,23 +241,34 @@ def MLP(
         [(2, 4), (4, 3)]
     """
     sizes = tuple(layer_sizes)
-    if not sizes or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        raise ValueError(f"`layer_sizes` must be a non-empty sequence of positive ints; got {layer_sizes!r}.")
+    if not sizes or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes
+    ):
+        raise ValueError(
+            f"`layer_sizes` must be a non-empty sequence of positive ints; got {layer_sizes!r}."
+        )
     acts = tuple([check_activation(activation)] * (len(sizes) - 1)) + (
         check_activation(output_activation, "output_activation"),
     )
     w_init = initializers.glorot_normal() if w_init is None else w_init
 
     def init(key: PRNGKey, input_shape: Any) -> tuple:
+        check_key("key", key)
         fan_in = _as_shape(input_shape)[-1]
         params = []
         for layer_key, fan_out in zip(jax.random.split(key, len(sizes)), sizes):
             w_key, b_key = jax.random.split(layer_key)
-            params.append(DenseParams(w_init(w_key, (fan_in, fan_out), dtype), b_init(b_key, (fan_out,), dtype)))
+            params.append(
+                DenseParams(
+                    w_init(w_key, (fan_in, fan_out), dtype), b_init(b_key, (fan_out,), dtype)
+                )
+            )
             fan_in = fan_out
         return tuple(params)
 
-    def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         del key, training
         params, x = _check_network_input(params, x, len(sizes))
         if x.ndim == 1:
@@ -272,7 +278,9 @@ def MLP(
     def loss(params: tuple, x: Array, y: Array, loss_fn: Loss) -> Array:
         params, x = _check_network_input(params, x, len(sizes))
         if x.ndim != 2:
-            raise ValueError(f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}.")
+            raise ValueError(
+                f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
+            )
         return mlp_loss(acts, loss_fn, params, x, jnp.asarray(y))
 
     return Network(init, apply, loss, acts)

@@ -77,6 +77,15 @@ def with_autodiff(fun: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+_FORWARD_MODE = "can't apply forward-mode autodiff"
+_HINT_START = "fnnet's rules are first-order"
+_HINT = (
+    _HINT_START + " (reverse mode), and `{name}` is one. For jax.jvp, "
+    "jax.jacfwd or jax.hessian, trace the function inside `with fnnet.autodiff():` or wrap it, "
+    "`jax.hessian(fnnet.with_autodiff(f))`: JAX then differentiates the same forward code."
+)
+
+
 def hand_rule(rule: Any) -> Callable[..., Any]:
     """Mark a ``jax.custom_vjp`` function as one of fnnet's hand-written rules.
 
@@ -86,6 +95,9 @@ def hand_rule(rule: Any) -> Callable[..., Any]:
 
     * ``.custom_vjp``: the ``jax.custom_vjp`` object itself;
     * ``.forward``: the undecorated forward body, differentiated by JAX under the switch.
+
+    Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) of a hand rule outside
+    :func:`autodiff` raises JAX's ``TypeError`` with a pointer to ``fnnet.autodiff()`` added.
     """
     forward = getattr(rule, "fun", None)
     if forward is None or not hasattr(rule, "defvjp"):
@@ -95,7 +107,13 @@ def hand_rule(rule: Any) -> Callable[..., Any]:
     def dispatch(*args, **kwargs):
         if autodiff_enabled():
             return forward(*args, **kwargs)
-        return rule(*args, **kwargs)
+        try:
+            return rule(*args, **kwargs)
+        except TypeError as error:
+            message = str(error)
+            if _FORWARD_MODE not in message or _HINT_START in message:  # not ours, or explained
+                raise
+            raise TypeError(f"{message}\n{_HINT.format(name=name)}") from error
 
     dispatch.custom_vjp = rule
     dispatch.forward = forward

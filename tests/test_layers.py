@@ -123,7 +123,9 @@ def test_autodiff_switch_enables_forward_mode(key):
 
 
 def test_serial_composes_and_splits_keys(key):
-    net = fnnet.serial(fnnet.Dense(5, activations.relu), fnnet.Activation(activations.sigmoid), fnnet.Dense(2))
+    net = fnnet.serial(
+        fnnet.Dense(5, activations.relu), fnnet.Activation(activations.sigmoid), fnnet.Dense(2)
+    )
     params = net.init(key, 3)
     assert isinstance(params, tuple) and len(params) == 3 and params[1] == ()
     x = jax.random.normal(key, (6, 3))
@@ -187,7 +189,11 @@ def test_initializer_bounds_and_errors(key):
 
 def test_prelu_layer_learns_slope_gradient(x64):
     key = jax.random.key(0)
-    net = fnnet.serial(fnnet.Dense(4, dtype=jnp.float64), fnnet.PReLU(dtype=jnp.float64), fnnet.Dense(2, dtype=jnp.float64))
+    net = fnnet.serial(
+        fnnet.Dense(4, dtype=jnp.float64),
+        fnnet.PReLU(dtype=jnp.float64),
+        fnnet.Dense(2, dtype=jnp.float64),
+    )
     params = net.init(key, 3)
     assert params[1].shape == (4,) and np.all(np.asarray(params[1]) == 0.25)
     x = jax.random.normal(key, (9, 3), jnp.float64)
@@ -210,6 +216,56 @@ def test_rrelu_layer_training_switch(key):
     a = net.apply(((),), x, key=key, training=True)
     slopes = -np.asarray(a)
     assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.03
-    np.testing.assert_array_equal(a, net.apply(((),), x, key=key, training=True))  # same key, same draw
+    np.testing.assert_array_equal(
+        a, net.apply(((),), x, key=key, training=True)
+    )  # same key, same draw
     with pytest.raises(ValueError, match="`key` must be a jax.random key"):
         net.apply(((),), x, training=True)
+
+
+LAYERS = {
+    "Dense": lambda: fnnet.Dense(3),
+    "Activation": lambda: fnnet.Activation(activations.tanh),
+    "PReLU": lambda: fnnet.PReLU(),
+    "RReLU": lambda: fnnet.RReLU(),
+    "Dropout": lambda: fnnet.Dropout(0.5),
+    "Residual": lambda: fnnet.Residual(fnnet.Dense(4)),
+    "serial": lambda: fnnet.serial(fnnet.Dense(3), fnnet.Dropout(0.1)),
+    "MLP": lambda: fnnet.MLP((3, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_init_with_an_int_seed_says_use_a_key(name):
+    layer = LAYERS[name]()
+    with pytest.raises(
+        TypeError,
+        match=r"`key` must be a JAX random key; got the int 0\. Use jax\.random\.key\(0\)",
+    ):
+        layer.init(0, 4)
+    layer.init(jax.random.key(0), 4)  # a key works
+
+
+@pytest.mark.parametrize(
+    "rate, error",
+    [
+        ("0.5", TypeError),
+        (None, TypeError),
+        (jnp.ones(2), ValueError),
+        (1.0, ValueError),
+        (-0.1, ValueError),
+        (float("nan"), ValueError),
+    ],
+)
+def test_dropout_bad_rate_fails_at_construction(rate, error):
+    with pytest.raises(error, match="`rate`"):
+        fnnet.Dropout(rate)
+
+
+def test_dropout_traced_rate_still_sweeps():
+    x = jnp.ones((4, 1000))
+    out = jax.vmap(lambda r: fnnet.Dropout(r).apply((), x, key=jax.random.key(0), training=True))(
+        jnp.array([0.0, 0.5])
+    )
+    np.testing.assert_array_equal(out[0], x)
+    assert 0.4 < float(jnp.mean(out[1] == 0)) < 0.6

@@ -347,36 +347,111 @@ def test_out_of_range_integer_labels_give_nan_rows(key):
 f32 = np.float32
 BAD_INPUTS = [
     # (loss, first, second, error, fragments the message must contain)
-    (softmax_cross_entropy, np.zeros((4, 3), f32), np.zeros(5, np.int32), ValueError,
-     ["`labels`", "(5,)", "(4, 3)"]),
-    (softmax_cross_entropy, np.zeros((4, 3), f32), np.zeros((5, 3), f32), ValueError,
-     ["`labels`", "batch", "(5, 3)", "(4, 3)"]),
-    (softmax_cross_entropy, np.zeros((4, 3), f32), np.zeros((4, 2), f32), ValueError,
-     ["`labels`", "classes", "(4, 2)", "(4, 3)"]),
-    (softmax_cross_entropy, np.zeros((4, 3), f32), np.zeros(4, f32), ValueError,
-     ["`labels`", "float32", "integer", "(4,)", "(4, 3)"]),
-    (softmax_cross_entropy, np.zeros((4, 3), np.int32), np.zeros(4, np.int32), TypeError,
-     ["`logits`", "floating", "int32", "(4, 3)"]),
-    (softmax_cross_entropy, np.zeros((4, 3), f32), np.zeros((4, 3), np.float16), TypeError,
-     ["`labels`", "float16", "float32"]),
-    (softmax_cross_entropy, np.zeros((4, 3), f32), np.zeros(4, bool), TypeError,
-     ["`labels`", "bool", "(4,)"]),
-    (softmax_cross_entropy, np.zeros((2, 4, 3), f32), np.zeros((2, 4), np.int32), ValueError,
-     ["`logits`", "(batch, k)", "(2, 4, 3)"]),
-    (softmax_cross_entropy, [[0.0, 1.0]], np.zeros(1, np.int32), TypeError,
-     ["`logits`", "array", "list"]),
-    (squared_error, np.zeros((4, 3), f32), np.zeros((4, 2), f32), ValueError,
-     ["`target`", "`prediction`", "(4, 2)", "(4, 3)"]),
-    (squared_error, np.zeros((4, 3), f32), np.zeros((4, 3), np.float16), TypeError,
-     ["`target`", "float16", "float32"]),
-    (squared_error, np.zeros((4, 3), np.int32), np.zeros((4, 3), np.int32), TypeError,
-     ["`prediction`", "int32", "(4, 3)"]),
-    (sigmoid_binary_cross_entropy, np.zeros((4, 3), np.int32), np.zeros((4, 3), f32), TypeError,
-     ["`logits`", "int32", "(4, 3)"]),
-    (sigmoid_binary_cross_entropy, np.zeros((4, 3), f32), np.zeros((4, 3), np.int32), TypeError,
-     ["`targets`", "int32", "(4, 3)", "float32"]),
-    (sigmoid_binary_cross_entropy, np.zeros((4, 3), f32), np.zeros((5, 3), f32), ValueError,
-     ["`targets`", "(5, 3)", "(4, 3)"]),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros(5, np.int32),
+        ValueError,
+        ["`labels`", "(5,)", "(4, 3)"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros((5, 3), f32),
+        ValueError,
+        ["`labels`", "batch", "(5, 3)", "(4, 3)"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros((4, 2), f32),
+        ValueError,
+        ["`labels`", "classes", "(4, 2)", "(4, 3)"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros(4, f32),
+        ValueError,
+        ["`labels`", "float32", "integer", "(4,)", "(4, 3)"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), np.int32),
+        np.zeros(4, np.int32),
+        TypeError,
+        ["`logits`", "floating", "int32", "(4, 3)"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros((4, 3), np.float16),
+        TypeError,
+        ["`labels`", "float16", "float32"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros(4, bool),
+        TypeError,
+        ["`labels`", "bool", "(4,)"],
+    ),
+    (
+        softmax_cross_entropy,
+        np.zeros((2, 4, 3), f32),
+        np.zeros((2, 4), np.int32),
+        ValueError,
+        ["`logits`", "(batch, k)", "(2, 4, 3)"],
+    ),
+    (
+        softmax_cross_entropy,
+        [[0.0, 1.0]],
+        np.zeros(1, np.int32),
+        TypeError,
+        ["`logits`", "array", "list"],
+    ),
+    (
+        squared_error,
+        np.zeros((4, 3), f32),
+        np.zeros((4, 2), f32),
+        ValueError,
+        ["`target`", "`prediction`", "(4, 2)", "(4, 3)"],
+    ),
+    (
+        squared_error,
+        np.zeros((4, 3), f32),
+        np.zeros((4, 3), np.float16),
+        TypeError,
+        ["`target`", "float16", "float32"],
+    ),
+    (
+        squared_error,
+        np.zeros((4, 3), np.int32),
+        np.zeros((4, 3), np.int32),
+        TypeError,
+        ["`prediction`", "int32", "(4, 3)"],
+    ),
+    (
+        sigmoid_binary_cross_entropy,
+        np.zeros((4, 3), np.int32),
+        np.zeros((4, 3), f32),
+        TypeError,
+        ["`logits`", "int32", "(4, 3)"],
+    ),
+    (
+        sigmoid_binary_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros((4, 3), np.int32),
+        TypeError,
+        ["`targets`", "int32", "(4, 3)", "float32"],
+    ),
+    (
+        sigmoid_binary_cross_entropy,
+        np.zeros((4, 3), f32),
+        np.zeros((5, 3), f32),
+        ValueError,
+        ["`targets`", "(5, 3)", "(4, 3)"],
+    ),
 ]
 
 
@@ -386,6 +461,21 @@ def test_bad_input_errors_name_argument_and_shapes(loss, first, second, error, f
         loss(first, second)
     for fragment in fragments:
         assert fragment in str(info.value), (fragment, str(info.value))
+
+
+@pytest.mark.parametrize("labels, bad, where", [([0, 3, 1], 3, "(1,)"), ([0, 1, -1], -1, "(2,)")])
+def test_concrete_out_of_range_labels_are_refused(labels, bad, where):
+    """A concrete label outside [0, k) is an error naming `labels`, the range and the value; the
+    same labels traced inside jit keep the documented NaN row."""
+    z = jnp.zeros((3, 3))
+    with pytest.raises(ValueError) as info:
+        softmax_cross_entropy(z, jnp.array(labels, jnp.int32))
+    message = str(info.value)
+    for fragment in ("`labels`", "[0, 3)", f"got {bad}", where):
+        assert fragment in message, (fragment, message)
+    with pytest.raises(ValueError, match=r"`labels` must be class indices in \[0, 3\)"):
+        jax.grad(softmax_cross_entropy)(z, np.array(labels, np.int32))  # numpy labels, under grad
+    assert np.isnan(jax.jit(softmax_cross_entropy)(z, jnp.array(labels, jnp.int32)))
 
 
 def test_bad_input_is_caught_at_trace_time_under_jit():

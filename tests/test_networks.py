@@ -38,9 +38,9 @@ def _plain_loss(loss, a, y):
 
 
 def _setup(key, sizes, dtype, batch=6):
-    acts = tuple(activations.sigmoid if i % 2 else activations.relu for i in range(len(sizes) - 2)) + (
-        activations.identity,
-    )
+    acts = tuple(
+        activations.sigmoid if i % 2 else activations.relu for i in range(len(sizes) - 2)
+    ) + (activations.identity,)
     net = fnnet.MLP(sizes[1:], dtype=dtype)
     params = net.init(key, sizes[0])
     x = jax.random.normal(jax.random.fold_in(key, 1), (batch, sizes[0]), dtype)
@@ -70,7 +70,9 @@ def test_mlp_rule_equals_composition_and_autodiff(x64, sizes):
 LABELS = {
     "squared_error": lambda k, n, c, dt: jax.random.normal(k, (n, c), dt),
     "softmax_int": lambda k, n, c, dt: jax.random.randint(k, (n,), 0, c),
-    "softmax_onehot": lambda k, n, c, dt: jax.nn.one_hot(jax.random.randint(k, (n,), 0, c), c, dtype=dt),
+    "softmax_onehot": lambda k, n, c, dt: jax.nn.one_hot(
+        jax.random.randint(k, (n,), 0, c), c, dtype=dt
+    ),
     "bce": lambda k, n, c, dt: jax.random.bernoulli(k, 0.5, (n, c)).astype(dt),
 }
 LOSS_OF = {
@@ -79,6 +81,71 @@ LOSS_OF = {
     "softmax_onehot": losses.softmax_cross_entropy,
     "bce": losses.sigmoid_binary_cross_entropy,
 }
+
+
+# Every kind of target each loss accepts, as (loss, targets(key, batch, classes, dtype)).
+def _softmax_rows(k, n, c, dt):
+    return jax.nn.softmax(jax.random.normal(k, (n, c), dt))
+
+
+TARGET_KINDS = {
+    "squared_error[real]": (losses.squared_error, LABELS["squared_error"]),
+    "squared_error[one-hot]": (losses.squared_error, LABELS["softmax_onehot"]),
+    "softmax[int]": (losses.softmax_cross_entropy, LABELS["softmax_int"]),
+    "softmax[one-hot]": (losses.softmax_cross_entropy, LABELS["softmax_onehot"]),
+    "softmax[soft rows]": (losses.softmax_cross_entropy, _softmax_rows),
+    "softmax[rows sum to 0.5]": (
+        losses.softmax_cross_entropy,
+        lambda k, n, c, dt: 0.5 * _softmax_rows(k, n, c, dt),
+    ),
+    "softmax[unnormalised]": (
+        losses.softmax_cross_entropy,
+        lambda k, n, c, dt: jax.random.uniform(k, (n, c), dt, 0.0, 2.0),
+    ),
+    "softmax[multi-label]": (losses.softmax_cross_entropy, LABELS["bce"]),
+    "bce[multi-label]": (losses.sigmoid_binary_cross_entropy, LABELS["bce"]),
+    "bce[soft]": (
+        losses.sigmoid_binary_cross_entropy,
+        lambda k, n, c, dt: jax.random.uniform(k, (n, c), dt),
+    ),
+    "bce[one-hot]": (losses.sigmoid_binary_cross_entropy, LABELS["softmax_onehot"]),
+}
+
+
+def test_every_target_kind_through_every_network_path(x64):
+    """The output δ comes from the loss's own rule on every path: mlp then the loss, mlp_loss,
+    MLP(...).loss and diagnostics.diagnose all equal jax.grad of a plain jnp reference in
+    float64, for every kind of target (a re-derived δ = a − y is off by up to 0.47 for rows
+    that do not sum to 1)."""
+    dt = jnp.float64
+    acts, params, x = _setup(jax.random.key(3), (5, 7, 4), dt)
+    net = fnnet.MLP((7, 4), activation=activations.relu, dtype=dt)
+    assert net.activations == acts
+    paths = {
+        "mlp then loss": lambda loss: lambda p, x, y: loss(mlp(acts, p, x), y),
+        "mlp_loss": lambda loss: lambda p, x, y: mlp_loss(acts, loss, p, x, y),
+        "MLP.loss": lambda loss: lambda p, x, y: net.loss(p, x, y, loss),
+    }
+    compiled = {}
+    for kind, (loss, targets) in TARGET_KINDS.items():
+        y = targets(jax.random.key(4), x.shape[0], 4, dt)
+        args = (0, 1, 2) if jnp.issubdtype(y.dtype, jnp.floating) else (0, 1)
+        signature = (loss, len(args))
+        if signature not in compiled:  # one compiled program per loss and label dtype
+            grad = lambda f: jax.jit(jax.grad(f, args))  # noqa: E731
+            compiled[signature] = (
+                grad(lambda p, x, y: _plain_loss(loss, _reference(acts, p, x), y)),
+                {name: grad(path(loss)) for name, path in paths.items()},
+                jax.jit(lambda p, x, y: fnnet.diagnostics.diagnose(net, loss, p, x, y).grads),
+            )
+        plain_grad, path_grads, diagnose_grads = compiled[signature]
+        plain = plain_grad(params, x, y)
+        for name, path_grad in path_grads.items():
+            try:
+                _close(path_grad(params, x, y), plain, 1e-10, 1e-12)
+            except AssertionError as error:
+                raise AssertionError(f"{kind} through {name}") from error
+        _close(diagnose_grads(params, x, y), plain[0], 1e-10, 1e-12)
 
 
 @pytest.mark.parametrize("case", sorted(LABELS))
@@ -90,10 +157,16 @@ def test_fused_mlp_loss_matches_autodiff(case, dtype):
         y = LABELS[case](jax.random.key(4), x.shape[0], 4, dt)
         loss = LOSS_OF[case]
         args = (0, 1, 2) if jnp.issubdtype(y.dtype, jnp.floating) else (0, 1)
-        value, hand = jax.jit(jax.value_and_grad(lambda p, x, y: mlp_loss(acts, loss, p, x, y), args))(params, x, y)
-        plain = jax.jit(jax.grad(lambda p, x, y: _plain_loss(loss, _reference(acts, p, x), y), args))(params, x, y)
+        value, hand = jax.jit(
+            jax.value_and_grad(lambda p, x, y: mlp_loss(acts, loss, p, x, y), args)
+        )(params, x, y)
+        plain = jax.jit(
+            jax.grad(lambda p, x, y: _plain_loss(loss, _reference(acts, p, x), y), args)
+        )(params, x, y)
         rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (2e-5, 1e-6)
-        np.testing.assert_allclose(value, _plain_loss(loss, _reference(acts, params, x), y), rtol=rtol)
+        np.testing.assert_allclose(
+            value, _plain_loss(loss, _reference(acts, params, x), y), rtol=rtol
+        )
         _close(hand, plain, rtol, atol)
         assert all(leaf.dtype == dt for leaf in jax.tree_util.tree_leaves(hand))
 
@@ -109,7 +182,9 @@ def test_non_fused_output_pair_and_jit_vmap(x64):
     plain = jax.grad(lambda p: _plain_loss(losses.squared_error, _reference(acts, p, x), y))(params)
     _close(hand, plain, 1e-10, 1e-12)
     xs = jnp.stack([x, 2 * x, -x])
-    batched = jax.jit(jax.vmap(lambda x: jax.grad(net.loss)(params, x, y, losses.squared_error)))(xs)
+    batched = jax.jit(jax.vmap(lambda x: jax.grad(net.loss)(params, x, y, losses.squared_error)))(
+        xs
+    )
     single_grad = jax.jit(lambda x: jax.grad(net.loss)(params, x, y, losses.squared_error))
     for i in range(3):
         single = single_grad(xs[i])
@@ -125,8 +200,31 @@ def test_mlp_hessian_through_autodiff_switch(x64):
 
     with fnnet.autodiff():
         hess = jax.jit(jax.hessian(loss))(params)
-    plain = jax.jit(jax.hessian(lambda p: _plain_loss(losses.squared_error, _reference(acts, p, x), y)))(params)
+    plain = jax.jit(
+        jax.hessian(lambda p: _plain_loss(losses.squared_error, _reference(acts, p, x), y))
+    )(params)
     _close(hess, plain, 1e-9, 1e-12)
+
+
+def test_forward_mode_without_the_switch_points_to_autodiff(key):
+    """jax.hessian of a network rule fails inside JAX; fnnet adds the way out to the message."""
+    net = fnnet.MLP((3, 2))
+    params = net.init(key, 4)
+    x, y = jnp.ones((5, 4)), jnp.zeros(5, jnp.int32)
+
+    def loss(p):
+        return net.loss(p, x, y, losses.softmax_cross_entropy)
+
+    with pytest.raises(
+        TypeError, match=r"forward-mode(.|\n)*fnnet.autodiff\(\)(.|\n)*with_autodiff"
+    ) as info:
+        jax.hessian(loss)(params)
+    assert str(info.value).count("first-order") == 1  # explained once, not once per nested rule
+    with pytest.raises(TypeError, match=r"fnnet.autodiff\(\)"):
+        jax.jvp(lambda z: activations.tanh(z), (jnp.ones(3),), (jnp.ones(3),))
+    with fnnet.autodiff():
+        hessian = jax.hessian(loss)(params)
+    assert hessian[0].w[0].w.shape == (4, 3, 4, 3)
 
 
 def test_mlp_errors(key):
@@ -137,7 +235,9 @@ def test_mlp_errors(key):
     with pytest.raises(TypeError, match="`params` must be a tuple of 2 DenseParams"):
         net.apply(params[:1], jnp.ones((2, 4)))
     bad = (params[0], fnnet.DenseParams(jnp.ones((4, 2)), jnp.ones(2)))
-    with pytest.raises(ValueError, match=r"`params\[1\].w` has shape \(4, 2\) but layer 0 has 3 outputs"):
+    with pytest.raises(
+        ValueError, match=r"`params\[1\].w` has shape \(4, 2\) but layer 0 has 3 outputs"
+    ):
         net.apply(bad, jnp.ones((2, 4)))
     with pytest.raises(ValueError, match="`layer_sizes` must be"):
         fnnet.MLP(())
@@ -163,8 +263,19 @@ def test_worked_example_reproduces_published_numbers():
     np.testing.assert_allclose(r["error"], 0.298371109, rtol=1e-8)
     np.testing.assert_allclose(r["grad_delta_rule"][4], 0.082167041, rtol=1e-7)
     np.testing.assert_allclose(r["grad_delta_rule"], r["grad_jax"], rtol=1e-12, atol=1e-15)
-    published = [0.149780716, 0.19956143, 0.24975114, 0.29950229, 0.35891648, 0.408666186, 0.511301270, 0.561370121]
-    np.testing.assert_allclose(r["weights_after_one"], published, rtol=0, atol=5e-9)  # 8-9 digits published
+    published = [
+        0.149780716,
+        0.19956143,
+        0.24975114,
+        0.29950229,
+        0.35891648,
+        0.408666186,
+        0.511301270,
+        0.561370121,
+    ]
+    np.testing.assert_allclose(
+        r["weights_after_one"], published, rtol=0, atol=5e-9
+    )  # 8-9 digits published
     np.testing.assert_allclose(r["error_after_one"], 0.291027924, rtol=1e-6)
     np.testing.assert_allclose(r["error_after_many"], 0.0000351085, rtol=1e-3)
     np.testing.assert_allclose(r["output_after_many"], [0.015912196, 0.984065734], rtol=1e-4)

@@ -79,7 +79,9 @@ def _locate(segments: Sequence[_Segment], flat: int) -> str:
         if flat < size:
             if not seg.shape:
                 return seg.name
-            return f"{seg.name}[{', '.join(str(int(i)) for i in np.unravel_index(flat, seg.shape))}]"
+            return (
+                f"{seg.name}[{', '.join(str(int(i)) for i in np.unravel_index(flat, seg.shape))}]"
+            )
         flat -= size
     raise IndexError(flat)
 
@@ -120,6 +122,20 @@ class _Setup(NamedTuple):
     shapes: str  # all arguments, for the report
 
 
+def _check_reference_output(spec: RuleSpec, args: tuple, rule_out: list) -> None:
+    """The reference must return the rule's output shapes: a mismatch is the reference's fault."""
+    ref_out = jax.tree_util.tree_leaves(jax.eval_shape(lambda a: spec.reference(*a), args))
+    rule_shapes = [tuple(x.shape) for x in rule_out]
+    ref_shapes = [tuple(x.shape) for x in ref_out]
+    if rule_shapes != ref_shapes:
+        show = lambda shapes: shapes[0] if len(shapes) == 1 else shapes  # noqa: E731
+        raise ValueError(
+            f"`reference` returns output shape {show(ref_shapes)} but the rule "
+            f"({spec.name}) returns {show(rule_shapes)} for the same arguments: fix the "
+            f"reference so that it computes the rule's output (same shape, no extra reduction)."
+        )
+
+
 def _setup(spec: RuleSpec, key, dtype: str, dims: tuple[int, ...]) -> _Setup:
     """Trace the sampler and the rule once (shapes only) and validate what the sampler returns."""
     args = jax.eval_shape(lambda k: spec.sampler(k, jnp.dtype(dtype), dims), key)
@@ -131,7 +147,9 @@ def _setup(spec: RuleSpec, key, dtype: str, dims: tuple[int, ...]) -> _Setup:
     wrt = tuple(range(len(args))) if spec.wrt is None else tuple(spec.wrt)
     for i in wrt:
         if not (isinstance(i, int) and 0 <= i < len(args)):
-            raise ValueError(f"`wrt` must hold argument positions in 0..{len(args) - 1}; got {spec.wrt!r}.")
+            raise ValueError(
+                f"`wrt` must hold argument positions in 0..{len(args) - 1}; got {spec.wrt!r}."
+            )
     arg_names = _arg_names(spec.rule, len(spec.static_args), len(args))
     flat, treedef = jax.tree_util.tree_flatten_with_path(args)
     mask, names, diff, shapes = [], [], [], []
@@ -149,26 +167,48 @@ def _setup(spec: RuleSpec, key, dtype: str, dims: tuple[int, ...]) -> _Setup:
             names.append(name)
             diff.append(leaf)
     if not names:
-        raise ValueError(f"`sampler` returned no floating argument to differentiate (`wrt` = {spec.wrt!r}).")
-    plan = engine.Plan(spec.rule, spec.reference, spec.sampler, tuple(spec.static_args), treedef,
-                       tuple(mask), dtype, dims, 1)
+        raise ValueError(
+            f"`sampler` returned no floating argument to differentiate (`wrt` = {spec.wrt!r})."
+        )
+    plan = engine.Plan(
+        spec.rule,
+        spec.reference,
+        spec.sampler,
+        tuple(spec.static_args),
+        treedef,
+        tuple(mask),
+        dtype,
+        dims,
+        1,
+    )
     try:
         hash(plan)
     except TypeError:
-        raise TypeError(f"`static_args` must be hashable (functions, ints, tuples); got {spec.static_args!r}.") from None
-    out = jax.tree_util.tree_flatten_with_path(jax.eval_shape(lambda a: spec.rule(*spec.static_args, *a), args))[0]
+        raise TypeError(
+            f"`static_args` must be hashable (functions, ints, tuples); got {spec.static_args!r}."
+        ) from None
+    out = jax.tree_util.tree_flatten_with_path(
+        jax.eval_shape(lambda a: spec.rule(*spec.static_args, *a), args)
+    )[0]
+    _check_reference_output(spec, args, [x for _, x in out])
     segments = [_Segment("out" + jax.tree_util.keystr(p), tuple(x.shape)) for p, x in out]
     return _Setup(plan, names, diff, segments, out[0][1].dtype if out else None, ", ".join(shapes))
 
 
-def _compare(setup: _Setup, order: int, keys, *, full, projections, forward_mode, table) -> tuple[list, bool]:
+def _compare(
+    setup: _Setup, order: int, keys, *, full, projections, forward_mode, table
+) -> tuple[list, bool]:
     """Run the programs for all points and compare; rows ``(comparison, leaf, stats, tol, where, point)``."""
     plan, names, diff = setup.plan._replace(order=order), setup.names, setup.diff
     out_segments = setup.out
     if order == 2:  # the output of order 2 is the VJP: one segment per input leaf
         out_segments = [_Segment(f"grad_{n}", tuple(x.shape)) for n, x in zip(names, diff)]
     out_dtype = diff[0].dtype if order == 2 else setup.out_dtype
-    m, n_total, dtype = sum(math.prod(s.shape) for s in out_segments), sum(x.size for x in diff), plan.dtype
+    m, n_total, dtype = (
+        sum(math.prod(s.shape) for s in out_segments),
+        sum(x.size for x in diff),
+        plan.dtype,
+    )
     if full is None:
         full = m <= _FULL_SIDE and n_total <= _FULL_SIDE and m * n_total <= _FULL_LIMIT
     probes = engine.Probes(full, projections, forward_mode)
@@ -196,14 +236,24 @@ def _compare(setup: _Setup, order: int, keys, *, full, projections, forward_mode
             index = tuple(int(i) for i in np.unravel_index(flat, np.shape(desired)))
             rows.append((comparison, leaf, (max_abs, rel, index, ratio), tol, where(flat), p))
 
-        add("forward", "output", "autodiff", (out_dtype, out_dtype), a["out_rule"], a["out_ref"],
-            np.abs(a["out_ref"]), locate_out)
+        add(
+            "forward",
+            "output",
+            "autodiff",
+            (out_dtype, out_dtype),
+            a["out_rule"],
+            a["out_ref"],
+            np.abs(a["out_ref"]),
+            locate_out,
+        )
         for i, name in enumerate(names):
             locate_in = functools.partial(_locate, [_Segment(name, tuple(diff[i].shape))])
             n, u = diff[i].size, np.asarray(a["directions"][i], np.float64)
             k_u = u.shape[0]
             if full:
-                where_vjp = where_fd = lambda j, n=n: f"d {locate_out(j // n)} / d {locate_in(j % n)}"
+                where_vjp = where_fd = lambda j, n=n: (
+                    f"d {locate_out(j // n)} / d {locate_in(j % n)}"
+                )
                 where_jvp = lambda j: f"d {locate_out(j % m)} / d {locate_in(j // m)}"
             else:
                 where_vjp = lambda j, n=n: f"v{j // n}^T J -> {locate_in(j % n)}"
@@ -211,23 +261,58 @@ def _compare(setup: _Setup, order: int, keys, *, full, projections, forward_mode
                 where_jvp = lambda j: f"J u{j // m} -> {locate_out(j % m)}"
             vjp_rule = np.asarray(a["vjp_rule"][i]).reshape(v.shape[0], n)
             vjp_ref = np.asarray(a["vjp_ref"][i]).reshape(v.shape[0], n)
-            add("rule vs autodiff", name, "autodiff", (dtype, dtype), vjp_rule, vjp_ref, np.abs(vjp_ref), where_vjp)
-            by_differences = v @ np.asarray(d["derivatives"][i], np.float64).T  # vᵀJu, (cotangents, directions)
+            add(
+                "rule vs autodiff",
+                name,
+                "autodiff",
+                (dtype, dtype),
+                vjp_rule,
+                vjp_ref,
+                np.abs(vjp_ref),
+                where_vjp,
+            )
+            by_differences = (
+                v @ np.asarray(d["derivatives"][i], np.float64).T
+            )  # vᵀJu, (cotangents, directions)
             # Rounding in f(x ± hu) is about eps·|f|/h per output: allowed on top of the tolerance.
-            noise = 2.0 * eps_fd * (np.abs(v) @ d["f_abs"])[:, None] / float(d["steps"][i]) * np.ones((1, k_u))
+            noise = (
+                2.0
+                * eps_fd
+                * (np.abs(v) @ d["f_abs"])[:, None]
+                / float(d["steps"][i])
+                * np.ones((1, k_u))
+            )
             for comparison, vjp in (("rule vs fd", vjp_rule), ("autodiff vs fd", vjp_ref)):
                 c = np.asarray(vjp, np.float64)
-                add(comparison, name, "finite_differences", (dtype, fd_dtype), c @ u.T, by_differences,
-                    np.abs(c) @ np.abs(u).T, where_fd, noise)
+                add(
+                    comparison,
+                    name,
+                    "finite_differences",
+                    (dtype, fd_dtype),
+                    c @ u.T,
+                    by_differences,
+                    np.abs(c) @ np.abs(u).T,
+                    where_fd,
+                    noise,
+                )
             if forward_mode:
-                add("switch vs autodiff", name, "autodiff", (out_dtype, out_dtype), a["jvp_switch"][i],
-                    a["jvp_ref"][i], np.abs(a["jvp_ref"][i]), where_jvp)
+                add(
+                    "switch vs autodiff",
+                    name,
+                    "autodiff",
+                    (out_dtype, out_dtype),
+                    a["jvp_switch"][i],
+                    a["jvp_ref"][i],
+                    np.abs(a["jvp_ref"][i]),
+                    where_jvp,
+                )
     return rows, full
 
 
 def _check_key(key: Any) -> None:
     ok = isinstance(key, jax.Array) and (
-        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        or (key.dtype == jnp.uint32 and key.shape == (2,))
     )
     if not ok:
         raise TypeError(f"`key` must be a PRNG key from jax.random.key(seed); got {key!r}.")
@@ -244,9 +329,13 @@ def _check_options(points, order, full, projections, forward_mode, dims) -> None
     if not isinstance(forward_mode, bool):
         raise TypeError(f"`forward_mode` must be a bool; got {forward_mode!r}.")
     if dims is not None and not (
-        isinstance(dims, tuple) and len(dims) == NUM_DIMS and all(isinstance(d, int) and d >= 1 for d in dims)
+        isinstance(dims, tuple)
+        and len(dims) == NUM_DIMS
+        and all(isinstance(d, int) and d >= 1 for d in dims)
     ):
-        raise ValueError(f"`dims` must be a tuple of {NUM_DIMS} positive ints or None; got {dims!r}.")
+        raise ValueError(
+            f"`dims` must be a tuple of {NUM_DIMS} positive ints or None; got {dims!r}."
+        )
 
 
 def check_spec(
@@ -286,15 +375,25 @@ def check_spec(
         setup = _setup(spec, keys[0, 0], name, dims)
         for k in orders:
             rows, used_full = _compare(
-                setup, k, keys, full=full, projections=projections, forward_mode=forward_mode, table=table
+                setup,
+                k,
+                keys,
+                full=full,
+                projections=projections,
+                forward_mode=forward_mode,
+                table=table,
             )
             all_full &= used_full
             for comparison, leaf, (max_abs, rel, index, ratio), tol, where, p in rows:
-                report = LeafReport(comparison, k, leaf, max_abs, rel, index, where, tol, ratio, ratio <= 1.0, p)
+                report = LeafReport(
+                    comparison, k, leaf, max_abs, rel, index, where, tol, ratio, ratio <= 1.0, p
+                )
                 previous = worst.get((k, comparison, leaf))
                 if previous is None or not report.ratio <= previous.ratio:
                     worst[(k, comparison, leaf)] = report
-    return CheckResult(spec.name, name, all_full, f"{setup.shapes} (x{points} points)", tuple(worst.values()))
+    return CheckResult(
+        spec.name, name, all_full, f"{setup.shapes} (x{points} points)", tuple(worst.values())
+    )
 
 
 def _rule_name(rule: Any) -> str:
@@ -369,8 +468,23 @@ def check_rule(
         >>> res.passed
         True
     """
-    spec = RuleSpec(_rule_name(rule) if name is None else name, rule, reference, sampler, tuple(static_args), wrt)
+    spec = RuleSpec(
+        _rule_name(rule) if name is None else name,
+        rule,
+        reference,
+        sampler,
+        tuple(static_args),
+        wrt,
+    )
     return check_spec(
-        spec, key=key, dtype=dtype, points=points, order=order, full=full, projections=projections,
-        forward_mode=forward_mode, dims=dims, tolerances=tolerances,
+        spec,
+        key=key,
+        dtype=dtype,
+        points=points,
+        order=order,
+        full=full,
+        projections=projections,
+        forward_mode=forward_mode,
+        dims=dims,
+        tolerances=tolerances,
     )

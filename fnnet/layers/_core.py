@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import activations, initializers
+from fnnet._checks import check_key
 from fnnet._types import Activation, Array, Initializer, Params, PRNGKey
 from fnnet.rules import hand_rule
 
@@ -47,7 +48,9 @@ def _as_shape(input_shape: Any) -> tuple[int, ...]:
         shape = tuple(input_shape)
     except TypeError:
         shape = None
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+    if not shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
         raise ValueError(
             f"`input_shape` must be a feature count (int) or a non-empty shape tuple of "
             f"non-negative ints; got {input_shape!r}."
@@ -102,7 +105,9 @@ def check_dense_params(params: Any, *, name: str = "params") -> DenseParams:
             f"w.shape = {getattr(w, 'shape', None)}, b.shape = {getattr(b, 'shape', None)}."
         )
     if w.dtype != b.dtype or not jnp.issubdtype(w.dtype, jnp.floating):
-        raise TypeError(f"`{name}` must be floating and of one dtype; got w {w.dtype}, b {b.dtype}.")
+        raise TypeError(
+            f"`{name}` must be floating and of one dtype; got w {w.dtype}, b {b.dtype}."
+        )
     return DenseParams(w, b)
 
 
@@ -180,13 +185,16 @@ def Dense(
             raise TypeError(f"`{name}` must be an initializer function; got {fn!r}.")
 
     def init(key: PRNGKey, input_shape: Any) -> DenseParams:
+        check_key("key", key)
         fan_in = _as_shape(input_shape)[-1]
         w_key, b_key = jax.random.split(key)
         return DenseParams(
             w_init(w_key, (fan_in, out_dim), dtype), b_init(b_key, (out_dim,), dtype)
         )
 
-    def apply(params: DenseParams, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: DenseParams, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         del key, training  # deterministic layer
         params = check_dense_params(params)
         x = check_input(x, params.w.shape[0], params.w.dtype)
@@ -198,8 +206,8 @@ def Dense(
 
 
 def no_params(key: PRNGKey, input_shape: Any) -> tuple:
-    """``init`` of a parameter-free layer: checks ``input_shape`` and returns ``()``."""
-    del key
+    """``init`` of a parameter-free layer: checks ``key`` and ``input_shape``, returns ``()``."""
+    check_key("key", key)
     _as_shape(input_shape)
     return ()
 
@@ -208,7 +216,9 @@ def Activation(fn: Activation) -> Layer:
     """A parameter-free layer applying ``fn`` elementwise (e.g. after a linear ``Dense``)."""
     fn = check_activation(fn, "fn")
 
-    def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         del params, key, training
         return fn(jnp.asarray(x))
 
@@ -230,11 +240,13 @@ def PReLU(init_slope: float = 0.25, *, per_feature: bool = True, dtype: Any = jn
     """
 
     def init(key: PRNGKey, input_shape: Any) -> Array:
-        del key
+        check_key("key", key)
         shape = (_as_shape(input_shape)[-1],) if per_feature else ()
         return jnp.full(shape, init_slope, dtype)
 
-    def apply(params: Array, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: Array, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         del key, training
         return activations.prelu(jnp.asarray(x), params)
 
@@ -248,9 +260,13 @@ def RReLU(lower: Any = 1.0 / 8.0, upper: Any = 1.0 / 3.0) -> Layer:
     step key); otherwise it uses the mean slope ``(lower + upper) / 2``. No parameters.
     """
 
-    def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         del params
-        return activations.rrelu(jnp.asarray(x), key=key, lower=lower, upper=upper, training=training)
+        return activations.rrelu(
+            jnp.asarray(x), key=key, lower=lower, upper=upper, training=training
+        )
 
     return Layer(no_params, apply)
 
@@ -264,11 +280,15 @@ def Residual(layer: Layer) -> Layer:
     if not (callable(getattr(layer, "init", None)) and callable(getattr(layer, "apply", None))):
         raise TypeError(f"`layer` must be a Layer(init, apply); got {layer!r}.")
 
-    def apply(params: Any, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: Any, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         x = jnp.asarray(x)
         out = layer.apply(params, x, key=key, training=training)
         if out.shape != x.shape:
-            raise ValueError(f"`Residual` needs the layer to keep the shape: input {x.shape}, output {out.shape}.")
+            raise ValueError(
+                f"`Residual` needs the layer to keep the shape: input {x.shape}, output {out.shape}."
+            )
         return x + out
 
     return Layer(layer.init, apply)
@@ -293,6 +313,7 @@ def serial(*layers: Layer) -> Layer:
             raise TypeError(f"`layers[{i}]` must be a Layer(init, apply); got {layer!r}.")
 
     def init(key: PRNGKey, input_shape: Any) -> tuple:
+        check_key("key", key)
         shape = _as_shape(input_shape)
         keys = jax.random.split(key, len(layers))
         params = []
@@ -307,7 +328,9 @@ def serial(*layers: Layer) -> Layer:
             params.append(p)
         return tuple(params)
 
-    def apply(params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False) -> Array:
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
         if not isinstance(params, tuple) or len(params) != len(layers):
             raise TypeError(
                 f"`params` must be a tuple of {len(layers)} layer params (from this network's "
