@@ -347,7 +347,8 @@ def run(args: argparse.Namespace) -> dict:
     )
     print(
         f"final test accuracy: {float(test_accuracy):.4f}  "
-        f"(test loss {float(test_loss):.4f}, {seconds:.1f}s)"
+        f"(test loss {float(test_loss):.4f}; {seconds:.1f}s, "
+        f"{float(result.compile_seconds):.1f}s of it compiling)"
     )
     print(
         f"wrote {figure}"
