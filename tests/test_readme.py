@@ -147,7 +147,7 @@ def test_worked_example_matches_every_published_figure_to_its_digits():
         assert abs(got - expected) <= tol + 1e-15, (expected, got)
     assert sum(printed for _, printed in example.published_gradients()) == 2  # w1 and w5
     for d, j in zip(r["grad_delta_rule"], r["grad_jax"]):
-        assert abs(d - j) <= 1e-17  # the δ rule equals jax.grad to rounding
+        assert abs(d - j) <= 1e-15 * abs(j)  # the δ rule equals jax.grad to rounding
     # The published errors after training come from rounded intermediate values.
     assert abs(r["error_after_one"] / published["error_after_one"] - 1) < 1e-6
     assert abs(r["error_after_many"] / published["error_after_many"] - 1) < 1e-3
