@@ -189,16 +189,12 @@ def test_sweep_vigilance_equals_single_runs():
 
 def test_scale_to_unit_and_complement_code():
     x = jnp.array([[0.0, 16.0], [8.0, 4.0]])
-    np.testing.assert_allclose(
-        C.scale_to_unit(x, low=0.0, high=16.0), [[0, 1], [0.5, 0.25]]
-    )
+    np.testing.assert_allclose(C.scale_to_unit(x, low=0.0, high=16.0), [[0, 1], [0.5, 0.25]])
     np.testing.assert_allclose(
         C.scale_to_unit(x, low=jnp.array([0.0, 4.0]), high=jnp.array([8.0, 16.0])),
         [[0, 1], [1, 0]],
     )
-    np.testing.assert_allclose(
-        C.complement_code(jnp.array([0.2, 1.0])), [0.2, 1.0, 0.8, 0.0]
-    )
+    np.testing.assert_allclose(C.complement_code(jnp.array([0.2, 1.0])), [0.2, 1.0, 0.8, 0.0])
     with pytest.raises(ValueError, match="outside the stated bounds"):
         C.scale_to_unit(x, low=0.0, high=10.0)
     with pytest.raises(ValueError, match="`high` must exceed `low`"):
@@ -221,15 +217,15 @@ def test_bad_input_names_the_argument():
     state = art.init(2)
     with pytest.raises(ValueError, match=r"`x` must lie in \[0, 1\].*scale_to_unit"):
         C.train_art(art, state, jnp.array([[0.5, 3.0]]))
+    with pytest.raises(ValueError, match="`x` row 1 contains nan"):
+        C.train_art(art, state, jnp.array([[0.5, 0.5], [jnp.nan, 0.1]]))
     with pytest.raises(ValueError, match="`x` has 3 features"):
         C.train_art(art, state, jnp.full((2, 3), 0.5))
     with pytest.raises(ValueError, match="`x` is empty"):
         C.train_art(art, state, jnp.zeros((0, 2)))
     artmap = C.fuzzy_artmap(capacity=4)
     with pytest.raises(ValueError, match="`labels`"):
-        C.train_art(
-            artmap, artmap.init(2), jnp.full((3, 2), 0.5), jnp.zeros(2, jnp.int32)
-        )
+        C.train_art(artmap, artmap.init(2), jnp.full((3, 2), 0.5), jnp.zeros(2, jnp.int32))
     with pytest.raises(ValueError, match="binary"):
         a1 = C.art1(rho=0.5)
         C.train_art(a1, a1.init(2), jnp.array([[0.5, 1.0]]))
@@ -238,9 +234,7 @@ def test_bad_input_names_the_argument():
     with pytest.raises(TypeError, match="`learner`"):
         C.train_art(object(), state, jnp.full((2, 2), 0.5))
     with pytest.raises(ValueError, match="`rho` values"):
-        C.sweep_vigilance(
-            lambda r: C.fuzzy_art(rho=r), jnp.array([0.5, 1.2]), jnp.ones((3, 2))
-        )
+        C.sweep_vigilance(lambda r: C.fuzzy_art(rho=r), jnp.array([0.5, 1.2]), jnp.ones((3, 2)))
 
 
 @pytest.mark.slow
@@ -254,6 +248,4 @@ def test_art_examples_quick(tmp_path):
     assert results["MLP", "B", "A"] < 0.5  # forgets A
     sweep = _example("art_sweep").main(["--quick", "--out", str(tmp_path)])
     assert sweep["accuracy"][-1] > 0.9
-    assert {"art_incremental.png", "art_sweep.png"} <= {
-        p.name for p in tmp_path.iterdir()
-    }
+    assert {"art_incremental.png", "art_sweep.png"} <= {p.name for p in tmp_path.iterdir()}

@@ -45,10 +45,7 @@ def _adjacent_reference(grid, a, b):
 def test_adjacency_matches_cube_coordinates(grid):
     adj = C.adjacency(grid)
     ref = np.array(
-        [
-            [_adjacent_reference(grid, a, b) for b in range(grid.size)]
-            for a in range(grid.size)
-        ]
+        [[_adjacent_reference(grid, a, b) for b in range(grid.size)] for a in range(grid.size)]
     )
     np.testing.assert_array_equal(adj, ref)
     if grid.hexagonal and grid.rows >= 3 and grid.cols >= 3:
@@ -70,9 +67,7 @@ def _numpy_neighborhood(name, grid, c, sigma):
         return np.exp(-p / (2 * sigma**2)) * (1 - p / sigma**2)
     if name == "bubble":
         return ((np.abs(d[:, 0]) < sigma) & (np.abs(d[:, 1]) < sigma)).astype(float)
-    return np.maximum(sigma - np.abs(d[:, 0]), 0) * np.maximum(
-        sigma - np.abs(d[:, 1]), 0
-    )
+    return np.maximum(sigma - np.abs(d[:, 0]), 0) * np.maximum(sigma - np.abs(d[:, 1]), 0)
 
 
 @pytest.mark.parametrize("name", ["gaussian", "mexican_hat", "bubble", "triangle"])
@@ -81,9 +76,7 @@ def test_neighborhoods_match_numpy(name, grid, x64):
     pos = jnp.asarray(C.node_positions(grid))
     for c, sigma in [(0, 1.0), (5, 1.5), (grid.size - 1, 2.0)]:
         got = getattr(C, name)(pos - pos[c], jnp.float64(sigma))
-        np.testing.assert_allclose(
-            got, _numpy_neighborhood(name, grid, c, sigma), rtol=1e-12
-        )
+        np.testing.assert_allclose(got, _numpy_neighborhood(name, grid, c, sigma), rtol=1e-12)
 
 
 def _som_reference(grid, w, data, order, sigma0, eta0, total, name):
@@ -122,9 +115,7 @@ def test_random_order_is_a_shuffle_of_every_sample(key, x64):
     grid, rng = C.rectangular_grid(2, 3), np.random.default_rng(1)
     data, w0 = rng.normal(size=(4, 2)), rng.normal(size=(6, 2))
     learner = C.som(grid, sigma=1.0, learning_rate=0.3)
-    state = C.train_online(
-        learner, learner.init(jnp.asarray(w0)), data, num_steps=10, key=key
-    )
+    state = C.train_online(learner, learner.init(jnp.asarray(w0)), data, num_steps=10, key=key)
     order = np.asarray(jax.random.permutation(key, jnp.arange(10) % 4))
     assert sorted(order.tolist()) == sorted((np.arange(10) % 4).tolist())
     ref = w0.copy()
@@ -139,9 +130,7 @@ def test_random_order_is_a_shuffle_of_every_sample(key, x64):
 def test_batch_rule_matches_numpy(grid, x64):
     rng = np.random.default_rng(2)
     data, w0 = rng.normal(size=(9, 3)), rng.normal(size=(grid.size, 3))
-    learner = C.som(
-        grid, sigma=schedules.constant(0.8), learning_rate=0.6, neighborhood=C.bubble
-    )
+    learner = C.som(grid, sigma=schedules.constant(0.8), learning_rate=0.6, neighborhood=C.bubble)
     state = C.train_batch(learner, learner.init(jnp.asarray(w0)), data, num_steps=3)
     w = w0.copy()
     for _ in range(3):
@@ -178,9 +167,7 @@ def test_quantization_and_topographic_error_brute_force(grid, x64):
     best2, d = _winners_reference(w, data, 2)
     qe = np.mean([d[i, best2[i, 0]] for i in range(40)])
     te = np.mean([not _adjacent_reference(grid, int(a), int(b)) for a, b in best2])
-    np.testing.assert_allclose(
-        C.quantization_error(jnp.asarray(w), data), qe, rtol=1e-12
-    )
+    np.testing.assert_allclose(C.quantization_error(jnp.asarray(w), data), qe, rtol=1e-12)
     np.testing.assert_allclose(C.topographic_error(grid, jnp.asarray(w), data), te)
     np.testing.assert_array_equal(C.winners(jnp.asarray(w), data), best2[:, 0])
     assert int(C.winners(jnp.asarray(w), data[3])) == best2[3, 0]
@@ -245,9 +232,7 @@ def test_sweep_is_one_program_equal_to_single_runs(key):
     data = jax.random.normal(jax.random.key(7), (30, 2))
     keys = jax.random.split(key, 2)
     sigma, rates = jnp.array([0.7, 1.5]), jnp.array([0.1, 0.5, 0.9])
-    sweep = C.sweep_som(
-        grid, data, sigma=sigma, learning_rate=rates, keys=keys, num_steps=40
-    )
+    sweep = C.sweep_som(grid, data, sigma=sigma, learning_rate=rates, keys=keys, num_steps=40)
     assert sweep.quantization_error.shape == (2, 3, 2)
     i, j, k = 1, 2, 1
     learner = C.som(
@@ -258,9 +243,7 @@ def test_sweep_is_one_program_equal_to_single_runs(key):
     init_key, order_key = jax.random.split(keys[k])
     state = learner.init(C.random_init(init_key, grid, data))
     state = C.train_online(learner, state, data, num_steps=40, key=order_key)
-    np.testing.assert_allclose(
-        sweep.weights[i, j, k], state.weights, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(sweep.weights[i, j, k], state.weights, rtol=1e-5, atol=1e-6)
     te, qe = np.asarray(sweep.topographic_error), np.asarray(sweep.quantization_error)
     b = sweep.best
     assert te[b] == te.min() and qe[b] == qe[te == te.min()].min()
@@ -283,9 +266,7 @@ def test_training_reduces_quantization_error(key):
         sigma=C.asymptotic_decay(2.0, 600),
         learning_rate=C.asymptotic_decay(0.5, 600),
     )
-    state = learner.init(
-        0.5 + 0.01 * jax.random.normal(key, (36, 2))
-    )  # a clump mid-square
+    state = learner.init(0.5 + 0.01 * jax.random.normal(key, (36, 2)))  # a clump mid-square
     before = float(C.quantization_error(state.weights, data))
     state = C.train_online(learner, state, data, num_steps=600, key=key)
     assert float(C.quantization_error(state.weights, data)) < 0.5 * before
@@ -327,6 +308,20 @@ def test_bad_input_names_the_argument(key):
         C.sweep_som(grid, data, sigma=jnp.array([0.0]), learning_rate=jnp.array([0.5]),
                     keys=jax.random.split(key, 1), num_steps=2)  # fmt: skip
     assert math.isclose(float(C.asymptotic_decay(3.0, 10)(jnp.int32(5))), 1.5)
+    bad = data.at[2, 1].set(jnp.nan)
+    with pytest.raises(ValueError, match="`data` row 2 contains nan.*NaN weights"):
+        C.train_online(learner, state, bad, num_steps=3, key=key)
+    with pytest.raises(ValueError, match="`data` row 2 contains nan"):
+        C.pca_init(grid, bad)
+    with pytest.raises(ValueError, match=r"`labels` must lie in \[0, num_classes=2\)"):
+        C.label_map(grid, state.weights, data, jnp.array([0, 1, 2, 0, 1]), num_classes=2)
+
+
+def test_nan_in_nan_out_for_the_metrics():
+    grid = C.rectangular_grid(2, 2)
+    w = jnp.arange(8.0).reshape(4, 2)
+    assert bool(jnp.isnan(C.quantization_error(w, jnp.array([[jnp.nan, 0.0], [1.0, 1.0]]))))
+    assert bool(jnp.isnan(C.u_matrix(grid, w.at[0, 0].set(jnp.nan))[0, 0]))
 
 
 def _example(name):
@@ -350,6 +345,4 @@ def test_som_examples_quick(tmp_path):
     sweep = _example("som_sweep").main(["--quick", "--out", str(tmp_path)])
     assert sweep.topographic_error.shape == (3, 3, 2)
     names = {"som_digits_umatrix.png", "som_digits_hits.png", "som_digits_planes.png"}
-    assert names | {"som_digits_hex.png", "som_sweep.png"} <= {
-        p.name for p in tmp_path.iterdir()
-    }
+    assert names | {"som_digits_hex.png", "som_sweep.png"} <= {p.name for p in tmp_path.iterdir()}

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_positive_int, check_real, is_concrete
+from fnnet._checks import check_finite_rows, check_positive_int, check_real, is_concrete
 from fnnet._types import Array
 from fnnet.competitive._scaling import check_data, check_unit_interval, complement_code
 
@@ -218,7 +218,7 @@ def _learner(
 
 
 def _check_fuzzy(name: str, x: Any) -> Array:
-    return check_unit_interval(name, check_data(name, x))
+    return check_unit_interval(name, check_finite_rows(name, check_data(name, x)))
 
 
 def _check_binary(name: str, x: Any) -> Array:

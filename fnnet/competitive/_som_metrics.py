@@ -15,8 +15,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from fnnet._checks import check_positive_int
+from fnnet._checks import check_positive_int, is_concrete
 from fnnet._types import Array
 from fnnet.competitive._grid import Grid, adjacency, check_grid
 from fnnet.competitive._scaling import check_data
@@ -84,6 +85,12 @@ def label_map(grid: Grid, weights: Array, data: Any, labels: Any, *, num_classes
             f"`labels` must be integer class ids of shape ({data.shape[0]},); got "
             f"{labels.dtype} {labels.shape}."
         )
+    if is_concrete(labels) and labels.size:
+        low, high = int(np.min(np.asarray(labels))), int(np.max(np.asarray(labels)))
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"`labels` must lie in [0, num_classes={num_classes}); got [{low}, {high}]."
+            )
     counts = jnp.zeros((grid.size, num_classes), jnp.int32)
     counts = counts.at[winners(weights, data), labels].add(1)
     return counts.reshape(grid.rows, grid.cols, num_classes)
