@@ -6,6 +6,10 @@ the hand-off to an MLP) and re-exported here: one public import path per name,
 ``fnnet.boltzmann.<name>``. See ``docs/rbm.md``.
 """
 
+from fnnet.boltzmann._dbn import DBNPretrain as DBNPretrain
+from fnnet.boltzmann._dbn import dbn_classifier as dbn_classifier
+from fnnet.boltzmann._dbn import dbn_dense_params as dbn_dense_params
+from fnnet.boltzmann._dbn import dbn_pretrain as dbn_pretrain
 from fnnet.boltzmann._rbm import RBMParams as RBMParams
 from fnnet.boltzmann._rbm import bernoulli as bernoulli
 from fnnet.boltzmann._rbm import free_energy as free_energy
@@ -27,12 +31,16 @@ from fnnet.boltzmann._train import rbm_step as rbm_step
 from fnnet.boltzmann._train import train_rbm as train_rbm
 
 __all__ = [
+    "DBNPretrain",
     "RBMFit",
     "RBMParams",
     "RBMState",
     "bernoulli",
     "check_k",
     "check_visible",
+    "dbn_classifier",
+    "dbn_dense_params",
+    "dbn_pretrain",
     "free_energy",
     "free_energy_gap",
     "gibbs_chain",

@@ -178,6 +178,12 @@ def train_rbm(
     return jax.lax.scan(epoch, state, jnp.arange(epochs))
 
 
+# Compiled once per optimizer object, sizes and flags (the optimizer hashes by its functions).
+_train_rbm_jit = jax.jit(
+    train_rbm, static_argnames=("optimizer", "epochs", "batch_size", "persistent", "gaussian")
+)
+
+
 def rbm_fit(
     key: PRNGKey,
     x: Any,
@@ -190,6 +196,7 @@ def rbm_fit(
     persistent: bool = False,
     gaussian: bool = False,
     params: RBMParams | None = None,
+    init_scale: Any = 0.01,
 ) -> RBMFit:
     """Train an RBM on the rows of ``x`` by CD-k or persistent CD-k.
 
@@ -205,6 +212,7 @@ def rbm_fit(
         persistent: PCD (a persistent chain of ``batch_size`` states) instead of CD from the data.
         gaussian: Gaussian (unit-variance) visible units.
         params: start from these instead of :func:`rbm_init`.
+        init_scale: the standard deviation of :func:`rbm_init`'s weights (without ``params``).
 
     Returns:
         An :class:`RBMFit`.
@@ -223,20 +231,13 @@ def rbm_fit(
     k = check_k(k)
     optimizer = check_optimizer("optimizer", optimizer)
     if params is None:
-        params = rbm_init(jax.random.fold_in(key, 0), x.shape[1], num_hidden, dtype=x.dtype)
-    state = rbm_init_state(params, optimizer, batch_size)
-    run = jax.jit(
-        functools.partial(
-            train_rbm,
-            optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            persistent=persistent,
-            gaussian=gaussian,
+        params = rbm_init(
+            jax.random.fold_in(key, 0), x.shape[1], num_hidden, scale=init_scale, dtype=x.dtype
         )
-    )
+    state = rbm_init_state(params, optimizer, batch_size)
+    static = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, persistent=persistent)
     args = (jax.random.fold_in(key, 1), x, state)
-    compiled = run.lower(*args, k=jnp.asarray(k)).compile()
+    compiled = _train_rbm_jit.lower(*args, k=jnp.asarray(k), **static, gaussian=gaussian).compile()
     tic = time.perf_counter()
     state, errors = compiled(*args, k=jnp.asarray(k))
     errors = np.asarray(errors)  # waits for the result

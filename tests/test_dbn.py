@@ -1,0 +1,88 @@
+"""Deep belief nets: greedy stacking is rbm_fit on the layer below's hidden probabilities, the
+hand-off maps (W, c) to Dense params, the classifier computes the stack's probabilities and
+fine-tunes with fnnet.fit; bad input is named."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnnet
+from fnnet import boltzmann, losses, optimizers
+
+
+def _data():
+    key = jax.random.key(0)
+    patterns = jnp.array([[1.0, 1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0, 1.0]])
+    labels = jax.random.randint(key, (60,), 0, 2)
+    flips = jax.random.uniform(jax.random.fold_in(key, 1), (60, 6)) < 0.1
+    return jnp.abs(patterns[labels] - flips.astype(jnp.float32)), labels
+
+
+def test_greedy_stack_is_rbm_fit_on_the_hidden_probabilities_below():
+    x, _ = _data()
+    key, opt = jax.random.key(1), optimizers.sgd(0.1)
+    pre = boltzmann.dbn_pretrain(key, x, (5, 3), optimizer=opt, epochs=2, batch_size=10)
+    first = boltzmann.rbm_fit(
+        jax.random.fold_in(key, 0), x, 5, optimizer=opt, epochs=2, batch_size=10
+    )
+    second = boltzmann.rbm_fit(
+        jax.random.fold_in(key, 1), boltzmann.hidden_probs(first.params, x), 3, optimizer=opt,
+        epochs=2, batch_size=10,
+    )  # fmt: skip
+    for got, want in zip(
+        jax.tree_util.tree_leaves(pre.rbms),
+        jax.tree_util.tree_leaves((first.params, second.params)),
+    ):
+        np.testing.assert_array_equal(got, want)
+    assert [e.shape for e in pre.reconstruction_errors] == [(2,), (2,)]
+
+
+def test_hand_off_gives_a_network_computing_the_stack():
+    x, _ = _data()
+    pre = boltzmann.dbn_pretrain(
+        jax.random.key(2), x, (5, 4), optimizer=optimizers.sgd(0.1), epochs=1
+    )
+    dense = boltzmann.dbn_dense_params(pre.rbms)
+    for p, rbm in zip(dense, pre.rbms):
+        assert isinstance(p, fnnet.DenseParams)
+        np.testing.assert_array_equal(p.w, rbm.w)
+        np.testing.assert_array_equal(p.b, rbm.c)  # the hidden bias; the visible one is dropped
+    net, params = boltzmann.dbn_classifier(jax.random.key(3), pre.rbms, 2, dropout=0.2)
+    top = boltzmann.hidden_probs(pre.rbms[1], boltzmann.hidden_probs(pre.rbms[0], x))
+    out = params[-1]
+    np.testing.assert_allclose(net.apply(params, x), top @ out.w + out.b, rtol=1e-5, atol=1e-6)
+    fresh = net.init(jax.random.key(3), 6)  # the same network without pretraining
+    assert jax.tree_util.tree_structure(fresh) == jax.tree_util.tree_structure(params)
+
+
+def test_fine_tuning_with_fit_learns_the_labels():
+    x, y = _data()
+    pre = boltzmann.dbn_pretrain(
+        jax.random.key(4), x, (8,), optimizer=optimizers.sgd(0.1), epochs=3
+    )
+    net, params = boltzmann.dbn_classifier(jax.random.key(5), pre.rbms, 2)
+    result = fnnet.fit(
+        net.apply, params, losses.softmax_cross_entropy, optimizers.adam(0.05), (x, y),
+        key=jax.random.key(6), epochs=20, batch_size=10, verbose=False,
+    )  # fmt: skip
+    assert result.history["accuracy"][-1] > 0.85
+
+
+def test_bad_input_names_the_argument():
+    x, _ = _data()
+    opt = optimizers.sgd(0.1)
+    with pytest.raises(ValueError, match="`hidden` must be a non-empty"):
+        boltzmann.dbn_pretrain(jax.random.key(0), x, (), optimizer=opt, epochs=1)
+    with pytest.raises(ValueError, match="`hidden\\[1\\]`"):
+        boltzmann.dbn_pretrain(jax.random.key(0), x, (4, 0), optimizer=opt, epochs=1)
+    with pytest.raises(ValueError, match="`x` must lie in \\[0, 1\\]"):
+        boltzmann.dbn_pretrain(jax.random.key(0), 16.0 * x, (4,), optimizer=opt, epochs=1)
+    rbms = (
+        boltzmann.rbm_init(jax.random.key(0), 6, 4),
+        boltzmann.rbm_init(jax.random.key(0), 5, 2),
+    )
+    with pytest.raises(ValueError, match="`rbms\\[1\\]` has 5 visible units"):
+        boltzmann.dbn_dense_params(rbms)
+    with pytest.raises(ValueError, match="`dropout` must be < 1"):
+        boltzmann.dbn_classifier(jax.random.key(0), rbms[:1], 2, dropout=1.0)
