@@ -101,7 +101,6 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     """fnnet's steps for ``config``, and a function returning fresh copies of the initial params."""
     import fnnet
     from fnnet import activations, losses
-    from fnnet.train import init_state as fnnet_init_state
 
     act = {"relu": activations.relu, "sigmoid": activations.sigmoid}[config.activation]
     hidden, classes = config.sizes[1:-1], config.sizes[-1]
@@ -119,10 +118,10 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
         return tuple(fnnet.DenseParams(w, b) for w, b in fresh_params())
 
     def fresh_state():
-        return fnnet_init_state(fresh_fnnet_params(), optimizer)
+        return fnnet.make_train_step(net.apply, sce, optimizer).init(fresh_fnnet_params())
 
     def library_step(apply, loss):
-        train_step = fnnet.make_train_step(apply, loss, optimizer)
+        train_step = fnnet.make_train_step(apply, loss, optimizer).step
 
         def step(state, x, y):
             return train_step(state, (x, y), step_key)
@@ -139,7 +138,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     def unguarded_step(apply, loss):
         """make_train_step's data flow and StepMetrics with the non-finite guard removed: the
         update is always applied. ``fnnet_step`` over this is the guard's cost."""
-        from fnnet.train import StepMetrics, accuracy
+        from fnnet.training import StepMetrics, accuracy
 
         objective = objective_of(apply, loss)
         yes = jnp.array(True)
@@ -158,7 +157,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     def cond_guard_step(apply, loss):
         """The previous library guard: decide from the loss and the gradients only (all(isfinite)
         per leaf), then update under ``lax.cond``; the updated params are not checked."""
-        from fnnet.train import StepMetrics, accuracy
+        from fnnet.training import StepMetrics, accuracy
 
         objective = objective_of(apply, loss)
 

@@ -13,7 +13,6 @@ from fnnet import checkpoint as checkpoint
 from fnnet import data as data
 from fnnet import diagnostics as diagnostics
 from fnnet import dropout as dropout
-from fnnet import fitting as fitting
 from fnnet import gradcheck as gradcheck
 from fnnet import initializers as initializers
 from fnnet import layers as layers
@@ -25,10 +24,8 @@ from fnnet import regularizers as regularizers
 from fnnet import rules as rules
 from fnnet import schedules as schedules
 from fnnet import sweep as sweep
-from fnnet import train as train
+from fnnet import training as training
 from fnnet.dropout import Dropout as Dropout
-from fnnet.fitting import FitResult as FitResult
-from fnnet.fitting import fit as fit
 from fnnet.layers import Activation as Activation
 from fnnet.layers import Dense as Dense
 from fnnet.layers import DenseParams as DenseParams
@@ -44,8 +41,11 @@ from fnnet.optimizers import apply_updates as apply_updates
 from fnnet.optimizers import chain as chain
 from fnnet.rules import autodiff as autodiff
 from fnnet.rules import with_autodiff as with_autodiff
-from fnnet.train import TrainState as TrainState
-from fnnet.train import make_train_step as make_train_step
+from fnnet.training import FitResult as FitResult
+from fnnet.training import TrainState as TrainState
+from fnnet.training import TrainStep as TrainStep
+from fnnet.training import fit as fit
+from fnnet.training import make_train_step as make_train_step
 
 try:
     __version__ = _metadata.version("fnnet")
@@ -58,18 +58,18 @@ __all__ = [
     "data",
     "diagnostics",
     "dropout",
-    "fitting",
     "gradcheck",
     "optimizers",
     "parallel",
     "sweep",
     "regularizers",
     "schedules",
-    "train",
+    "training",
     "Dropout",
     "FitResult",
     "fit",
     "TrainState",
+    "TrainStep",
     "make_train_step",
     "initializers",
     "layers",

@@ -112,7 +112,7 @@ def data_parallel_step(step: Callable[..., Any], mesh: Mesh, *, donate: bool = T
     replicated. The result equals the single-device step up to float32 summation order.
 
     Args:
-        step: e.g. ``fnnet.make_train_step(apply, loss, optimizer)``.
+        step: e.g. ``fnnet.make_train_step(apply, loss, optimizer).step``.
         mesh: e.g. ``fnnet.parallel.device_mesh("data")``.
         donate: donate the incoming state's buffers (as ``fit`` does).
 

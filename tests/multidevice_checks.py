@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import fnnet  # noqa: E402
 from fnnet import activations, losses, optimizers, parallel, sweep  # noqa: E402
 from fnnet.data import minibatches  # noqa: E402
-from fnnet.train import init_state, make_train_step  # noqa: E402
+from fnnet.training import make_train_step  # noqa: E402
 
 KEY = jax.random.key(3)
 X = jax.random.normal(jax.random.key(1), (48, 3))
@@ -34,7 +34,10 @@ def _diff(a, b):
         same_nan = np.isnan(u) & np.isnan(v)
         d = np.where(same_nan, 0.0, np.abs(u - v))
         worst_abs = max(worst_abs, float(np.nanmax(d, initial=0.0)))
-        worst_rel = max(worst_rel, float(np.nanmax(d, initial=0.0) / max(np.nanmax(np.abs(v), initial=0.0), 1e-12)))
+        worst_rel = max(
+            worst_rel,
+            float(np.nanmax(d, initial=0.0) / max(np.nanmax(np.abs(v), initial=0.0), 1e-12)),
+        )
     return {"abs": worst_abs, "rel": worst_rel}
 
 
@@ -52,16 +55,22 @@ def _layout(array):
 def member_sharded_sweep():
     trainer = sweep.make_trainer(
         lambda hp: fnnet.serial(fnnet.Dropout(hp["drop_rate"]), fnnet.Dense(2)),
-        losses.softmax_cross_entropy, lambda hp: optimizers.sgd(hp["learning_rate"]),
-        (X[:32], Y[:32]), epochs=2, batch_size=8, validation=(X[32:], Y[32:]),
+        losses.softmax_cross_entropy,
+        lambda hp: optimizers.sgd(hp["learning_rate"]),
+        (X[:32], Y[:32]),
+        epochs=2,
+        batch_size=8,
+        validation=(X[32:], Y[32:]),
     )
     space = sweep.grid(learning_rate=[0.1, 0.5], drop_rate=[0.0, 0.3])
     mesh = parallel.device_mesh("members")
     single = sweep.run(trainer, space, KEY, seeds=4, keep_params=True)
     sharded = sweep.run(trainer, space, KEY, seeds=4, keep_params=True, mesh=mesh)
     # the compiled program's outputs, before they are gathered to the host
-    program = sweep._members_program(trainer.run, True, mesh)
-    hparams = parallel.shard_leading({k: jnp.asarray(v.reshape(-1).repeat(4)) for k, v in space.values.items()}, mesh)
+    program = sweep._run._members_program(trainer.run, True, mesh)  # noqa: SLF001
+    hparams = parallel.shard_leading(
+        {k: jnp.asarray(v.reshape(-1).repeat(4)) for k, v in space.values.items()}, mesh
+    )
     seeds = parallel.shard_leading(jnp.tile(jnp.arange(4, dtype=jnp.int32), 4), mesh)
     metrics, params = program(hparams, seeds, *parallel.replicate((KEY, trainer.data), mesh))
     return {
@@ -71,15 +80,17 @@ def member_sharded_sweep():
         "chunk_size": sharded.chunk_size,
         "val_loss_layout": _layout(metrics["val_loss"]),
         "weights_layout": _layout(params[1].w),
-        "val_loss_matches_run": _diff(np.asarray(metrics["val_loss"]).reshape(4, 4), single.metrics["val_loss"].reshape(4, 4)),
+        "val_loss_matches_run": _diff(
+            np.asarray(metrics["val_loss"]).reshape(4, 4), single.metrics["val_loss"].reshape(4, 4)
+        ),
     }
 
 
 def data_parallel():
     net = fnnet.serial(fnnet.Dense(8, activations.tanh), fnnet.Dropout(0.25), fnnet.Dense(2))
     opt = optimizers.adam(0.05)
-    step = make_train_step(net.apply, losses.softmax_cross_entropy, opt)
-    start = init_state(net.init(KEY, 3), opt)
+    train_step = make_train_step(net.apply, losses.softmax_cross_entropy, opt)
+    step, start = train_step.step, train_step.init(net.init(KEY, 3))
     mesh = parallel.device_mesh("data")
     shuffle_key, step_key = jax.random.split(KEY)
 
@@ -87,7 +98,11 @@ def data_parallel():
         batches = minibatches(shuffle_key, x, y, 16)
         if sharded:
             batches = parallel.constrain_batches(batches, mesh)
-        return jax.lax.scan(lambda s, bt: step(s, bt, jax.random.fold_in(step_key, s.step)), state, (batches.x, batches.y))
+        return jax.lax.scan(
+            lambda s, bt: step(s, bt, jax.random.fold_in(step_key, s.step)),
+            state,
+            (batches.x, batches.y),
+        )
 
     reference, reference_metrics = jax.jit(lambda *args: epoch(*args, sharded=False))(start, X, Y)
     placed = parallel.replicate((start, X, Y), mesh)
@@ -97,7 +112,9 @@ def data_parallel():
     parallel_step = parallel.data_parallel_step(step, mesh, donate=False)
     batches, state = minibatches(shuffle_key, X, Y, 16), start
     for i in range(batches.x.shape[0]):
-        state, metrics = parallel_step(state, (batches.x[i], batches.y[i]), jax.random.fold_in(step_key, i))
+        state, metrics = parallel_step(
+            state, (batches.x[i], batches.y[i]), jax.random.fold_in(step_key, i)
+        )
     try:
         parallel.shard_leading(X[:12], mesh, name="batch")
         uneven = ""
@@ -119,7 +136,13 @@ def fit_with_mesh():
     """``fnnet.fit(..., mesh=)`` against the same run on one device."""
     net = fnnet.serial(fnnet.Dense(4, activations.tanh), fnnet.Dropout(0.2), fnnet.Dense(2))
     params = net.init(KEY, 3)
-    args = (net.apply, params, losses.softmax_cross_entropy, optimizers.adam(1e-2), (X[:32], Y[:32]))
+    args = (
+        net.apply,
+        params,
+        losses.softmax_cross_entropy,
+        optimizers.adam(1e-2),
+        (X[:32], Y[:32]),
+    )
     kwargs = dict(key=KEY, epochs=3, batch_size=16, validation=(X[32:], Y[32:]), verbose=False)
     single = fnnet.fit(*args, **kwargs)
     sharded = fnnet.fit(*args, **kwargs, mesh=parallel.device_mesh("data"))
@@ -131,4 +154,8 @@ def fit_with_mesh():
 
 
 if __name__ == "__main__":
-    print(json.dumps({"sweep": member_sharded_sweep(), "data": data_parallel(), "fit": fit_with_mesh()}))
+    print(
+        json.dumps(
+            {"sweep": member_sharded_sweep(), "data": data_parallel(), "fit": fit_with_mesh()}
+        )
+    )

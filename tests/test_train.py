@@ -12,9 +12,8 @@ import pytest
 
 import fnnet
 from fnnet import activations, losses, optimizers
-from fnnet.dropout import Dropout, dropout
-from fnnet.fitting import fit
-from fnnet.train import init_state, make_train_step
+from fnnet.layers import Dropout, dropout
+from fnnet.training import all_finite, fit, make_train_step
 
 
 def _problem(key, n=64, d=5, classes=3):
@@ -43,8 +42,8 @@ def _equal(a, b):
 def test_train_step_is_gradient_descent(key):
     x, y = _problem(key)
     params = NET.init(key, 5)
-    step = jax.jit(make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(0.1)))
-    state, metrics = step(init_state(params, optimizers.sgd(0.1)), (x, y), key)
+    train_step = make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(0.1))
+    state, metrics = jax.jit(train_step.step)(train_step.init(params), (x, y), key)
     grads = jax.grad(_plain_loss)(params, x, y)
     expected = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
     for u, v in zip(jax.tree_util.tree_leaves(state.params), jax.tree_util.tree_leaves(expected)):
@@ -59,8 +58,8 @@ def test_nonfinite_step_keeps_state(key):
     x, y = _problem(key)
     params = NET.init(key, 5)
     opt = optimizers.adam(1e-2)
-    step = jax.jit(make_train_step(NET.apply, losses.softmax_cross_entropy, opt))
-    state = init_state(params, opt)
+    train_step = make_train_step(NET.apply, losses.softmax_cross_entropy, opt)
+    step, state = jax.jit(train_step.step), train_step.init(params)
     bad = x.at[3, 0].set(jnp.nan)
     new, metrics = step(state, (bad, y), key)
     assert not bool(metrics.loss_finite)
@@ -92,8 +91,8 @@ def test_fit_stops_at_first_nonfinite_step_and_keeps_last_good_params(key):
     assert len(r.history["loss"]) == 1
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree_util.tree_leaves(r.params))
     # Replay: exactly `step` good steps from the start give the returned parameters.
-    step = jax.jit(make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(1.0)))
-    state = init_state(params, optimizers.sgd(1.0))
+    train_step = make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(1.0))
+    step, state = jax.jit(train_step.step), train_step.init(params)
     for epoch in range(r.nonfinite.epoch + 1):
         shuffle_key, step_key = jax.random.split(jax.random.fold_in(key, epoch))
         batches = fnnet.data.minibatches(shuffle_key, x, y, 8)
@@ -140,23 +139,31 @@ def test_fit_compiles_once(key):
         traces.append(1)
         return losses.softmax_cross_entropy(out, target)
 
-    def run(epochs):
+    def run(epochs, batch_size=16):
         traces.clear()
-        fit(
+        result = fit(
             NET.apply,
             NET.init(key, 5),
             counting_loss,
-            optimizers.adam(1e-2),
+            optimizers.adam(1e-2),  # a new optimizer each call, as in a notebook
             (x, y),
             key=key,
             epochs=epochs,
-            batch_size=16,
+            batch_size=batch_size,
             validation=(x, y),
             verbose=False,
         )
-        return len(traces)
+        return len(traces), result
 
-    assert run(1) == run(5)  # one trace of the epoch and one of evaluation, however many epochs
+    fnnet.training._cache.clear()
+    traced, first = run(3)
+    assert traced == 2  # one trace in the train step, one in evaluation: one epoch program
+    assert first.compile_seconds > 0
+    traced, again = run(3)  # the same model again: no trace, no compile, the same result
+    assert traced == 0 and again.compile_seconds == 0.0
+    assert _equal(again.params, first.params) and _equal(again.state, first.state)
+    assert run(5)[0] == 0  # the number of epochs is not part of the program
+    assert run(3, batch_size=8)[0] == 2  # another batch shape is another program
 
 
 def test_fit_learns_and_same_seed_same_result(key):
@@ -182,7 +189,7 @@ def test_fit_learns_and_same_seed_same_result(key):
     assert _equal(a.params, b.params)
     assert a.history["val_accuracy"][-1] > 0.9
     assert a.history["loss"][-1] < 0.5 * a.history["loss"][0]
-    assert set(a.history) == set(fnnet.fitting.HISTORY_KEYS) and len(a.history["loss"]) == 30
+    assert set(a.history) == set(fnnet.training.HISTORY_KEYS) and len(a.history["loss"]) == 30
 
 
 def test_early_stopping_restores_best(key):
@@ -252,7 +259,7 @@ def test_fit_bad_input(key):
     opt = optimizers.sgd(0.1)
     with pytest.raises(
         ValueError,
-        match=r"`train` inputs and targets must have the same number of rows",
+        match=r"`data` inputs and targets must have the same number of rows",
     ):
         fit(
             NET.apply,
@@ -353,8 +360,9 @@ def test_nonfinite_gradient_with_finite_loss_keeps_state(key):
         del target
         return jnp.sqrt(jnp.sum(out * 0.0))
 
-    state = init_state(params, opt)
-    new, metrics = jax.jit(make_train_step(NET.apply, sqrt_loss, opt))(state, (x, y), key)
+    train_step = make_train_step(NET.apply, sqrt_loss, opt)
+    state = train_step.init(params)
+    new, metrics = jax.jit(train_step.step)(state, (x, y), key)
     assert bool(metrics.loss_finite) and not bool(metrics.grads_finite)
     assert _equal(new.params, state.params)
 
@@ -383,17 +391,20 @@ def test_guard_rejects_an_overflowing_update(key):
     x, y = _regression(key)
     params = LINEAR.init(key, 5)
     opt = optimizers.sgd(1e36)
-    state = init_state(params, opt)
-    new, metrics = jax.jit(make_train_step(LINEAR.apply, losses.squared_error, opt))(
-        state, (x, y), key
-    )
+    train_step = make_train_step(LINEAR.apply, losses.squared_error, opt)
+    state = train_step.init(params)
+    new, metrics = jax.jit(train_step.step)(state, (x, y), key)
     assert bool(metrics.loss_finite) and bool(metrics.grads_finite)
     assert not bool(metrics.update_finite) and not bool(metrics.applied)
     assert _equal(new.params, state.params) and _finite(new.params)
     # The same update with a learning rate that does not overflow is applied: the guard is exact.
     ok_state, ok_metrics = jax.jit(
-        make_train_step(LINEAR.apply, losses.squared_error, optimizers.sgd(1e-9))
-    )(init_state(params, optimizers.sgd(1e-9)), (x, y), key)
+        make_train_step(LINEAR.apply, losses.squared_error, optimizers.sgd(1e-9)).step
+    )(
+        make_train_step(LINEAR.apply, losses.squared_error, optimizers.sgd(1e-9)).init(params),
+        (x, y),
+        key,
+    )
     assert bool(ok_metrics.applied) and not _equal(ok_state.params, params)
 
 
@@ -405,8 +416,8 @@ def test_guard_rejects_a_nan_learning_rate(key):
     @jax.jit
     def one_step(lr):
         opt = optimizers.adam(lr)
-        step = make_train_step(NET.apply, losses.softmax_cross_entropy, opt)
-        return step(init_state(params, opt), (x, y), key)
+        train_step = make_train_step(NET.apply, losses.softmax_cross_entropy, opt)
+        return train_step.step(train_step.init(params), (x, y), key)
 
     new, metrics = one_step(jnp.float32(jnp.nan))
     assert bool(metrics.loss_finite) and bool(metrics.grads_finite) and not bool(metrics.applied)
@@ -452,10 +463,10 @@ def test_fit_never_keeps_a_nonfinite_state(key):
 
 def test_all_finite_is_exact():
     big = jnp.array([3e38, 3e38], jnp.float32)  # the sum would overflow; the values are finite
-    assert bool(fnnet.train.all_finite({"a": big, "n": jnp.array(3, jnp.int32)}))
+    assert bool(all_finite({"a": big, "n": jnp.array(3, jnp.int32)}))
     for bad in (jnp.inf, -jnp.inf, jnp.nan):
-        assert not bool(fnnet.train.all_finite((big, big.at[1].set(bad))))
-    assert bool(fnnet.train.all_finite(()))
+        assert not bool(all_finite((big, big.at[1].set(bad))))
+    assert bool(all_finite(()))
 
 
 # ------------------------------------------------------- fit checks everything up front
@@ -465,13 +476,13 @@ def _fit_small(rng, **kwargs):
     x, y = _problem(rng, n=32)
     args = {"key": rng, "epochs": 1, "batch_size": 8, "verbose": False}
     args.update(kwargs)
-    train = args.pop("train", (x, y))
+    data = args.pop("data", (x, y))
     return fit(
         NET.apply,
         NET.init(rng, 5),
         losses.softmax_cross_entropy,
         optimizers.sgd(0.1),
-        train,
+        data,
         **args,
     )
 
@@ -515,23 +526,23 @@ def test_fit_refuses_bad_data_before_training(key):
     x, y = _problem(key, n=32)
     with pytest.raises(ValueError, match=r"`validation` inputs.*\(5,\).*\(16, 4\)"):
         _fit_small(key, validation=(x[:16, :4], y[:16]))
-    with pytest.raises(ValueError, match="`train` is empty"):
-        _fit_small(key, train=(x[:0], y[:0]))
+    with pytest.raises(ValueError, match="`data` is empty"):
+        _fit_small(key, data=(x[:0], y[:0]))
     with pytest.raises(TypeError, match=r"(?i)use jax.random.key\(0\)"):
         _fit_small(key, key=0)
     bad = x.at[13, 1].set(jnp.inf).at[20, 0].set(jnp.nan)
     with pytest.raises(
         ValueError,
-        match=r"`train inputs` row 13 contains inf.*allow_nonfinite_data=True",
+        match=r"`data inputs` row 13 contains inf.*allow_nonfinite_data=True",
     ):
-        _fit_small(key, train=(bad, y))
+        _fit_small(key, data=(bad, y))
     with pytest.raises(ValueError, match=r"`validation inputs` row 20 contains nan"):
         _fit_small(key, validation=(x.at[20, 0].set(jnp.nan), y))
     soft = jax.nn.one_hot(y, 3).at[7, 2].set(jnp.nan)
-    with pytest.raises(ValueError, match=r"`train targets` row 7 contains nan"):
-        _fit_small(key, train=(x, soft))
+    with pytest.raises(ValueError, match=r"`data targets` row 7 contains nan"):
+        _fit_small(key, data=(x, soft))
     r = _fit_small(
-        key, train=(bad, y), allow_nonfinite_data=True, skip_nonfinite=True
+        key, data=(bad, y), allow_nonfinite_data=True, skip_nonfinite=True
     )  # the opt-out
     assert r.history["skipped_steps"][0] >= 1 and _finite(r.params)
     with pytest.raises(TypeError, match="`allow_nonfinite_data` must be a bool"):

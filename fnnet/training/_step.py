@@ -12,8 +12,9 @@ Data flow of one step (``make_train_step``)::
         leaf are finite (one fused reduction per leaf, decided before the state is written)
     → (TrainState(params', opt_state', step + 1), StepMetrics)
 
-The step is a pure function; compile it once (``jax.jit(step, donate_argnums=0)``), or let
-:func:`fnnet.fit` run whole epochs of it inside one ``lax.scan``. Full-batch gradient descent
+``make_train_step`` returns the pair ``TrainStep(init, step)``; ``step`` is a pure function:
+compile it once (``jax.jit(train_step.step)``), or let :func:`fnnet.fit` run whole epochs of it
+inside one ``lax.scan`` (:mod:`fnnet.training._epoch`). Full-batch gradient descent
 and minibatch SGD are the same step fed a different batch.
 """
 
@@ -25,6 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_callable, check_optimizer
 from fnnet._types import Array, OptState, Params, PRNGKey
 from fnnet.optimizers import Optimizer, apply_updates
 
@@ -50,12 +52,6 @@ class StepMetrics(NamedTuple):
     applied: Array  # bool: the update was kept (all three finite, and the step was active)
 
 
-def init_state(params: Params, optimizer: Optimizer) -> TrainState:
-    """A fresh ``TrainState``: the optimizer initialised on ``params``, ``step = 0``."""
-    _check_optimizer(optimizer)
-    return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
-
-
 def accuracy(outputs: Array, labels: Array) -> Array:
     """Fraction of rows whose arg-max equals the integer label (NaN for non-integer targets)."""
     if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != outputs.ndim - 1:
@@ -66,33 +62,32 @@ def accuracy(outputs: Array, labels: Array) -> Array:
 def all_finite(tree: Any) -> Array:
     """True when every element of every floating leaf of ``tree`` is finite (0-d bool).
 
-    One float sum per leaf of ``x · 0``, which is ``0`` for a finite element and NaN for
-    ±inf or NaN, so the sum is exactly ``0`` iff the leaf is finite (it cannot overflow). XLA
-    vectorises a float sum; ``all(isfinite(x))`` reduces booleans and ran 2× slower on CPU.
-    Integer leaves (step counters) are always finite and are skipped.
+    Exact and cheap: ``x · 0`` is ``0`` for a finite element and NaN for ±inf or NaN, so a sum
+    of such terms is exactly ``0`` iff all are finite (it cannot overflow), and XLA vectorises a
+    float sum (``all(isfinite(x))`` reduces booleans, 2× slower on CPU). Leaves of one shape and
+    dtype (a parameter and its optimizer moments) are added elementwise first, so XLA reads them
+    in one fused reduction. Integer leaves (step counters) are always finite and are skipped.
     """
-    sums = [
-        jnp.sum(x * 0).astype(jnp.float32)
-        for x in jax.tree_util.tree_leaves(tree)
-        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
-    ]
+    groups: dict[tuple[Any, Any], list[Array]] = {}
+    for x in jax.tree_util.tree_leaves(tree):
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            groups.setdefault((jnp.shape(x), jnp.result_type(x)), []).append(x)
+    sums = [jnp.sum(sum(x * 0 for x in group)).astype(jnp.float32) for group in groups.values()]
     return sum(sums) == 0 if sums else jnp.array(True)
 
 
-def _check_optimizer(optimizer: Any) -> None:
-    if not (
-        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
-    ):
-        raise TypeError(
-            f"`optimizer` must be an Optimizer(init, update) such as fnnet.optimizers.adam(1e-3); got {optimizer!r}."
-        )
+class TrainStep(NamedTuple):
+    """A train step as a pair, like ``Layer`` and ``Optimizer``: the optimizer is given once.
 
+    ``state = train_step.init(params)``; ``state, metrics = train_step.step(state, (x, y), key)``.
+    Calling the pair itself, ``train_step(state, (x, y), key)``, is the same as ``.step``.
+    """
 
-def _check_callable(name: str, fn: Any) -> None:
-    if isinstance(fn, str) or not callable(fn):
-        raise TypeError(
-            f"`{name}` must be a function (e.g. fnnet.losses.softmax_cross_entropy); got {fn!r}."
-        )
+    init: Callable[[Params], TrainState]
+    step: Callable[..., tuple[TrainState, StepMetrics]]
+
+    def __call__(self, state: TrainState, batch: tuple[Array, Array], key: PRNGKey, **kw: Any):
+        return self.step(state, batch, key, **kw)
 
 
 def make_train_step(
@@ -101,8 +96,15 @@ def make_train_step(
     optimizer: Optimizer,
     *,
     penalty: Callable[[Params], Array] | None = None,
-) -> Callable[[TrainState, tuple[Array, Array], PRNGKey], tuple[TrainState, StepMetrics]]:
-    """Build a pure train step ``(state, (x, y), key) -> (state, metrics)``.
+) -> TrainStep:
+    """Build the pair ``TrainStep(init, step)`` for ``apply``, ``loss`` and ``optimizer``.
+
+    Example::
+
+        train_step = fnnet.make_train_step(net.apply, fnnet.losses.squared_error, opt)
+        state = train_step.init(params)                 # TrainState(params, opt.init(params), 0)
+        step = jax.jit(train_step.step)                 # or donate_argnums=0 if params is yours
+        state, metrics = step(state, (x, y), key)
 
     Args:
         apply: a layer's apply function ``apply(params, x, *, key, training)``.
@@ -112,7 +114,9 @@ def make_train_step(
             ``lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)``: weights only, never biases).
 
     Returns:
-        ``step(state, batch, key, *, active=None)``. A step whose loss, gradients, new
+        ``TrainStep(init, step)``: ``init(params) -> TrainState`` (the optimizer initialised on
+        ``params``, ``step = 0``; ``params`` is held, not copied), and the pure
+        ``step(state, batch, key, *, active=None) -> (state, metrics)``. A step whose loss, gradients, new
         parameters or new optimizer state are not all finite returns the old params and
         optimizer state (``step`` still advances) and reports which in ``StepMetrics``; the
         state is never corrupted, whether the fault is a NaN input, an overflowing update
@@ -125,11 +129,16 @@ def make_train_step(
     that scalar (XLA turns it into a select fused into the update loop). See
     ``benchmarks/RESULTS.md`` for its measured cost.
     """
-    _check_callable("apply", apply)
-    _check_callable("loss", loss)
-    _check_optimizer(optimizer)
+    check_callable("apply", apply, example="net.apply")
+    check_callable("loss", loss, example="fnnet.losses.softmax_cross_entropy")
+    check_optimizer("optimizer", optimizer)
     if penalty is not None:
-        _check_callable("penalty", penalty)
+        check_callable(
+            "penalty", penalty, example="lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)"
+        )
+
+    def init(params: Params) -> TrainState:
+        return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
     def objective(params, x, y, key):
         outputs = apply(params, x, key=key, training=True)
@@ -157,7 +166,8 @@ def make_train_step(
             return apply_updates(state.params, updates), opt_state
 
         # Decide before writing: the candidate is recomputed inside the finiteness reduction
-        # (read-only), so the state is written once and no select-after-update pass is needed.
+        # (read-only, one fused pass per parameter shape), so the state is written once and no
+        # select-after-update pass over it is needed.
         update_ok = all_finite(candidate())
         ok = loss_ok & grads_ok & update_ok
         if active is not None:
@@ -169,15 +179,15 @@ def make_train_step(
         metrics = StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, update_ok, ok)
         return TrainState(params, opt_state, count), metrics
 
-    return step
+    return TrainStep(init, step)
 
 
 def make_eval_step(
     apply: Callable[..., Array], loss: Loss
 ) -> Callable[[Params, Array, Array], tuple[Array, Array]]:
     """``evaluate(params, x, y) -> (loss, accuracy)`` in inference mode (no dropout)."""
-    _check_callable("apply", apply)
-    _check_callable("loss", loss)
+    check_callable("apply", apply, example="net.apply")
+    check_callable("loss", loss, example="fnnet.losses.softmax_cross_entropy")
 
     def evaluate(params: Params, x: Array, y: Array) -> tuple[Array, Array]:
         outputs = apply(params, x, training=False)
@@ -189,9 +199,9 @@ def make_eval_step(
 __all__ = [
     "StepMetrics",
     "TrainState",
+    "TrainStep",
     "accuracy",
     "all_finite",
-    "init_state",
     "make_eval_step",
     "make_train_step",
 ]

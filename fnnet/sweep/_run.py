@@ -28,16 +28,18 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from fnnet import parallel
+from fnnet._checks import check_bool, check_positive_int
 from fnnet._types import Array, Params, PRNGKey
-from fnnet.sweep_space import Distribution, Space, choice, grid, log_uniform, point, random_search, uniform
-from fnnet.sweep_trainer import Metrics, RunFn, Trainer, _check_int, make_trainer
+from fnnet.sweep._trainer import Metrics, RunFn, Trainer
+from fnnet.sweep_space import Space, grid
 
 
 class Best(NamedTuple):
@@ -87,19 +89,19 @@ def member_key(key: PRNGKey, seed: int | Array) -> PRNGKey:
 
 
 @functools.lru_cache(maxsize=16)
-def _plain(train: Callable) -> Trainer:
+def _plain(member: Callable) -> Trainer:
     # One wrapper per function, so repeated sweeps of it reuse the compiled program.
-    return Trainer(lambda hparams, key, data: train(hparams, key), ())
+    return Trainer(lambda hparams, key, data: member(hparams, key), ())
 
 
-def _as_trainer(train: Any) -> Trainer:
-    if isinstance(train, Trainer):
-        return train
-    if callable(train):  # a plain `train(hparams, key)`; whatever it closes over is compiled in
-        return _plain(train)
+def _as_trainer(trainer: Any) -> Trainer:
+    if isinstance(trainer, Trainer):
+        return trainer
+    if callable(trainer):  # a plain `member(hparams, key)`; whatever it closes over is compiled in
+        return _plain(trainer)
     raise TypeError(
-        f"`train` must be a Trainer (see make_trainer) or a function (hparams, key) -> (metrics, params); "
-        f"got {train!r}."
+        f"`trainer` must be a Trainer (see make_trainer) or a function (hparams, key) -> "
+        f"(metrics, params); got {trainer!r}."
     )
 
 
@@ -108,7 +110,9 @@ def _as_space(space: Any) -> Space:
         return space
     if isinstance(space, dict):
         return grid(**space)
-    raise TypeError(f"`space` must be a Space (grid, random_search, point) or a dict of value lists; got {type(space).__name__}.")
+    raise TypeError(
+        f"`space` must be a Space (grid, random_search, point) or a dict of value lists; got {type(space).__name__}."
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -126,7 +130,9 @@ def _members_program(run_fn: RunFn, keep_params: bool, mesh: jax.sharding.Mesh |
     return jax.jit(members, in_shardings=(split, split, whole, whole), out_shardings=split)
 
 
-def estimate_memory(train: Any, space: Any, key: PRNGKey, *, keep_params: bool = False) -> MemoryEstimate:
+def estimate_memory(
+    trainer: Any, space: Any, key: PRNGKey, *, keep_params: bool = False
+) -> MemoryEstimate:
     """Measure a sweep's memory from XLA's ``memory_analysis`` of the compiled 1-member program.
 
     ``shared`` is the data every member reads; ``per_member`` the rest of that program
@@ -134,13 +140,24 @@ def estimate_memory(train: Any, space: Any, key: PRNGKey, *, keep_params: bool =
     with the members vmapped together (on CPU, 64 members measured ~7 % below 64 × this
     estimate), so chunks chosen from it err on the safe side. Costs one extra compile.
     """
-    trainer, space = _as_trainer(train), _as_space(space)
+    trainer, space = _as_trainer(trainer), _as_space(space)
     hparams = {k: jnp.asarray(v.reshape(-1)[:1]) for k, v in space.values.items()}
     program = _members_program(trainer.run, keep_params, None)
-    stats = program.lower(hparams, jnp.zeros((1,), jnp.int32), key, trainer.data).compile().memory_analysis()
+    stats = (
+        program.lower(hparams, jnp.zeros((1,), jnp.int32), key, trainer.data)
+        .compile()
+        .memory_analysis()
+    )
     if stats is None:
-        raise ValueError("this backend reports no memory analysis; pass `chunk_size` instead of `memory_budget`.")
-    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes - stats.alias_size_in_bytes
+        raise ValueError(
+            "this backend reports no memory analysis; pass `chunk_size` instead of `memory_budget`."
+        )
+    total = (
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        + stats.temp_size_in_bytes
+        - stats.alias_size_in_bytes
+    )
     shared = sum(int(np.asarray(leaf).nbytes) for leaf in jax.tree_util.tree_leaves(trainer.data))
     return MemoryEstimate(shared, max(int(total) - shared, 1))
 
@@ -148,12 +165,16 @@ def estimate_memory(train: Any, space: Any, key: PRNGKey, *, keep_params: bool =
 def _check_metric(metric: str | None, metrics: Any, chunk: int) -> str:
     """The metric that picks the best member: a 0-d per-member entry of the metrics dict."""
     if not isinstance(metrics, dict):
-        raise TypeError(f"`train` must return its metrics as a dict of arrays; got {type(metrics).__name__}.")
+        raise TypeError(
+            f"`trainer` must return its metrics as a dict of arrays; got {type(metrics).__name__}."
+        )
     names = sorted(k for k, v in metrics.items() if getattr(v, "shape", None) == (chunk,))
     if metric is None:
         metric = "val_loss" if "val_loss" in names else "loss"
     if metric not in names:
-        raise ValueError(f"`metric` must name a 0-d per-member metric of `train`; got {metric!r}, available: {names}.")
+        raise ValueError(
+            f"`metric` must name a 0-d per-member metric of `trainer`; got {metric!r}, available: {names}."
+        )
     return metric
 
 
@@ -164,7 +185,7 @@ def _best(metric_values: np.ndarray, maximize: bool) -> int:
 
 
 def run(
-    train: Any,
+    trainer: Any,
     space: Any,
     key: PRNGKey,
     *,
@@ -179,7 +200,7 @@ def run(
     """Train every member (configuration × seed) with one compiled, ``vmap``-ped program.
 
     Args:
-        train: a ``Trainer`` from :func:`make_trainer`, or any ``train(hparams, key) ->
+        trainer: a ``Trainer`` from :func:`make_trainer`, or any ``member(hparams, key) ->
             (metrics, params)`` whose metrics are a pytree of arrays.
         space: a ``Space`` (:func:`grid`, :func:`random_search`, :func:`point`) or a dict of
             value lists (a grid).
@@ -198,20 +219,22 @@ def run(
         A ``SweepResult`` (host numpy arrays).
     """
     started = time.perf_counter()
-    trainer, space = _as_trainer(train), _as_space(space)
-    seeds = _check_int("seeds", seeds, 1)
-    for name, flag in (("keep_params", keep_params), ("maximize", maximize)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"`{name}` must be a bool; got {flag!r}.")
+    trainer, space = _as_trainer(trainer), _as_space(space)
+    seeds = check_positive_int("seeds", seeds)
+    check_bool("keep_params", keep_params)
+    check_bool("maximize", maximize)
     if mesh is not None:
         mesh = parallel.check_mesh(mesh)
     devices = 1 if mesh is None else mesh.size
     num_members = int(np.prod(space.shape, dtype=np.int64)) * seeds
     if chunk_size is not None:
-        chunk = _check_int("chunk_size", chunk_size, 1)
+        chunk = check_positive_int("chunk_size", chunk_size)
     elif memory_budget is not None:
-        budget = _check_int("memory_budget", memory_budget, 1)
-        chunk = estimate_memory(trainer, space, key, keep_params=keep_params).chunk_size(budget) * devices
+        budget = check_positive_int("memory_budget", memory_budget)
+        chunk = (
+            estimate_memory(trainer, space, key, keep_params=keep_params).chunk_size(budget)
+            * devices
+        )
     else:
         chunk = num_members
     chunk = -(-min(chunk, num_members) // devices) * devices
@@ -230,14 +253,16 @@ def run(
         place = functools.partial(parallel.shard_leading, mesh=mesh, name="members")
         shared = parallel.replicate((key, trainer.data), mesh)
     parts = [slice(i * chunk, (i + 1) * chunk) for i in range(num_chunks)]
-    chunks = [(place({k: v[part] for k, v in table.items()}), place(seed_of[part])) for part in parts]
+    chunks = [
+        (place({k: v[part] for k, v in table.items()}), place(seed_of[part])) for part in parts
+    ]
     tic = time.perf_counter()
     try:
         lowered = jitted.lower(*chunks[0], *shared)
     except KeyError as err:  # the training function reads a hyperparameter the space lacks
         if err.args and isinstance(err.args[0], str) and err.args[0] not in space.values:
             raise KeyError(
-                f"`train` reads hyperparameter {err.args[0]!r}, which `space` does not define; the space "
+                f"`trainer` reads hyperparameter {err.args[0]!r}, which `space` does not define; the space "
                 f"has {sorted(space.values)}."
             ) from err
         raise
@@ -274,92 +299,17 @@ def run(
     )
     coords = dict(space.coords, seed=np.arange(seeds))
     return SweepResult(
-        space.axes + ("seed",), coords, hparams, metrics, params, best, chunk, num_chunks,
-        compile_seconds, time.perf_counter() - started,
+        space.axes + ("seed",),
+        coords,
+        hparams,
+        metrics,
+        params,
+        best,
+        chunk,
+        num_chunks,
+        compile_seconds,
+        time.perf_counter() - started,
     )
 
 
-# ---------------------------------------------------------------- ensembles
-
-
-class EnsembleMetrics(NamedTuple):
-    """An ensemble's scores on labelled data: the averaged prediction's and each member's."""
-
-    accuracy: Array  # accuracy of the arg-max of the averaged class probabilities
-    nll: Array  # −mean log p̄(y), p̄ the averaged probabilities
-    member_accuracy: Array  # (size,)
-
-
-def ensemble(train: Any, hparams: dict[str, Any], key: PRNGKey, *, size: int, chunk_size: int | None = None,
-             mesh: jax.sharding.Mesh | None = None) -> SweepResult:
-    """Train ``size`` seeds of one configuration together (one compiled program).
-
-    Returns a ``SweepResult`` with the single axis ``"seed"`` and ``params`` kept: every leaf
-    leads with ``(size,)``, ready for :func:`predict_ensemble`. Member ``s`` is the sweep
-    member with seed ``s``: it reproduces ``train.run(hparams, member_key(key, s), data)``.
-    """
-    return run(train, point(**hparams), key, seeds=size, keep_params=True, chunk_size=chunk_size, mesh=mesh)
-
-
-def _member_outputs(apply: Callable[..., Array], params: Params, x: Array) -> Array:
-    return jax.vmap(lambda p: apply(p, x, training=False))(params)
-
-
-def predict_ensemble(apply: Callable[..., Array], params: Params, x: Array, *, probabilities: bool = False) -> Array:
-    """The members' mean prediction on ``x`` (inference mode).
-
-    Args:
-        apply: the model's apply function; ``params`` the members' params stacked on axis 0.
-        x: inputs ``(batch, ...)``.
-        probabilities: average the members' softmax probabilities (classifiers with logit
-            outputs) instead of their raw outputs (regression).
-
-    Returns:
-        ``(batch, out_dim)``: the mean over members of the outputs or of the probabilities.
-    """
-    if not isinstance(probabilities, bool):
-        raise TypeError(f"`probabilities` must be a bool; got {probabilities!r}.")
-    outputs = _member_outputs(apply, params, jnp.asarray(x))
-    if probabilities:
-        outputs = jax.nn.softmax(outputs, axis=-1)
-    return outputs.mean(axis=0)
-
-
-def evaluate_ensemble(apply: Callable[..., Array], params: Params, x: Array, y: Array) -> EnsembleMetrics:
-    """Score a classifier ensemble on ``(x, y)`` (integer labels): averaged probabilities vs members."""
-    y = jnp.asarray(y)
-    if not jnp.issubdtype(y.dtype, jnp.integer) or y.ndim != 1:
-        raise ValueError(f"`y` must be integer class labels of shape (batch,); got shape {y.shape} dtype {y.dtype}.")
-    probs = jax.nn.softmax(_member_outputs(apply, params, jnp.asarray(x)), axis=-1)
-    mean = probs.mean(axis=0)
-    hit = lambda p: jnp.mean((jnp.argmax(p, axis=-1) == y).astype(jnp.float32))  # noqa: E731
-    nll = -jnp.mean(jnp.log(jnp.take_along_axis(mean, y[:, None], axis=-1)))
-    return EnsembleMetrics(hit(mean), nll, jax.vmap(hit)(probs))
-
-
-__all__ = [
-    # search spaces
-    "Space",
-    "grid",
-    "point",
-    "random_search",
-    "Distribution",
-    "uniform",
-    "log_uniform",
-    "choice",
-    # the member's training function
-    "Trainer",
-    "make_trainer",
-    # running
-    "run",
-    "SweepResult",
-    "Best",
-    "member_key",
-    "estimate_memory",
-    "MemoryEstimate",
-    # ensembles
-    "ensemble",
-    "predict_ensemble",
-    "evaluate_ensemble",
-    "EnsembleMetrics",
-]
+__all__ = ["Best", "MemoryEstimate", "SweepResult", "estimate_memory", "member_key", "run"]

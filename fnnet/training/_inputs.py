@@ -1,0 +1,119 @@
+"""``fit``'s argument checks: everything is refused before the first step, with its name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from fnnet import parallel
+from fnnet._checks import (
+    check_bool,
+    check_callable,
+    check_finite_rows,
+    check_key,
+    check_optimizer,
+    check_positive_int,
+)
+from fnnet._types import Array
+from fnnet.data import check_pair
+
+_OPT_OUT = "pass allow_nonfinite_data=True to let the non-finite guard skip or stop at it instead"
+
+
+def check_data(
+    data: Any, validation: Any, *, allow_nonfinite_data: bool
+) -> tuple[Array, Array, tuple[Array, Array] | None]:
+    """The training pair and optional validation pair: rows, per-row shapes, finite values."""
+    x, y = check_pair("data", data)
+    if x.shape[0] == 0:
+        raise ValueError(f"`data` is empty: 0 rows (x {x.shape}, y {y.shape}); fit needs examples.")
+    val = None if validation is None else check_pair("validation", validation)
+    if val is not None:
+        if val[0].shape[0] == 0:
+            raise ValueError(
+                f"`validation` is empty: 0 rows (x {val[0].shape}); pass None instead."
+            )
+        for what, t, v in (("inputs", x, val[0]), ("targets", y, val[1])):
+            if t.shape[1:] != v.shape[1:]:
+                raise ValueError(
+                    f"`validation` {what} must have the training {what}' shape per row "
+                    f"{t.shape[1:]}; got validation {what} of shape {v.shape} (training: {t.shape})."
+                )
+    if not check_bool("allow_nonfinite_data", allow_nonfinite_data):
+        for name, pair in (("data", (x, y)), ("validation", val)):
+            if pair is not None:
+                check_finite_rows(f"{name} inputs", pair[0], hint=_OPT_OUT)
+                check_finite_rows(f"{name} targets", pair[1], hint=_OPT_OUT)
+    return x, y, val
+
+
+def check_checkpoint_dir(path: str | os.PathLike) -> None:
+    """The checkpoint's directory exists and a file can be created in it."""
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(directory):
+        raise ValueError(
+            f"`checkpoint_path` {os.fspath(path)!r}: directory {directory!r} does not exist."
+        )
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"`checkpoint_path` {os.fspath(path)!r}: directory {directory!r} is not writable "
+            f"({err.strerror})."
+        ) from err
+
+
+def check_fit_args(
+    apply: Any,
+    loss: Any,
+    optimizer: Any,
+    n: int,
+    *,
+    key: Any,
+    epochs: Any,
+    batch_size: Any,
+    has_validation: bool,
+    patience: Any,
+    flags: dict[str, Any],
+    checkpoint_path: Any,
+    checkpoint_every: Any,
+    resume: bool,
+    mesh: Any,
+) -> Any:
+    """Everything but the data; returns the mesh with automatic axes (or None)."""
+    check_callable("apply", apply, example="net.apply")
+    check_callable("loss", loss, example="fnnet.losses.softmax_cross_entropy")
+    check_optimizer("optimizer", optimizer)
+    check_key("key", key)
+    check_positive_int("epochs", epochs)
+    check_positive_int("checkpoint_every", checkpoint_every)
+    if check_positive_int("batch_size", batch_size) > n:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) must be at most the number of training rows ({n})."
+        )
+    for name, value in flags.items():
+        check_bool(name, value)
+    if patience is not None:
+        if not has_validation:
+            raise ValueError(
+                f"`patience` needs `validation` data; got patience={patience!r}, validation=None."
+            )
+        check_positive_int("patience", patience)
+    if checkpoint_path is not None:
+        check_checkpoint_dir(checkpoint_path)
+    elif resume:
+        raise ValueError("`resume=True` needs a `checkpoint_path`.")
+    if mesh is None:
+        return None
+    mesh = parallel.check_mesh(mesh)
+    if batch_size % mesh.size:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) must be divisible by the number of devices in `mesh` "
+            f"({mesh.size})."
+        )
+    return mesh
+
+
+__all__ = ["check_checkpoint_dir", "check_data", "check_fit_args"]
