@@ -67,9 +67,7 @@ def som_quality(x, y, side, sigma, hood_name, steps, seeds):
     grid = C.rectangular_grid(side, side)
     learner = som_learner(grid, sigma, steps, getattr(C, hood_name))
     w0 = C.pca_init(grid, x)
-    train = jax.jit(
-        lambda k: C.train_online(learner, learner.init(w0), x, num_steps=steps, key=k)
-    )
+    train = jax.jit(lambda k: C.train_online(learner, learner.init(w0), x, num_steps=steps, key=k))
     rows = []
     for seed in seeds:
         w = train(jax.random.key(seed)).weights
@@ -78,14 +76,10 @@ def som_quality(x, y, side, sigma, hood_name, steps, seeds):
             float(C.topographic_error(grid, w, x)),
         ]
         if y is not None:
-            ours.append(
-                float(C.label_purity(C.label_map(grid, w, x, y, num_classes=3)))
-            )
+            ours.append(float(C.label_purity(C.label_map(grid, w, x, y, num_classes=3))))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            som = minisom_run(
-                np.asarray(x, np.float64), side, sigma, hood_name, steps, seed
-            )
+            som = minisom_run(np.asarray(x, np.float64), side, sigma, hood_name, steps, seed)
         xs = np.asarray(x, np.float64)
         theirs = [som.quantization_error(xs), som.topographic_error(xs)]
         if y is not None:
@@ -119,13 +113,11 @@ def som_speed(x, rounds):
     out = {}
     out["online step"] = (
         timed(lambda: online(state, key), rounds) / steps,
-        timed(lambda: som.train(xs, peer_steps, random_order=True), rounds)
-        / peer_steps,
+        timed(lambda: som.train(xs, peer_steps, random_order=True), rounds) / peer_steps,
     )
     out["batch pass (1797 samples)"] = (
         timed(lambda: batch(state), rounds) / 10,
-        timed(lambda: som.train_batch_offline(xs, peer_batch), max(1, rounds // 2))
-        / peer_batch,
+        timed(lambda: som.train_batch_offline(xs, peer_batch), max(1, rounds // 2)) / peer_batch,
     )
     out["winners of 1797 samples (MiniSom: vectorised quantization)"] = (
         timed(lambda: infer(state.weights, x), rounds),
@@ -151,9 +143,7 @@ def artlib_artmap(rho, alpha):
 
 
 def artlib_fit(model, x_train, y_train):
-    coded = np.hstack([x_train, 1 - x_train]).astype(
-        np.float64
-    )  # artlib's complement coding
+    coded = np.hstack([x_train, 1 - x_train]).astype(np.float64)  # artlib's complement coding
     model.fit(coded, y_train)
     return model
 
@@ -164,14 +154,10 @@ def artmap_quality(x, y, rho, alpha, test_size, seeds, capacity, *, stratify=Tru
         xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, random_state=seed,
                                               stratify=y if stratify else None)  # fmt: skip
         learner = C.fuzzy_artmap(rho=rho, alpha=alpha, epsilon=1e-6, capacity=capacity)
-        state, _ = C.train_art(
-            learner, learner.init(x.shape[1]), xtr, jnp.asarray(ytr, jnp.int32)
-        )
+        state, _ = C.train_art(learner, learner.init(x.shape[1]), xtr, jnp.asarray(ytr, jnp.int32))
         ours = float(np.mean(np.asarray(learner.predict(state, xte)) == yte))
         model = artlib_fit(artlib_artmap(rho, alpha), xtr, ytr)
-        theirs = float(
-            np.mean(model.predict(np.hstack([xte, 1 - xte]).astype(np.float64)) == yte)
-        )
+        theirs = float(np.mean(model.predict(np.hstack([xte, 1 - xte]).astype(np.float64)) == yte))
         rows.append({"seed": seed, "fnnet": [ours, int(C.num_categories(state))],
                      "artlib": [theirs, int(model.module_a.n_clusters)]})  # fmt: skip
     return rows
@@ -206,14 +192,16 @@ def art_speed(x, y, rounds):
         )
     }
     rho = jnp.linspace(0.0, 0.9, 19)
-    make = lambda r: C.fuzzy_artmap(rho=r, alpha=1e-3, epsilon=1e-6, capacity=768)
-    sweep = lambda: C.sweep_vigilance(make, rho, xtr, ytr_j).weights
-    jax.block_until_ready(sweep())
-    loop = lambda: [artlib_fit(artlib_artmap(float(r), 1e-3), xtr, ytr) for r in rho]
-    out["19-vigilance sweep (one vmapped program vs a loop of fits)"] = (
-        timed(sweep, max(1, rounds // 2)),
-        timed(loop, 1),
-    )
+    make = lambda r: C.fuzzy_artmap(rho=r, alpha=1e-3, epsilon=1e-6, capacity=768)  # noqa: E731
+    loop = lambda: [artlib_fit(artlib_artmap(float(r), 1e-3), xtr, ytr) for r in rho]  # noqa: E731
+    looped = timed(loop, 1)
+    for batch_size, how in [(None, "all 19 vmapped"), (1, "batch_size=1: lax.map")]:
+        sweep = lambda b=batch_size: C.sweep_vigilance(make, rho, xtr, ytr_j, batch_size=b).weights  # noqa: E731
+        jax.block_until_ready(sweep())
+        out[f"19-vigilance ARTMAP sweep, one program ({how}) vs a loop of artlib fits"] = (
+            timed(sweep, max(1, rounds // 2)),
+            looped,
+        )
     return out  # fmt: skip
 
 
@@ -223,9 +211,7 @@ def fmt_mean(values):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="two seeds, few timing rounds"
-    )
+    parser.add_argument("--quick", action="store_true", help="two seeds, few timing rounds")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
     args = parser.parse_args(argv)
     seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
@@ -238,9 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["## SOM quality (QE / TE; iris also label purity)", "",
               "| recipe | seed | fnnet | MiniSom 2.3.6 |", "| --- | --- | --- | --- |"]  # fmt: skip
     quality = {
-        "digits 30×30 σ4 triangle 5k": som_quality(
-            xd, None, 30, 4.0, "triangle", 5000, seeds
-        ),
+        "digits 30×30 σ4 triangle 5k": som_quality(xd, None, 30, 4.0, "triangle", 5000, seeds),
         "iris 7×7 σ1 gaussian 1k": som_quality(
             jnp.asarray(xi),
             jnp.asarray(yi, jnp.int32),
@@ -266,9 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", "## ART quality (test accuracy, categories in brackets)", "",
               "| recipe | fnnet | artlib 0.1.12 |", "| --- | --- | --- |"]  # fmt: skip
     art = {}
-    settings = [
-        (rho, alpha, True) for rho in (0.0, 0.75, 0.9) for alpha in (1e-3, 1e-6)
-    ]
+    settings = [(rho, alpha, True) for rho in (0.0, 0.75, 0.9) for alpha in (1e-3, 1e-6)]
     settings += [(0.0, 1e-6, False), (0.9, 1e-6, False)]
     for rho, alpha, stratify in settings:
         split = "strat." if stratify else "unstratified (artlib demo's split)"
@@ -281,12 +263,8 @@ def main(argv: list[str] | None = None) -> None:
                 cats = [r[who][1] for r in rows]
                 cell = f"{fmt_mean(acc)} [{min(cats)}–{max(cats)}]"
                 art.setdefault(name + " cells", []).append(cell)
-            lines.append(
-                f"| {name} | {art[name + ' cells'][0]} | {art[name + ' cells'][1]} |"
-            )
-    xg = np.asarray(
-        C.scale_to_unit(jnp.asarray(digits_x, jnp.float32), low=0.0, high=16.0)
-    )
+            lines.append(f"| {name} | {art[name + ' cells'][0]} | {art[name + ' cells'][1]} |")
+    xg = np.asarray(C.scale_to_unit(jnp.asarray(digits_x, jnp.float32), low=0.0, high=16.0))
     name = "digits 70/30 strat., simplified ARTMAP ρ 0.7 α 0.001"
     art[name] = rows = artmap_quality(xg, digits_y, 0.7, 1e-3, 0.3, seeds, 512)
     cells = [f"{fmt_mean([r[w][0] for r in rows])} [{min(r[w][1] for r in rows)}–"

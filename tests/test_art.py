@@ -183,6 +183,10 @@ def test_sweep_vigilance_equals_single_runs():
         assert counts[k] == int(C.num_categories(state))
         np.testing.assert_allclose(states.weights[k], state.weights)
     assert counts[0] <= counts[2] and int(states.overflow.sum()) == 0
+    one_at_a_time = C.sweep_vigilance(
+        lambda r: C.fuzzy_artmap(rho=r, capacity=48), rho, x, y, batch_size=1
+    )
+    np.testing.assert_array_equal(one_at_a_time.weights, states.weights)
     preds = jax.vmap(artmap.predict, in_axes=(0, None))(states, x)
     assert preds.shape == (3, 40)
 
@@ -215,6 +219,7 @@ def test_bad_input_names_the_argument():
         C.art1(rho=0.5, L=1.0)
     art = C.fuzzy_art(rho=0.5, capacity=4)
     state = art.init(2)
+    x2 = jnp.full((3, 2), 0.5)
     with pytest.raises(ValueError, match=r"`x` must lie in \[0, 1\].*scale_to_unit"):
         C.train_art(art, state, jnp.array([[0.5, 3.0]]))
     with pytest.raises(ValueError, match="`x` row 1 contains nan"):
@@ -233,6 +238,8 @@ def test_bad_input_names_the_argument():
         C.train_art(a1, a1.init(2), jnp.array([[0.0, 0.0]]))
     with pytest.raises(TypeError, match="`learner`"):
         C.train_art(object(), state, jnp.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="`batch_size`"):
+        C.sweep_vigilance(lambda r: C.fuzzy_art(rho=r), jnp.array([0.5]), x2, batch_size=0)
     with pytest.raises(ValueError, match="`rho` values"):
         C.sweep_vigilance(lambda r: C.fuzzy_art(rho=r), jnp.array([0.5, 1.2]), jnp.ones((3, 2)))
 

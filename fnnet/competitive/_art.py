@@ -24,7 +24,7 @@ the vigilance for this input to ``|I ∧ w_J| / |I| + ε`` and the search goes o
 learns the class. Vigilance returns to its baseline ``ρ`` for the next input.
 
 Compiled form: a fixed ``capacity`` of categories, a ``committed`` mask, and a search bounded by
-``capacity`` steps (``lax.while_loop`` over the ranked categories). An input that finds no
+``capacity`` steps (``lax.while_loop`` over the categories in decreasing ``T``). An input that finds no
 category because all are committed is not learned and counted in ``state.overflow``; an input
 that match tracking pushes past vigilance 1 (an exact duplicate of a category of another class)
 is counted in ``state.conflicts``. :func:`train_art` raises on overflow unless told not to.
@@ -94,36 +94,38 @@ def learn(i: Array, w: Array, beta: Array) -> Array:
 def _search(state: ARTState, i: Array, label: Array) -> Array:
     """Index of the resonating category (−1 if none) after a bounded, match-tracked search.
 
-    Visiting the categories one by one in decreasing ``T`` is equivalent to jumping straight to
-    the next one that passes the current vigilance (those that fail change nothing), so each
-    loop step is either resonance or one match-tracking reset: at most ``capacity`` steps, in
-    practice a handful. Uncommitted categories (match 1) pass unless ρ > 1.
+    Visiting the categories one by one in decreasing ``T`` (ties: lowest index) is equivalent to
+    jumping straight to the best not yet visited one that passes the current vigilance (those
+    that fail change nothing). So each loop step, an ``O(capacity)`` argmax with no sort, is
+    either resonance or one match-tracking reset: at most ``capacity`` steps, usually one or
+    two. Uncommitted categories (match 1) pass unless match tracking took ρ above 1.
     """
     t = choice(i, state.weights, state.alpha)
-    order = jnp.argsort(-t, stable=True).astype(jnp.int32)
-    m = match(i, state.weights)[order]  # in visiting order
-    right = (~state.committed | (label < 0) | (state.labels == label))[order]
-    position = jnp.arange(order.shape[0], dtype=jnp.int32)
+    m = match(i, state.weights)
+    right = ~state.committed | (label < 0) | (state.labels == label)
+    index = jnp.arange(t.shape[0], dtype=jnp.int32)
 
     def searching(carry: tuple) -> Array:
-        return ~carry[3]
+        return ~carry[4]
 
     def visit(carry: tuple) -> tuple:
-        start, rho, _, _ = carry
-        passes = (m >= rho) & (position >= start)
-        q = jnp.argmax(passes).astype(jnp.int32)  # the next category that passes
-        some = passes[q]
+        t_last, j_last, rho, _, _ = carry
+        after = (t < t_last) | ((t == t_last) & (index > j_last))  # later in the ranking
+        candidates = after & (m >= rho)
+        q = jnp.argmax(jnp.where(candidates, t, -jnp.inf)).astype(jnp.int32)  # ties: lowest
+        some = candidates[q]
         hit = some & right[q]
         rho = jnp.where(some & ~right[q], m[q] + state.epsilon, rho)  # match tracking
-        return q + 1, rho, jnp.where(hit, order[q], -1), hit | ~some
+        return t[q], q, rho, jnp.where(hit, q, -1), hit | ~some
 
     begin = (
-        jnp.zeros((), jnp.int32),
+        jnp.asarray(jnp.inf, t.dtype),
+        jnp.full((), -1, jnp.int32),
         state.rho,
         jnp.full((), -1, jnp.int32),
         jnp.zeros((), bool),
     )
-    return jax.lax.while_loop(searching, visit, begin)[2]
+    return jax.lax.while_loop(searching, visit, begin)[3]
 
 
 def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_bool, check_callable, is_concrete
+from fnnet._checks import check_bool, check_callable, check_positive_int, is_concrete
 from fnnet._types import Array
 from fnnet.competitive._art import ART, ARTState
 
@@ -97,12 +97,28 @@ def train_art(
     return state, cats
 
 
-def sweep_vigilance(make: Callable[[Array], ART], rho: Any, x: Any, labels: Any = None) -> ARTState:
-    """Train ``make(ρ_i)`` on ``x`` for every ``ρ_i`` in one ``jit(vmap(...))``; stacked states.
+def sweep_vigilance(
+    make: Callable[[Array], ART],
+    rho: Any,
+    x: Any,
+    labels: Any = None,
+    *,
+    batch_size: int | None = None,
+) -> ARTState:
+    """Train ``make(ρ_i)`` on ``x`` for every ``ρ_i`` in one compiled program; stacked states.
 
-    ``make`` builds the learner from a (traced) vigilance, e.g. ``lambda r: fuzzy_artmap(rho=r,
-    capacity=300)``. Check ``state.overflow`` (one count per ρ) afterwards; predict with
-    ``jax.vmap(learner.predict, in_axes=(0, None))(states, x_test)``.
+    Args:
+        make: builds the learner from a (traced) vigilance, e.g. ``lambda r: fuzzy_artmap(rho=r,
+            capacity=300)``.
+        rho: 1-d vigilances in ``[0, 1]``. x, labels: as for :func:`train_art`.
+        batch_size: how many vigilances train side by side (``vmap``); the chunks run one
+            after another in the same program (``lax.map``). Default: all of them, one
+            ``jit(vmap(...))``, the choice for an accelerator. On a CPU ``batch_size=1`` is
+            faster: vmapped searches all run as many steps as the slowest member needs.
+
+    Returns:
+        The final states stacked over ρ. Check ``states.overflow`` (one count per ρ); predict
+        with ``jax.vmap(learner.predict, in_axes=(0, None))(states, x_test)``.
     """
     make = check_callable("make", make, example="lambda r: fuzzy_art(rho=r)")
     rho = jnp.atleast_1d(jnp.asarray(rho))
@@ -110,6 +126,8 @@ def sweep_vigilance(make: Callable[[Array], ART], rho: Any, x: Any, labels: Any 
         raise ValueError(f"`rho` must be a 1-d float array of vigilances; got {rho!r}.")
     if not bool(jnp.all((rho >= 0) & (rho <= 1))):
         raise ValueError(f"`rho` values must lie in [0, 1]; got {np.asarray(rho)}.")
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
     probe = _check_learner(make(rho[0]))
     x = probe.check("x", x)
     labels = None if labels is None else _check_labels(labels, x.shape[0])
@@ -119,7 +137,9 @@ def sweep_vigilance(make: Callable[[Array], ART], rho: Any, x: Any, labels: Any 
         state = learner.init(x.shape[1])
         return train_art(learner, state, x, labels, allow_overflow=True)[0]
 
-    return jax.jit(jax.vmap(one))(rho)
+    if batch_size is None or batch_size >= rho.shape[0]:
+        return jax.jit(jax.vmap(one))(rho)
+    return jax.jit(lambda r: jax.lax.map(one, r, batch_size=batch_size))(rho)
 
 
 __all__ = ["num_categories", "sweep_vigilance", "train_art"]
