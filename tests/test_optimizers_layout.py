@@ -13,7 +13,7 @@ from fnnet import optimizers
 
 ROOT = pathlib.Path(fnnet.__file__).parent
 AREA = sorted(ROOT.glob("optimizers/*.py")) + [
-    ROOT / name for name in ("schedules.py", "regularizers.py", "sweep_space.py")
+    ROOT / name for name in ("schedules.py", "regularizers.py", "sweep/_space.py")
 ]
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fnnet import sweep_space
+from fnnet import sweep as sweep_space  # the spaces live in fnnet.sweep
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e39])

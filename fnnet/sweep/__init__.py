@@ -1,6 +1,6 @@
 """Many training runs as one compiled program: search spaces, the member trainer, run, ensembles.
 
-* spaces (:mod:`fnnet.sweep_space`): :func:`grid`, :func:`random_search`, :func:`point` and
+* spaces (``_space.py``): :func:`grid`, :func:`random_search`, :func:`point` and
   the priors :func:`uniform`, :func:`log_uniform`, :func:`choice`;
 * the member's training function: :func:`make_trainer` (``fit``'s own epoch, in ``lax.scan``);
 * running: :func:`run` (``vmap`` over members, one compile, chunks, meshes), :func:`member_key`,
@@ -20,18 +20,18 @@ from fnnet.sweep._run import SweepResult as SweepResult
 from fnnet.sweep._run import estimate_memory as estimate_memory
 from fnnet.sweep._run import member_key as member_key
 from fnnet.sweep._run import run as run
+from fnnet.sweep._space import Distribution as Distribution
+from fnnet.sweep._space import Space as Space
+from fnnet.sweep._space import choice as choice
+from fnnet.sweep._space import grid as grid
+from fnnet.sweep._space import log_uniform as log_uniform
+from fnnet.sweep._space import point as point
+from fnnet.sweep._space import random_search as random_search
+from fnnet.sweep._space import uniform as uniform
 from fnnet.sweep._trainer import Metrics as Metrics
 from fnnet.sweep._trainer import RunFn as RunFn
 from fnnet.sweep._trainer import Trainer as Trainer
 from fnnet.sweep._trainer import make_trainer as make_trainer
-from fnnet.sweep_space import Distribution as Distribution
-from fnnet.sweep_space import Space as Space
-from fnnet.sweep_space import choice as choice
-from fnnet.sweep_space import grid as grid
-from fnnet.sweep_space import log_uniform as log_uniform
-from fnnet.sweep_space import point as point
-from fnnet.sweep_space import random_search as random_search
-from fnnet.sweep_space import uniform as uniform
 
 __all__ = [
     "Best",

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from fnnet._checks import check_bool
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.sweep._run import SweepResult, run
-from fnnet.sweep_space import point
+from fnnet.sweep._space import point
 
 
 class EnsembleMetrics(NamedTuple):

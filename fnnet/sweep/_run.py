@@ -38,8 +38,8 @@ import numpy as np
 from fnnet import parallel
 from fnnet._checks import check_bool, check_positive_int
 from fnnet._types import Array, Params, PRNGKey
+from fnnet.sweep._space import Space, grid
 from fnnet.sweep._trainer import Metrics, RunFn, Trainer
-from fnnet.sweep_space import Space, grid
 
 
 class Best(NamedTuple):
