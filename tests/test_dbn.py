@@ -38,8 +38,8 @@ def test_greedy_stack_is_rbm_fit_on_the_hidden_probabilities_below():
     assert [e.shape for e in pre.reconstruction_errors] == [(2,), (2,)]
 
 
-def test_hand_off_gives_a_network_computing_the_stack():
-    x, _ = _data()
+def test_hand_off_gives_a_network_computing_the_stack_that_fit_fine_tunes():
+    x, y = _data()
     pre = boltzmann.dbn_pretrain(
         jax.random.key(2), x, (5, 4), optimizer=optimizers.sgd(0.1), epochs=1
     )
@@ -48,20 +48,15 @@ def test_hand_off_gives_a_network_computing_the_stack():
         assert isinstance(p, fnnet.DenseParams)
         np.testing.assert_array_equal(p.w, rbm.w)
         np.testing.assert_array_equal(p.b, rbm.c)  # the hidden bias; the visible one is dropped
-    net, params = boltzmann.dbn_classifier(jax.random.key(3), pre.rbms, 2, dropout=0.2)
+    net, params = boltzmann.dbn_classifier(
+        jax.random.key(3), pre.rbms, 2, dropout=0.2, input_dropout=0.1
+    )
     top = boltzmann.hidden_probs(pre.rbms[1], boltzmann.hidden_probs(pre.rbms[0], x))
     out = params[-1]
     np.testing.assert_allclose(net.apply(params, x), top @ out.w + out.b, rtol=1e-5, atol=1e-6)
     fresh = net.init(jax.random.key(3), 6)  # the same network without pretraining
     assert jax.tree_util.tree_structure(fresh) == jax.tree_util.tree_structure(params)
-
-
-def test_fine_tuning_with_fit_learns_the_labels():
-    x, y = _data()
-    pre = boltzmann.dbn_pretrain(
-        jax.random.key(4), x, (8,), optimizer=optimizers.sgd(0.1), epochs=3
-    )
-    net, params = boltzmann.dbn_classifier(jax.random.key(5), pre.rbms, 2)
+    # fine-tuning is plain fnnet.fit on the handed-off parameters
     result = fnnet.fit(
         net.apply, params, losses.softmax_cross_entropy, optimizers.adam(0.05), (x, y),
         key=jax.random.key(6), epochs=20, batch_size=10, verbose=False,
@@ -86,3 +81,5 @@ def test_bad_input_names_the_argument():
         boltzmann.dbn_dense_params(rbms)
     with pytest.raises(ValueError, match="`dropout` must be < 1"):
         boltzmann.dbn_classifier(jax.random.key(0), rbms[:1], 2, dropout=1.0)
+    with pytest.raises(ValueError, match="`input_dropout` must be >= 0"):
+        boltzmann.dbn_classifier(jax.random.key(0), rbms[:1], 2, input_dropout=-0.1)

@@ -24,7 +24,7 @@ from fnnet import activations
 from fnnet._checks import check_key, check_positive_int, check_real
 from fnnet.boltzmann._rbm import RBMParams, hidden_probs
 from fnnet.boltzmann._train import check_visible, rbm_fit
-from fnnet.layers import Dense, DenseParams, Layer, serial
+from fnnet.layers import Dense, DenseParams, Dropout, Layer, serial
 
 
 class DBNPretrain(NamedTuple):
@@ -102,14 +102,16 @@ def dbn_classifier(
     num_outputs: int,
     *,
     dropout: Any = 0.0,
+    input_dropout: Any = 0.0,
     activation: Any = activations.sigmoid,
 ) -> tuple[Layer, tuple]:
     """An MLP initialised from a pretrained stack, ready for ``fnnet.fit``.
 
-    The network is ``Dense(h₁, sigmoid) → Dropout → … → Dense(h_L, sigmoid) → Dropout →
-    Dense(num_outputs)`` (logits: pair it with ``softmax_cross_entropy``); its hidden layers'
+    The network is ``Dropout(input_dropout) → Dense(h₁, sigmoid) → Dropout → … →
+    Dense(h_L, sigmoid) → Dropout → Dense(num_outputs)`` (logits: pair it with ``softmax_cross_entropy``); its hidden layers'
     parameters are :func:`dbn_dense_params` of ``rbms`` and the output layer is drawn with
-    ``key``. ``dropout`` is the fraction of hidden units zeroed while training. ``activation``
+    ``key``. ``dropout`` is the fraction of hidden units zeroed while training,
+    ``input_dropout`` that of the inputs (albertbup's DBN drops both at the same rate). ``activation``
     is the hidden units' function: ``sigmoid`` (default) computes exactly the RBMs' hidden
     probabilities; another (``relu``) reuses the weights as an initialisation only.
 
@@ -119,16 +121,15 @@ def dbn_classifier(
     key = check_key("key", key)
     num_outputs = check_positive_int("num_outputs", num_outputs)
     check_real("dropout", dropout, low=0.0, high=1.0, high_open=True)
-    from fnnet import Dropout  # the public top-level name (its module is being moved)
-
+    check_real("input_dropout", input_dropout, low=0.0, high=1.0, high_open=True)
     dense = dbn_dense_params(rbms)
-    layers = []
+    layers = [Dropout(input_dropout)]
     for p in dense:
         layers += [Dense(p.w.shape[1], activation, dtype=p.w.dtype), Dropout(dropout)]
     net = serial(*layers, Dense(num_outputs, dtype=dense[-1].w.dtype))
     params = list(net.init(key, dense[0].w.shape[0]))
     for i, p in enumerate(dense):
-        params[2 * i] = p
+        params[1 + 2 * i] = p
     return net, tuple(params)
 
 
