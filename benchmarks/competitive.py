@@ -40,12 +40,20 @@ from fnnet import competitive as C
 
 def timed(fn, rounds: int) -> float:
     """Median wall time of ``fn()`` over ``rounds`` calls (results blocked on)."""
-    times = []
+    return timed_pair(fn, None, rounds)[0]
+
+
+def timed_pair(ours, theirs, rounds: int) -> tuple[float, float]:
+    """Medians of ``ours()`` and ``theirs()`` timed in interleaved rounds (A, B, A, B, ...), so
+    that load from other jobs falls on both alike; ``theirs=None`` times ``ours`` alone."""
+    times: tuple[list, list] = ([], [])
     for _ in range(rounds):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for k, fn in enumerate((ours, theirs)):
+            if fn is not None:
+                start = time.perf_counter()
+                jax.block_until_ready(fn())
+                times[k].append(time.perf_counter() - start)
+    return tuple(statistics.median(t) if t else float("nan") for t in times)
 
 
 def som_learner(grid, sigma, steps, hood):
@@ -110,22 +118,17 @@ def som_speed(x, rounds):
                   random_seed=0)  # fmt: skip
     som.pca_weights_init(xs)
     peer_steps, peer_batch = 1000, 2
-    out = {}
-    out["online step"] = (
-        timed(lambda: online(state, key), rounds) / steps,
-        timed(lambda: som.train(xs, peer_steps, random_order=True), rounds) / peer_steps,
+    ours, theirs = timed_pair(lambda: online(state, key),
+                              lambda: som.train(xs, peer_steps, random_order=True), rounds)  # fmt: skip
+    out = {"online step": (ours / steps, theirs / peer_steps)}
+    ours, theirs = timed_pair(lambda: batch(state),
+                              lambda: som.train_batch_offline(xs, peer_batch), max(2, rounds // 2))  # fmt: skip
+    out["batch pass (1797 samples)"] = (ours / 10, theirs / peer_batch)
+    out["winners of 1797 samples (MiniSom: vectorised quantization)"] = timed_pair(
+        lambda: infer(state.weights, x), lambda: som.quantization(xs), rounds
     )
-    out["batch pass (1797 samples)"] = (
-        timed(lambda: batch(state), rounds) / 10,
-        timed(lambda: som.train_batch_offline(xs, peer_batch), max(1, rounds // 2)) / peer_batch,
-    )
-    out["winners of 1797 samples (MiniSom: vectorised quantization)"] = (
-        timed(lambda: infer(state.weights, x), rounds),
-        timed(lambda: som.quantization(xs), rounds),
-    )
-    out["winners of 1797 samples (MiniSom: winner() per sample)"] = (
-        out["winners of 1797 samples (MiniSom: vectorised quantization)"][0],
-        timed(lambda: [som.winner(v) for v in xs], max(1, rounds // 2)),
+    out["winners of 1797 samples (MiniSom: winner() per sample)"] = timed_pair(
+        lambda: infer(state.weights, x), lambda: [som.winner(v) for v in xs], max(2, rounds // 2)
     )
     return out
 
@@ -186,21 +189,18 @@ def art_speed(x, y, rounds):
     fit = lambda: C.train_art(learner, learner.init(64), xtr, ytr_j)[0].weights
     jax.block_until_ready(fit())
     out = {
-        "ARTMAP fit, digits train (1257 samples), ρ 0.7": (
-            timed(fit, rounds),
-            timed(lambda: artlib_fit(artlib_artmap(0.7, 1e-3), xtr, ytr), 1),
+        "ARTMAP fit, digits train (1257 samples), ρ 0.7": timed_pair(
+            fit, lambda: artlib_fit(artlib_artmap(0.7, 1e-3), xtr, ytr), max(2, rounds // 2)
         )
     }
     rho = jnp.linspace(0.0, 0.9, 19)
     make = lambda r: C.fuzzy_artmap(rho=r, alpha=1e-3, epsilon=1e-6, capacity=768)  # noqa: E731
     loop = lambda: [artlib_fit(artlib_artmap(float(r), 1e-3), xtr, ytr) for r in rho]  # noqa: E731
-    looped = timed(loop, 1)
     for batch_size, how in [(None, "all 19 vmapped"), (1, "batch_size=1: lax.map")]:
         sweep = lambda b=batch_size: C.sweep_vigilance(make, rho, xtr, ytr_j, batch_size=b).weights  # noqa: E731
         jax.block_until_ready(sweep())
         out[f"19-vigilance ARTMAP sweep, one program ({how}) vs a loop of artlib fits"] = (
-            timed(sweep, max(1, rounds // 2)),
-            looped,
+            timed_pair(sweep, loop, 2)
         )
     return out  # fmt: skip
 
