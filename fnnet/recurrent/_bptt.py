@@ -153,6 +153,17 @@ def projection_grads(fwd: Forward, bwd: Backward) -> tuple[Array, ...]:
     return dw_ih, dw_hh, dgi.sum(axis=(0, 1)), dgh.sum(axis=(0, 1)), dx
 
 
+def gradients(
+    step_bwd: Callable, fwd: Forward, cotangents: tuple, truncate: int | None
+) -> tuple[tuple[Array, ...], Array, tuple, Backward]:
+    """The rule's backward pass: ``((∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh), ∂x, ∂state0, Backward)``
+    from the cotangents ``(∂L/∂outputs, ∂L/∂final_state)``."""
+    doutputs, dfinal = cotangents
+    bwd = backward(step_bwd, fwd, doutputs, dfinal, truncate)
+    *weights, dx = projection_grads(fwd, bwd)
+    return tuple(weights), dx, bwd.dstate0, bwd
+
+
 def through_time(
     step: Callable,
     step_bwd: Callable,
@@ -175,6 +186,7 @@ __all__ = [
     "Forward",
     "backward",
     "forward",
+    "gradients",
     "previous",
     "projection_grads",
     "through_time",

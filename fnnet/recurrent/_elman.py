@@ -88,10 +88,8 @@ def _elman_sequence_fwd(activation, truncate, params, x, state0, lengths=None):
 
 
 def _elman_sequence_bwd(activation, truncate, fwd, cotangents):
-    doutputs, dfinal = cotangents
-    bwd = _bptt.backward(_step_bwd, fwd, doutputs, dfinal, truncate)
-    dw_ih, dw_hh, db_ih, db_hh, dx = _bptt.projection_grads(fwd, bwd)
-    return ElmanParams(dw_ih, dw_hh, db_ih, db_hh), dx, bwd.dstate0, None
+    weights, dx, dstate0, _ = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
+    return ElmanParams(*weights), dx, dstate0, None
 
 
 elman_sequence.defvjp(_elman_sequence_fwd, _elman_sequence_bwd)

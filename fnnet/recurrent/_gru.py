@@ -100,10 +100,8 @@ def _gru_sequence_fwd(truncate, params, x, state0, lengths=None):
 
 
 def _gru_sequence_bwd(truncate, fwd, cotangents):
-    doutputs, dfinal = cotangents
-    bwd = _bptt.backward(_step_bwd, fwd, doutputs, dfinal, truncate)
-    dw_ih, dw_hh, db_ih, db_hh, dx = _bptt.projection_grads(fwd, bwd)
-    return GRUParams(dw_ih, dw_hh, db_ih, db_hh), dx, bwd.dstate0, None
+    weights, dx, dstate0, _ = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
+    return GRUParams(*weights), dx, dstate0, None
 
 
 gru_sequence.defvjp(_gru_sequence_fwd, _gru_sequence_bwd)

@@ -122,11 +122,9 @@ def _lstm_sequence_fwd(truncate, params, x, state0, lengths=None):
 
 
 def _lstm_sequence_bwd(truncate, fwd, cotangents):
-    doutputs, dfinal = cotangents
-    bwd = _bptt.backward(_step_bwd, fwd, doutputs, dfinal, truncate)
-    dw_ih, dw_hh, db_ih, db_hh, dx = _bptt.projection_grads(fwd, bwd)
+    weights, dx, dstate0, bwd = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
     dp = None if fwd.params.peepholes is None else _peephole_grads(fwd, bwd.dgi)
-    return LSTMParams(dw_ih, dw_hh, db_ih, db_hh, dp), dx, bwd.dstate0, None
+    return LSTMParams(*weights, dp), dx, dstate0, None
 
 
 lstm_sequence.defvjp(_lstm_sequence_fwd, _lstm_sequence_bwd)
