@@ -404,3 +404,4 @@ def test_sweep_members_never_keep_a_nonfinite_state():
     np.testing.assert_array_equal(
         result.metrics["history"]["skipped_steps"][:, 0], [[0.0, 0.0], [2.0, 2.0]]
     )
+    np.testing.assert_array_equal(result.metrics["steps_taken"][:, 0], [4, 0])

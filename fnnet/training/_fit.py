@@ -223,7 +223,8 @@ def _progress_line(
     if epoch == first and compiled > 0:  # timed apart: not in the rate, not in the ETA
         line += f"  compiled in {compiled:.1f}s"
     seconds = history["seconds"][first : epoch + 1]
-    left = np.mean(seconds) * (epochs - epoch - 1)
+    steady = seconds[1:] if len(seconds) > 1 else seconds  # the first call also warms XLA up
+    left = np.mean(steady) * (epochs - epoch - 1)
     return line + f"  {np.sum(seconds):.1f}s training, ~{left:.1f}s left"
 
 
