@@ -14,14 +14,14 @@ Run: ``nice python examples/cnn_digits.py [--seeds 0 1 2 3 4] [--validation]``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from cnn_mnist1d import fit_recipe  # the same AdamW + cosine training loop (this folder)
 
 import fnnet
-from fnnet import activations, data, losses, optimizers, schedules
+from fnnet import activations, data
 from fnnet.layers import Conv, Flatten, MaxPool
 
 RECIPE = {
@@ -62,22 +62,14 @@ def split(seed: int) -> tuple[tuple, tuple, jax.Array, jax.Array]:
 
 
 def run(seed: int, *, validation: bool, recipe: dict = RECIPE) -> tuple[float, float]:
+    """Train on the demo's split ``seed``; returns (test or validation accuracy, seconds)."""
     train, test, init_key, fit_key = split(seed)
     if validation:  # the last 20% of the (already shuffled) training set
         cut = int(0.8 * train[0].shape[0])
         train, test = (train[0][:cut], train[1][:cut]), (train[0][cut:], train[1][cut:])
     net = digits_cnn(recipe["width"], recipe["dropout"])
-    steps = recipe["epochs"] * (train[0].shape[0] // recipe["batch_size"])
-    lr = schedules.cosine_decay(recipe["lr"], decay_steps=steps)
-    optimizer = optimizers.adamw(lr, weight_decay=recipe["weight_decay"])
-    params = net.init(init_key, train[0].shape)
-    tic = time.perf_counter()
-    result = fnnet.fit(
-        net.apply, params, losses.softmax_cross_entropy, optimizer, train, key=fit_key,
-        epochs=recipe["epochs"], batch_size=recipe["batch_size"], verbose=False,
-    )  # fmt: skip
-    seconds = time.perf_counter() - tic
-    logits = jax.jit(net.apply)(result.params, test[0])
+    params, seconds = fit_recipe(net, train, recipe, init_key, fit_key)
+    logits = jax.jit(net.apply)(params, test[0])
     return float(jnp.mean(jnp.argmax(logits, axis=-1) == test[1])), seconds
 
 
