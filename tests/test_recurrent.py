@@ -73,9 +73,9 @@ def _reference(kind, xp, p, x, h0, lengths, *, truncate=None, perturb=None):
     state = (h0,) if kind in ("elman", "gru") else tuple(h0)
     outputs = []
     for t in range(x.shape[1]):
-        if truncate and t % truncate == 0 and t > 0:
-            state = tuple(jax.lax.stop_gradient(s) for s in state)
         valid = (xp.arange(x.shape[0]) >= 0) & (t < lengths)
+        if truncate and t % truncate == 0 and t > 0:  # cut at valid steps only
+            state = tuple(xp.where(valid[:, None], jax.lax.stop_gradient(s), s) for s in state)
         new = _step(kind, xp, p, x[:, t], state)
         state = tuple(xp.where(valid[:, None], n, s) for n, s in zip(new, state))
         if perturb is not None:
@@ -161,6 +161,18 @@ def test_truncation_longer_than_the_sequence_is_full_bptt(x64):
         for m in (layer, full)
     ]
     _close(grads[0], grads[1], rtol=1e-13, atol=1e-15)
+
+
+def test_truncation_never_cuts_inside_the_padding(x64):
+    """The final state's δ crosses the padded steps (some at multiples of k) to the last valid
+    step, and from there only back to the start of that step's chunk."""
+    layer, params, x, h0, _ = _setup("gru", truncate=2)
+    lengths = jnp.array([5, 3, 1], jnp.int32)
+    loss = lambda x: jnp.sum(layer.run(params, x, h0=h0, lengths=lengths)[1])  # noqa: E731
+    dx = np.abs(np.asarray(_jit(jax.grad(loss))(x))).sum(axis=-1)
+    assert np.all(dx[1, 2] > 0) and np.all(dx[1, :2] == 0) and np.all(dx[1, 3:] == 0)
+    assert np.all(dx[0, 4] > 0) and np.all(dx[0, :4] == 0)  # row 0: chunk [4, 5)
+    assert dx[2, 0] > 0
 
 
 def test_truncated_spec_agrees_with_autodiff_and_not_with_finite_differences():

@@ -4,10 +4,10 @@
 ``fnnet.gradcheck.registry.REGISTRY``; samplers and independent references live beside them.
 Each reference is a plain ``lax.scan`` of the cell written here with ``jnp.tanh`` and
 ``jax.nn.sigmoid`` (one step at a time, no hoisted projection), masked with ``jnp.where`` and
-truncated with ``lax.stop_gradient`` on the state entering every step ``t`` with ``t % k == 0``,
-``t > 0``; JAX differentiates it. The bidirectional reference reverses each sequence within
-its length by a permutation matrix (not fnnet's gather). Sizes: batch 1–4, time 3–6, features
-1–4, hidden 1–4; lengths uniform in ``[1, time]``.
+truncated with ``lax.stop_gradient`` on the state entering every valid step ``t`` with
+``t % k == 0``, ``t > 0``; JAX differentiates it. The bidirectional reference reverses each
+sequence within its length by a permutation matrix (not fnnet's gather). Sizes: batch 1–4, time
+3–6, features 1–4, hidden 1–4; lengths uniform in ``[1, time]``.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def _scan_reference(cell: Callable, truncate: int | None) -> Callable:
 
         def body(state, inputs):
             t, x_t, valid_t = inputs
-            if truncate is not None:
-                cut = (t % truncate == 0) & (t > 0)
+            if truncate is not None:  # cut at valid steps only
+                cut = ((t % truncate == 0) & (t > 0) & valid_t)[:, None]
                 state = tuple(jnp.where(cut, lax.stop_gradient(s), s) for s in state)
             new = cell(params, state, x_t)
             new = tuple(jnp.where(valid_t[:, None], n, s) for n, s in zip(new, state))

@@ -25,7 +25,8 @@ Padded inputs are replaced by 0 before the projection, so a NaN in padding never
 gradient.
 
 **Truncation** (``truncate = k``): the δ carried from step ``t`` back to ``state_{t−1}`` is set
-to 0 at every ``t`` with ``t % k == 0`` and ``t > 0`` (steps counted from 0 in processing order):
+to 0 at every valid ``t`` with ``t % k == 0`` and ``t > 0`` (steps counted from 0 in processing
+order; never at a padded step, so the final state's δ still reaches the last valid step):
 the sequence is cut into chunks ``[0, k), [k, 2k), ...`` and the gradient of a loss at step ``s``
 reaches only the steps of ``s``'s own chunk, while the forward state still flows across chunks.
 The same cut is a ``lax.stop_gradient`` of the state entering step ``t`` in the forward body,
@@ -99,7 +100,8 @@ def forward(
     def body(state, inputs):
         xw_t, m_t, cut_t = inputs
         if cut_t is not None:  # truncated BPTT: no gradient into the previous chunk
-            state = tuple(jnp.where(cut_t, jax.lax.stop_gradient(s), s) for s in state)
+            cut = cut_t if m_t is None else cut_t & m_t  # never inside the padding
+            state = tuple(jnp.where(cut, jax.lax.stop_gradient(s), s) for s in state)
         new, residual = step(params, state, xw_t)
         new = tuple(_keep(m_t, n, s) for n, s in zip(new, state))
         return new, (new, residual)
@@ -130,7 +132,8 @@ def backward(
             dgh = jnp.where(m_t, dgh, jnp.zeros_like(dgh))
             dprev = tuple(jnp.where(m_t, p, d) for p, d in zip(dprev, dstate))
         if cut_t is not None:
-            dprev = tuple(jnp.where(cut_t, jnp.zeros_like(p), p) for p in dprev)
+            cut = cut_t if m_t is None else cut_t & m_t
+            dprev = tuple(jnp.where(cut, jnp.zeros_like(p), p) for p in dprev)
         return dprev, (dgi, dgh, dstate[0])
 
     inputs = (dys, fwd.residuals, fwd.mask, _cuts(time, truncate))
