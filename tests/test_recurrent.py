@@ -208,6 +208,13 @@ def test_deltas_are_the_gradient_with_respect_to_each_state(kind, x64):
     _close(unbatched[: LENGTHS[0]], got[0], rtol=1e-13)  # row 0 is full length
 
 
+def test_delta_norms_do_not_underflow_and_keep_nan():
+    d = jnp.array([[[3e-25, 4e-25], [0.0, 0.0], [jnp.nan, 1.0]]], jnp.float32)
+    norms = np.asarray(recurrent.delta_norms(d))
+    np.testing.assert_allclose(norms[:2], [5e-25, 0.0], rtol=1e-6)
+    assert np.isnan(norms[2])
+
+
 def test_float32_stays_float32():
     layer, params, x, h0, lengths = _setup("lstm", jnp.float32)
 

@@ -229,9 +229,16 @@ def layer(
 
 def delta_norms(deltas: Array) -> Array:
     """``‖δh_t‖₂`` per time step, averaged over the batch: ``(time,)`` from ``(batch, time, H)``
-    (or ``(time,)`` from an unbatched ``(time, H)``)."""
+    (or ``(time,)`` from an unbatched ``(time, H)``).
+
+    Scaled by the largest entry before squaring, so norms far below ``√tiny`` (1e-19 in float32,
+    where vanishing gradients through time quickly go) do not underflow to 0; NaN stays NaN.
+    """
     deltas = jnp.asarray(deltas)
-    norms = jnp.sqrt(jnp.sum(deltas * deltas, axis=-1))
+    scale = jnp.max(jnp.abs(deltas), axis=-1, keepdims=True)
+    safe = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    norms = (safe * jnp.sqrt(jnp.sum(jnp.square(deltas / safe), axis=-1, keepdims=True)))[..., 0]
+    norms = jnp.where(scale[..., 0] > 0, norms, scale[..., 0])
     return norms if norms.ndim == 1 else jnp.mean(norms, axis=0)
 
 
