@@ -14,7 +14,8 @@ Speed (medians of interleaved rounds, after compilation; ratios are peer time / 
 SOM online training per step, batch training per pass over the data, inference (winners of all
 samples); ARTMAP training on the digits, and a 19-vigilance sweep against a loop of artlib fits.
 
-Run: ``nice python benchmarks/competitive.py`` (``--quick``: fewer seeds and rounds).
+Run: ``nice python benchmarks/competitive.py`` (``--quick``: fewer seeds and rounds;
+``--speed``: only the speed table).
 Writes ``competitive.md`` and ``competitive.json`` to ``--out`` (default ``benchmarks/results``).
 """
 
@@ -209,30 +210,14 @@ def fmt_mean(values):
     return f"{np.mean(values):.4f} ({', '.join(f'{v:.4f}' for v in values)})"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two seeds, few timing rounds")
-    parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
-    args = parser.parse_args(argv)
-    seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
-    rounds = 3 if args.quick else 7
-    lines, record = [], {"load_average": os.getloadavg(), "jax": jax.__version__}
-
-    digits_x, digits_y = load_digits(return_X_y=True)
-    xd = jnp.asarray(scale(digits_x), jnp.float32)
-    xi, yi = iris_unit()
-    lines += ["## SOM quality (QE / TE; iris also label purity)", "",
-              "| recipe | seed | fnnet | MiniSom 2.3.6 |", "| --- | --- | --- | --- |"]  # fmt: skip
+def som_quality_section(xd, xi, yi, seeds, record) -> list[str]:
+    lines = ["## SOM quality (QE / TE; iris also label purity)", "",
+             "| recipe | seed | fnnet | MiniSom 2.3.6 |", "| --- | --- | --- | --- |"]  # fmt: skip
+    iris_labels = jnp.asarray(yi, jnp.int32)
     quality = {
         "digits 30×30 σ4 triangle 5k": som_quality(xd, None, 30, 4.0, "triangle", 5000, seeds),
         "iris 7×7 σ1 gaussian 1k": som_quality(
-            jnp.asarray(xi),
-            jnp.asarray(yi, jnp.int32),
-            7,
-            1.0,
-            "gaussian",
-            1000,
-            seeds + [10],
+            jnp.asarray(xi), iris_labels, 7, 1.0, "gaussian", 1000, seeds + [10]
         ),
     }
     for name, rows in quality.items():
@@ -246,52 +231,78 @@ def main(argv: list[str] | None = None) -> None:
         ]
         lines.append(f"| {name} | **mean** | **{means[0]}** | **{means[1]}** |")
     record["som_quality"] = quality
+    return lines
 
-    lines += ["", "## ART quality (test accuracy, categories in brackets)", "",
-              "| recipe | fnnet | artlib 0.1.12 |", "| --- | --- | --- |"]  # fmt: skip
+
+def art_quality_section(xi, yi, xg, yg, seeds, record) -> list[str]:
+    lines = ["", "## ART quality (test accuracy, categories in brackets)", "",
+             "| recipe | fnnet | artlib 0.1.12 |", "| --- | --- | --- |"]  # fmt: skip
     art = {}
+
+    def row(name, rows):
+        cells = [
+            f"{fmt_mean([r[w][0] for r in rows])} "
+            f"[{min(r[w][1] for r in rows)}–{max(r[w][1] for r in rows)}]"
+            for w in ("fnnet", "artlib")
+        ]
+        art[name] = rows
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+
     settings = [(rho, alpha, True) for rho in (0.0, 0.75, 0.9) for alpha in (1e-3, 1e-6)]
     settings += [(0.0, 1e-6, False), (0.9, 1e-6, False)]
     for rho, alpha, stratify in settings:
         split = "strat." if stratify else "unstratified (artlib demo's split)"
-        name = f"iris 67/33 {split}, simplified ARTMAP ρ {rho} α {alpha:g}"
-        if True:
-            art[name] = rows = artmap_quality(xi, yi, rho, alpha, 0.33, seeds, 128,
-                                              stratify=stratify)  # fmt: skip
-            for who in ("fnnet", "artlib"):
-                acc = [r[who][0] for r in rows]
-                cats = [r[who][1] for r in rows]
-                cell = f"{fmt_mean(acc)} [{min(cats)}–{max(cats)}]"
-                art.setdefault(name + " cells", []).append(cell)
-            lines.append(f"| {name} | {art[name + ' cells'][0]} | {art[name + ' cells'][1]} |")
-    xg = np.asarray(C.scale_to_unit(jnp.asarray(digits_x, jnp.float32), low=0.0, high=16.0))
-    name = "digits 70/30 strat., simplified ARTMAP ρ 0.7 α 0.001"
-    art[name] = rows = artmap_quality(xg, digits_y, 0.7, 1e-3, 0.3, seeds, 512)
-    cells = [f"{fmt_mean([r[w][0] for r in rows])} [{min(r[w][1] for r in rows)}–"
-             f"{max(r[w][1] for r in rows)}]" for w in ("fnnet", "artlib")]  # fmt: skip
-    lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        rows = artmap_quality(xi, yi, rho, alpha, 0.33, seeds, 128, stratify=stratify)
+        row(f"iris 67/33 {split}, simplified ARTMAP ρ {rho} α {alpha:g}", rows)
+    rows = artmap_quality(xg, yg, 0.7, 1e-3, 0.3, seeds, 512)
+    row("digits 70/30 strat., simplified ARTMAP ρ 0.7 α 0.001", rows)
     ari = fuzzy_art_ari(xi, yi, 0.5, 1e-3)
     art["iris Fuzzy ART ρ 0.5 ARI"] = ari
     lines.append(
         f"| iris, unsupervised Fuzzy ART ρ 0.5 α 0.001: adjusted Rand index | "
         f"{ari['fnnet'][0]:.4f} [{ari['fnnet'][1]}] | {ari['artlib'][0]:.4f} [{ari['artlib'][1]}] |"
     )
-    record["art_quality"] = {k: v for k, v in art.items() if not k.endswith("cells")}
+    record["art_quality"] = art
+    return lines
 
-    lines += ["", f"## Speed (CPU: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f})", "",
-              "| task | fnnet | peer | peer / fnnet |", "| --- | --- | --- | --- |"]  # fmt: skip
+
+def speed_section(xd, xg, yg, rounds, record) -> list[str]:
+    lines = ["", f"## Speed (CPU: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f})", "",
+             "| task | fnnet | peer | peer / fnnet |", "| --- | --- | --- | --- |"]  # fmt: skip
     speed = {**{f"SOM {k}": v for k, v in som_speed(xd, rounds).items()},
-             **art_speed(xg, digits_y, rounds)}  # fmt: skip
+             **art_speed(xg, yg, rounds)}  # fmt: skip
     for name, (ours, theirs) in speed.items():
         lines.append(f"| {name} | {ours * 1e3:.3f} ms | {theirs * 1e3:.3f} ms | "
                      f"{theirs / ours:.1f}× |")  # fmt: skip
     record["speed_seconds"] = speed
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two seeds, few timing rounds")
+    parser.add_argument("--speed", action="store_true", help="only the speed table")
+    parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
+    args = parser.parse_args(argv)
+    seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
+    rounds = 3 if args.quick else 7
+    record = {"load_average": os.getloadavg(), "jax": jax.__version__}
+    digits_x, digits_y = load_digits(return_X_y=True)
+    xd = jnp.asarray(scale(digits_x), jnp.float32)
+    xg = np.asarray(C.scale_to_unit(jnp.asarray(digits_x, jnp.float32), low=0.0, high=16.0))
+    xi, yi = iris_unit()
+    lines = []
+    if not args.speed:
+        lines += som_quality_section(xd, xi, yi, seeds, record)
+        lines += art_quality_section(xi, yi, xg, digits_y, seeds, record)
+    lines += speed_section(xd, xg, digits_y, rounds, record)
     text = "\n".join(lines)
     print(text)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "competitive.md"), "w") as f:
+    name = "competitive_speed" if args.speed else "competitive"
+    with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(args.out, "competitive.json"), "w") as f:
+    with open(os.path.join(args.out, f"{name}.json"), "w") as f:
         json.dump(record, f, indent=1, default=float)
 
 

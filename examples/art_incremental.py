@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         ax.set_title(learner)
         ax.set_ylim(0, 1.1)
     axes[0].set_ylabel("test accuracy")
-    axes[0].legend(loc="lower left")
+    axes[1].legend(loc="center")
     fig.suptitle("digits: classes A = 0–4, then B = 5–9 only")
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "art_incremental.png"), dpi=120)
