@@ -12,7 +12,6 @@ from fnnet import activations as activations
 from fnnet import checkpoint as checkpoint
 from fnnet import data as data
 from fnnet import diagnostics as diagnostics
-from fnnet import dropout as dropout
 from fnnet import gradcheck as gradcheck
 from fnnet import initializers as initializers
 from fnnet import layers as layers
@@ -25,9 +24,9 @@ from fnnet import rules as rules
 from fnnet import schedules as schedules
 from fnnet import sweep as sweep
 from fnnet import training as training
-from fnnet.dropout import Dropout as Dropout
 from fnnet.layers import Activation as Activation
 from fnnet.layers import Dense as Dense
+from fnnet.layers import Dropout as Dropout
 from fnnet.layers import DenseParams as DenseParams
 from fnnet.layers import Layer as Layer
 from fnnet.layers import PReLU as PReLU
@@ -57,7 +56,6 @@ __all__ = [
     "checkpoint",
     "data",
     "diagnostics",
-    "dropout",
     "gradcheck",
     "optimizers",
     "parallel",

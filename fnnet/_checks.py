@@ -228,11 +228,30 @@ def check_pair(name: str, pair: Any) -> tuple[Any, Any]:
         )
     return x, y
 
+def check_indices(name: str, values: Any, size: int) -> Any:
+    """Concrete integer indices (class labels) within ``[0, size)``; traced ones pass unchecked.
+
+    The error names the first bad value and its index, and how many are out of range.
+    """
+    if not is_concrete(values):
+        return values
+    array = np.asarray(values)
+    bad = np.argwhere((array < 0) | (array >= size))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"`{name}` must be indices in [0, {size}); got {array[where]} at index "
+            f"{where if array.ndim else '()'} ({len(bad)} out of range)."
+        )
+    return values
+
+
 __all__ = [
     "check_bool",
     "check_callable",
     "check_finite_rows",
     "check_floating",
+    "check_indices",
     "check_int",
     "check_key",
     "check_layer",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -12,7 +13,7 @@ Grads = Any  # gradients have the structure of the params
 OptState = Any  # a pytree of arrays
 PRNGKey = jax.Array  # a typed key from ``jax.random.key`` (raw uint32 keys work too)
 Shape = tuple[int, ...]
-Activation = Callable[[Array], Array]
+ActivationFn = Callable[[Array], Array]  # z -> a (the Activation *layer* is fnnet.layers)
 Initializer = Callable[..., Array]  # (key, shape, dtype) -> array
 Schedule = Callable[[Array], Array]  # step (0-d int32) -> value
 
@@ -23,7 +24,7 @@ __all__ = [
     "OptState",
     "PRNGKey",
     "Shape",
-    "Activation",
+    "ActivationFn",
     "Initializer",
     "Schedule",
 ]

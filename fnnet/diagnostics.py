@@ -55,14 +55,15 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from fnnet import networks
-from fnnet._types import Activation, Array
+from fnnet._types import ActivationFn, Array
 from fnnet.activations import relu, sigmoid, tanh
 from fnnet.layers import check_activation
 
@@ -95,7 +96,7 @@ def _is_one_of(f: Any, known: tuple) -> bool:
     return any(f is k for k in known)
 
 
-def _check_activations(activations: Any) -> tuple[Activation, ...]:
+def _check_activations(activations: Any) -> tuple[ActivationFn, ...]:
     """The per-layer activation tuple, from a tuple of functions or an ``MLP`` ``Network``."""
     if isinstance(activations, networks.Network):
         if not activations.activations:
@@ -190,15 +191,16 @@ def diagnose(
             f"`loss` must be a loss function such as fnnet.losses.squared_error; got {loss!r}."
         )
     _check_margin(saturation_margin)
-    params, x = networks._check_network_input(params, x, len(acts))
+    params, x = networks.check_mlp_input(params, x, len(acts))
     if x.ndim != 2:
         raise ValueError(
             f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
         )
-    value, a_out, res = networks._loss_forward(acts, loss, params, x, jnp.asarray(y))
-    grads, _, _, deltas = networks._loss_backward(res, jnp.ones_like(value))
-    _, inputs, *_ = res  # inputs[l] = a_{l−1}, the input of layer l (a_0 = x)
-    outputs = tuple(inputs[1:]) + (a_out,)
+    forward = networks.loss_trace(acts, loss, params, x, jnp.asarray(y))
+    delta, _ = networks.output_delta(forward, jnp.ones_like(forward.value))
+    inputs, pullbacks = forward.trace.inputs, forward.trace.pullbacks  # inputs[l] = a_{l−1}
+    grads, _, deltas = networks.backprop(params, inputs, pullbacks, delta)
+    outputs = inputs[1:] + (forward.trace.output,)
     margin = jnp.asarray(saturation_margin).astype(x.dtype)
     columns = zip(
         *(
@@ -208,7 +210,7 @@ def diagnose(
     )
     layers = LayerStats(*(jnp.stack(column) for column in columns))
     total = _norm(layers.per_example_grad_norm, axis=0)  # ‖∇_θ ℓ_i‖² = Σ_l ‖∇_{W_l,b_l} ℓ_i‖²
-    return Diagnostics(value, grads, layers, total)
+    return Diagnostics(forward.value, grads, layers, total)
 
 
 def _name(f: Any) -> str:

@@ -27,9 +27,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from fnnet._checks import is_concrete
+from fnnet._checks import check_floating, check_indices, check_ndim
 from fnnet._types import Array
 from fnnet.activations import log_softmax, sigmoid, softplus
 from fnnet.rules import hand_rule
@@ -43,10 +42,8 @@ def _check_float(x: Any, name: str) -> None:
     """Require a floating array of shape ``(batch, k)`` or ``(k,)``."""
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         raise TypeError(f"`{name}` must be an array; got {type(x).__name__}.")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"`{name}` must have a floating dtype; got {_describe(x)}.")
-    if x.ndim not in (1, 2):
-        raise ValueError(f"`{name}` must have shape (batch, k) or (k,); got {_describe(x)}.")
+    check_floating(name, x)
+    check_ndim(name, x, (1, 2), layout="(batch, k) or (k,)")
 
 
 def _check_like(x: Any, name: str, ref: Any, ref_name: str) -> None:
@@ -134,21 +131,6 @@ def _log_softmax(logits: Array) -> Array:
     return log_softmax.forward(logits, -1)
 
 
-def _check_label_range(labels: Any, num_classes: int) -> None:
-    """Concrete integer labels must lie in ``[0, num_classes)``; traced ones cannot be checked."""
-    if not is_concrete(labels):
-        return
-    values = np.asarray(labels)
-    bad = np.argwhere((values < 0) | (values >= num_classes))
-    if bad.size:
-        where = tuple(int(i) for i in bad[0])
-        raise ValueError(
-            f"`labels` must be class indices in [0, {num_classes}) (`logits` has {num_classes} "
-            f"classes); got {values[where]} at index {where if values.ndim else '()'} "
-            f"({len(bad)} out of range)."
-        )
-
-
 def _check_labels(logits: Any, labels: Any) -> None:
     """Integer labels of shape ``logits.shape[:-1]``, or float targets shaped like ``logits``."""
     _check_float(logits, "logits")
@@ -161,7 +143,7 @@ def _check_labels(logits: Any, labels: Any) -> None:
                 f"{tuple(logits.shape[:-1])} (the batch of `logits`); got `labels` shape "
                 f"{tuple(labels.shape)}, `logits` shape {tuple(logits.shape)}."
             )
-        _check_label_range(labels, logits.shape[-1])
+        check_indices("labels", labels, logits.shape[-1])  # concrete labels only
         return
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(

@@ -38,55 +38,88 @@ All rules here are first-order (``jax.custom_vjp``): for ``jax.jvp``, ``jax.jacf
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from fnnet import activations, initializers
-from fnnet._checks import check_key
-from fnnet._types import Activation, Array, Initializer, PRNGKey
-from fnnet.layers import DenseParams, Layer, check_activation, check_dense_params, check_input
-from fnnet.layers._core import _as_shape
+from fnnet._checks import check_positive_int
+from fnnet._types import ActivationFn, Array, Initializer, PRNGKey
+from fnnet.layers import (
+    Dense,
+    Layer,
+    affine,
+    affine_backward,
+    check_activation,
+    check_dense_params,
+    check_input,
+    dense,
+    serial,
+)
 from fnnet.rules import hand_rule
 
 Loss = Callable[[Array, Array], Array]
 
 
-def _forward(activations_: Sequence[Activation], params, x):
-    """Run the layers, keeping per layer the input ``a_{l−1}`` and the activation's pullback."""
+class Trace(NamedTuple):
+    """What the forward pass keeps for the backward pass, one entry per layer ``l = 1..L``."""
+
+    output: Array  # a_L, the network's output
+    inputs: tuple  # a_{l−1}, the input of layer l (a_0 = x)
+    pullbacks: tuple  # layer l's activation rule, ∂L/∂a_l ↦ (δ_l,) (applies ⊙ f_l'(z_l))
+
+
+class LossTrace(NamedTuple):
+    """A :class:`Trace` plus the loss: its value and its own rule's pullback."""
+
+    value: Array  # L(a_L, y)
+    trace: Trace
+    loss_pullback: Callable  # g ↦ (∂L/∂a_L, ∂L/∂y), or (∂L/∂a_L,) for integer labels
+
+
+def trace(activations_: Sequence[ActivationFn], params: tuple, x: Array) -> Trace:
+    """The forward pass ``z_l = a_{l−1} W_l + b_l``, ``a_l = f_l(z_l)``, keeping what backprop reads.
+
+    ``z_l`` is the dense layer's :func:`fnnet.layers.affine`; ``a_l`` and its pullback come
+    from ``jax.vjp`` of ``f_l``, i.e. from the activation's own hand rule.
+    """
     inputs, pullbacks = [], []
     a = x
-    for f, (w, b) in zip(activations_, params):
+    for f, p in zip(activations_, params):
         inputs.append(a)
-        a, pullback = jax.vjp(f, a @ w + b)  # a_l = f_l(z_l); pullback applies ⊙ f_l'(z_l)
+        a, pullback = jax.vjp(f, affine(p, a))
         pullbacks.append(pullback)
-    return a, inputs, pullbacks
+    return Trace(a, tuple(inputs), tuple(pullbacks))
 
 
-def _delta_recursion(params, inputs, pullbacks, delta):
-    """The δ recursion from the output layer's δ down to ∂L/∂x, keeping every layer's δ_l.
+def backprop(params: tuple, inputs: tuple, pullbacks: tuple, delta: Array) -> tuple:
+    """The δ recursion from the output layer's ``δ_L`` down to ``∂L/∂x``.
 
-    Returns ``(grads, dx, deltas)``; ``deltas[l]`` is ``δ = ∂L/∂z`` of layer ``l``, ``(batch,
-    fan_out)``. Shared by both rules (through :func:`_backward`) and by ``fnnet.diagnostics``.
+    Per layer, from ``l = L`` down: ``∂W_l, ∂b_l, ∂L/∂a_{l−1}`` from the dense layer's
+    :func:`fnnet.layers.affine_backward` (``a_{l−1}ᵀ δ_l``, ``Σ δ_l``, ``δ_l W_lᵀ``), then
+    ``δ_{l−1} = pullbacks[l−1](δ_l W_lᵀ)``, the activation's rule applying ``⊙ f'_{l−1}``.
+
+    Args:
+        params: a tuple of ``DenseParams``, one per layer.
+        inputs, pullbacks: the :class:`Trace` fields of the forward pass.
+        delta: ``δ_L = ∂L/∂z_L`` of the output layer, ``(batch, fan_out)``.
+
+    Returns:
+        ``(grads, dx, deltas)``: a tuple of ``DenseParams`` gradients, ``∂L/∂x``, and the tuple
+        of every layer's ``δ_l`` (layer 1 first). Used by :func:`mlp`, :func:`mlp_loss` and
+        ``fnnet.diagnostics``.
     """
     grads, deltas = [None] * len(params), [None] * len(params)
     for l in reversed(range(len(params))):
-        w = params[l].w
         deltas[l] = delta
-        grads[l] = DenseParams(inputs[l].T @ delta, delta.sum(axis=0))  # ∂W_l = a_{l−1}ᵀ δ_l
-        upstream = delta @ w.T  # δ_l W_lᵀ = ∂L/∂a_{l−1}
+        grads[l], upstream = affine_backward(params[l], inputs[l], delta)  # upstream = ∂L/∂a_{l−1}
         if l > 0:
             (delta,) = pullbacks[l - 1](upstream)  # δ_{l−1} = (δ_l W_lᵀ) ⊙ f'_{l−1}(z_{l−1})
         else:
             delta = upstream  # ∂L/∂x
     return tuple(grads), delta, tuple(deltas)
-
-
-def _backward(params, inputs, pullbacks, delta):
-    """The δ recursion from the output layer's δ down to ∂L/∂x: ``(grads, dx)``."""
-    grads, dx, _ = _delta_recursion(params, inputs, pullbacks, delta)
-    return grads, dx
 
 
 @hand_rule
@@ -101,23 +134,51 @@ def mlp(activations_: tuple, params: tuple, x: Array) -> Array:
     use :func:`fnnet.autodiff` for forward mode and Hessians.
     """
     a = x
-    for f, (w, b) in zip(activations_, params):
-        a = f(a @ w + b)
+    for f, p in zip(activations_, params):
+        a = dense.forward(f, p, a)  # the dense layer's own forward body
     return a
 
 
 def _mlp_fwd(activations_, params, x):
-    a, inputs, pullbacks = _forward(activations_, params, x)
-    return a, (params, inputs, pullbacks)
+    forward = trace(activations_, params, x)
+    return forward.output, (params, forward)
 
 
 def _mlp_bwd(activations_, res, da):
-    params, inputs, pullbacks = res
-    (delta,) = pullbacks[-1](da)  # output δ_L = ∂L/∂a_L ⊙ f_L'(z_L)
-    return _backward(params, inputs, pullbacks, delta)
+    params, forward = res
+    (delta,) = forward.pullbacks[-1](da)  # output δ_L = ∂L/∂a_L ⊙ f_L'(z_L)
+    grads, dx, _ = backprop(params, forward.inputs, forward.pullbacks, delta)
+    return grads, dx
 
 
 mlp.defvjp(_mlp_fwd, _mlp_bwd)
+
+
+def loss_trace(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array) -> LossTrace:
+    """The forward pass and the loss ``loss(a_L, y)``, with the loss's own rule kept for δ_L.
+
+    Float targets are an argument of the loss's pullback (they get a cotangent); integer labels
+    are closed over (they get none).
+    """
+    forward = trace(activations_, params, x)
+    if jnp.issubdtype(y.dtype, jnp.floating):
+        value, loss_pullback = jax.vjp(loss, forward.output, y)
+    else:
+        value, loss_pullback = jax.vjp(lambda a: loss(a, y), forward.output)
+    return LossTrace(value, forward, loss_pullback)
+
+
+def output_delta(loss_trace_: LossTrace, g: Array) -> tuple[Array, Array | None]:
+    """The output layer's ``δ_L = g ∂L/∂z_L`` and ``∂L/∂y``, both from the loss's own rule.
+
+    ``δ_L = ∂L/∂a_L ⊙ f_L'(z_L)``: the loss's rule gives ``∂L/∂a_L`` (for an identity output
+    and a loss from logits already the textbook's ``δ_L``, e.g. ``(softmax(z)·Σy − y)/batch``),
+    the output activation's rule the ``⊙ f_L'``. ``∂L/∂y`` is ``None`` for integer labels.
+    """
+    cotangents = loss_trace_.loss_pullback(g)
+    dy = cotangents[1] if len(cotangents) == 2 else None
+    (delta,) = loss_trace_.trace.pullbacks[-1](cotangents[0])
+    return delta, dy
 
 
 @hand_rule
@@ -126,57 +187,35 @@ def mlp_loss(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array)
     """The loss of an MLP on a batch, ``loss(mlp(params, x), y)``, as one hand-written rule.
 
     Backward: the output δ comes from the loss's own rule, ``δ_L = ∂L/∂a_L ⊙ f_L'(z_L)``
-    (for an identity output and a loss from logits, the loss's ``∂L/∂z``, e.g.
-    ``(softmax(z)·Σy − y)/batch``; see the module table). Then the hidden recursion of
-    :func:`mlp`. ``y`` gets its cotangent from the loss's rule (``None`` for integer labels).
-    First-order rule: use :func:`fnnet.autodiff` for forward mode and Hessians.
+    (:func:`output_delta`; for an identity output and a loss from logits, the loss's ``∂L/∂z``,
+    e.g. ``(softmax(z)·Σy − y)/batch``; see the module table). Then the hidden recursion,
+    :func:`backprop`. ``y`` gets its cotangent from the loss's rule (``None`` for integer
+    labels). First-order rule: use :func:`fnnet.autodiff` for forward mode and Hessians.
     """
     return loss(mlp.forward(activations_, params, x), y)
 
 
-def _loss_forward(activations_, loss, params, x, y):
-    """:func:`mlp_loss`'s forward: ``(loss value, output a_L, residuals of the backward)``."""
-    *hidden, last = activations_
-    a_hidden, inputs, pullbacks = _forward(hidden, params[:-1], x)
-    inputs.append(a_hidden)
-    z = a_hidden @ params[-1].w + params[-1].b
-    a, last_pullback = jax.vjp(last, z)
-    pullbacks.append(last_pullback)
-    value, loss_pullback = (
-        jax.vjp(loss, a, y)
-        if jnp.issubdtype(y.dtype, jnp.floating)
-        else (jax.vjp(lambda a_: loss(a_, y), a))
-    )
-    return value, a, (params, inputs, pullbacks, loss_pullback)
-
-
 def _mlp_loss_fwd(activations_, loss, params, x, y):
-    value, _, res = _loss_forward(activations_, loss, params, x, y)
-    return value, res
-
-
-def _loss_backward(res, g):
-    """:func:`mlp_loss`'s backward from the loss cotangent ``g`` (1 under ``jax.grad``).
-
-    Returns ``(grads, dx, dy, deltas)``, ``deltas[l]`` being layer ``l``'s ``δ = g ∂L/∂z_l``.
-    """
-    params, inputs, pullbacks, loss_pullback = res
-    cotangents = loss_pullback(g)  # the loss's own rule: ∂L/∂a_L (and ∂L/∂y for float targets)
-    dy = cotangents[1] if len(cotangents) == 2 else None
-    (delta,) = pullbacks[-1](cotangents[0])  # δ_L = ∂L/∂a_L ⊙ f_L'(z_L); = ∂L/∂z_L for identity
-    grads, dx, deltas = _delta_recursion(params, inputs, pullbacks, delta)
-    return grads, dx, dy, deltas
+    forward = loss_trace(activations_, loss, params, x, y)
+    return forward.value, (params, forward)
 
 
 def _mlp_loss_bwd(activations_, loss, res, g):
-    grads, dx, dy, _ = _loss_backward(res, g)
+    params, forward = res
+    delta, dy = output_delta(forward, g)
+    grads, dx, _ = backprop(params, forward.trace.inputs, forward.trace.pullbacks, delta)
     return grads, dx, dy
 
 
 mlp_loss.defvjp(_mlp_loss_fwd, _mlp_loss_bwd)
 
 
-def _check_network_input(params, x, num_layers: int):
+def check_mlp_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, Array]:
+    """Validate an MLP's ``params`` (``num_layers`` chained ``DenseParams``) and input ``x``.
+
+    Returns ``(params, x)`` as a tuple of ``DenseParams`` and an array; the errors name the
+    layer and both shapes.
+    """
     if not isinstance(params, tuple) or len(params) != num_layers:
         raise TypeError(
             f"`params` must be a tuple of {num_layers} DenseParams; got "
@@ -208,8 +247,8 @@ class Network(NamedTuple):
 
 def MLP(
     layer_sizes: Sequence[int],
-    activation: Activation = activations.sigmoid,
-    output_activation: Activation = activations.identity,
+    activation: ActivationFn = activations.sigmoid,
+    output_activation: ActivationFn = activations.identity,
     w_init: Initializer | None = None,
     b_init: Initializer = initializers.zeros,
     *,
@@ -241,49 +280,48 @@ def MLP(
         [(2, 4), (4, 3)]
     """
     sizes = tuple(layer_sizes)
-    if not sizes or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes
-    ):
+    if not sizes:
         raise ValueError(
-            f"`layer_sizes` must be a non-empty sequence of positive ints; got {layer_sizes!r}."
+            f"`layer_sizes` must be a non-empty sequence of ints; got {layer_sizes!r}."
         )
+    for i, n in enumerate(sizes):
+        check_positive_int(f"layer_sizes[{i}]", n)
     acts = tuple([check_activation(activation)] * (len(sizes) - 1)) + (
         check_activation(output_activation, "output_activation"),
     )
-    w_init = initializers.glorot_normal() if w_init is None else w_init
-
-    def init(key: PRNGKey, input_shape: Any) -> tuple:
-        check_key("key", key)
-        fan_in = _as_shape(input_shape)[-1]
-        params = []
-        for layer_key, fan_out in zip(jax.random.split(key, len(sizes)), sizes):
-            w_key, b_key = jax.random.split(layer_key)
-            params.append(
-                DenseParams(
-                    w_init(w_key, (fan_in, fan_out), dtype), b_init(b_key, (fan_out,), dtype)
-                )
-            )
-            fan_in = fan_out
-        return tuple(params)
+    # The same layers as serial(Dense(...), ...): Dense's own init (same keys, same params).
+    layers = serial(*(Dense(n, f, w_init, b_init, dtype=dtype) for n, f in zip(sizes, acts)))
 
     def apply(
         params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
     ) -> Array:
         del key, training
-        params, x = _check_network_input(params, x, len(sizes))
+        params, x = check_mlp_input(params, x, len(sizes))
         if x.ndim == 1:
             return mlp(acts, params, x[None, :])[0]
         return mlp(acts, params, x)
 
     def loss(params: tuple, x: Array, y: Array, loss_fn: Loss) -> Array:
-        params, x = _check_network_input(params, x, len(sizes))
+        params, x = check_mlp_input(params, x, len(sizes))
         if x.ndim != 2:
             raise ValueError(
                 f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
             )
         return mlp_loss(acts, loss_fn, params, x, jnp.asarray(y))
 
-    return Network(init, apply, loss, acts)
+    return Network(layers.init, apply, loss, acts)
 
 
-__all__ = ["mlp", "mlp_loss", "MLP", "Network"]
+__all__ = [
+    "MLP",
+    "LossTrace",
+    "Network",
+    "Trace",
+    "backprop",
+    "check_mlp_input",
+    "loss_trace",
+    "mlp",
+    "mlp_loss",
+    "output_delta",
+    "trace",
+]

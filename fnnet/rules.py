@@ -24,7 +24,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 _state = threading.local()
 _RULES: dict[str, Callable[..., Any]] = {}

@@ -11,7 +11,8 @@ as one compiled function per case.
 
 import functools
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +35,7 @@ RRELU_MEAN = (1.0 / 8.0 + 1.0 / 3.0) / 2.0  # torch's RReLU inference slope for 
 EXTREMES = (-1e4, -3.0, -0.5, 2.0, 30.0, 1e4)  # 0 is a kink: see test_kink_conventions
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pool() -> np.ndarray:
     return np.asarray(jax.random.normal(jax.random.key(20261122), (4096,), jnp.float32))
 
@@ -272,12 +273,19 @@ def test_autodiff_switch_enables_forward_mode(case, x64):
 
         @fnnet.with_autodiff  # ...unless fnnet's rules defer to JAX
         def derivatives(z, extremes):
-            return jax.jacfwd(case.fn)(z), jax.hessian(loss)(z), jax.grad(loss)(z), grad_sum(extremes)
+            return (
+                jax.jacfwd(case.fn)(z),
+                jax.hessian(loss)(z),
+                jax.grad(loss)(z),
+                grad_sum(extremes),
+            )
 
         hand = jax.grad(loss)(z), grad_sum(extremes)
         return hand, derivatives(z, extremes), jax.hessian(_weighted(case.ref, w))(z)
 
-    (hand_grad, hand_extremes), (jac, hess, auto_grad, auto_extremes), hess_ref = run(z, w, extremes)
+    (hand_grad, hand_extremes), (jac, hess, auto_grad, auto_extremes), hess_ref = run(
+        z, w, extremes
+    )
     np.testing.assert_allclose(w @ jac, hand_grad, **F64)
     np.testing.assert_allclose(auto_grad, hand_grad, **F64)
     np.testing.assert_allclose(hess, hess_ref, **F64)

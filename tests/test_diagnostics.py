@@ -35,7 +35,9 @@ def _plain_loss(loss, a, y):
     if loss is losses.squared_error:
         return jnp.mean(0.5 * jnp.sum((y - a) ** 2, axis=-1))
     if loss is losses.softmax_cross_entropy:
-        return -jnp.mean(jnp.sum(jax.nn.one_hot(y, a.shape[-1], dtype=a.dtype) * jax.nn.log_softmax(a), axis=-1))
+        return -jnp.mean(
+            jnp.sum(jax.nn.one_hot(y, a.shape[-1], dtype=a.dtype) * jax.nn.log_softmax(a), axis=-1)
+        )
     assert loss is losses.sigmoid_binary_cross_entropy
     return -jnp.mean(jnp.sum(y * jax.nn.log_sigmoid(a) + (1 - y) * jax.nn.log_sigmoid(-a), axis=-1))
 
@@ -53,7 +55,9 @@ def _plain_forward(acts, params, x, perturbations=None):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _reference(acts, loss, params, x, y):
     zeros = tuple(jnp.zeros((x.shape[0], w.shape[1]), x.dtype) for w, _ in params)
-    value, pullback = jax.vjp(lambda p, e: _plain_loss(loss, _plain_forward(acts, p, x, e), y), params, zeros)
+    value, pullback = jax.vjp(
+        lambda p, e: _plain_loss(loss, _plain_forward(acts, p, x, e), y), params, zeros
+    )
     grads, deltas = pullback(jnp.ones_like(value))
 
     def example_loss(p, xi, yi):  # ℓ_i: the loss on a batch of one
@@ -65,9 +69,10 @@ def _reference(acts, loss, params, x, y):
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _diagnose_and_deltas(acts, loss, params, x, y):
-    """``diagnose`` plus the δ_l arrays of the refactored recursion and jax.grad of the fused loss."""
-    value, _, res = networks._loss_forward(acts, loss, params, x, y)
-    deltas = networks._loss_backward(res, jnp.ones_like(value))[3]
+    """``diagnose`` plus the δ_l arrays of the public recursion and jax.grad of ``mlp_loss``."""
+    forward = networks.loss_trace(acts, loss, params, x, y)
+    delta, _ = networks.output_delta(forward, jnp.ones_like(forward.value))
+    deltas = networks.backprop(params, forward.trace.inputs, forward.trace.pullbacks, delta)[2]
     fused_grads = jax.grad(networks.mlp_loss, argnums=2)(acts, loss, params, x, y)
     return diagnose(acts, loss, params, x, y), deltas, fused_grads
 
@@ -93,8 +98,16 @@ def _params(seed, sizes, dtype, scales=None):
 S, R, T, I = activations.sigmoid, activations.relu, activations.tanh, activations.identity
 CASES = {  # name: activations, loss, targets from a standard normal (batch, classes) draw
     "sigmoid-relu|squared_error": ((S, R, I), losses.squared_error, lambda g: g),
-    "tanh-relu|softmax": ((T, R, I), losses.softmax_cross_entropy, lambda g: np.argmax(g, axis=1).astype(np.int32)),
-    "relu-sigmoid|sigmoid out, not fused": ((R, S, S), losses.squared_error, lambda g: 1.0 / (1.0 + np.exp(-g))),
+    "tanh-relu|softmax": (
+        (T, R, I),
+        losses.softmax_cross_entropy,
+        lambda g: np.argmax(g, axis=1).astype(np.int32),
+    ),
+    "relu-sigmoid|sigmoid out, not fused": (
+        (R, S, S),
+        losses.squared_error,
+        lambda g: 1.0 / (1.0 + np.exp(-g)),
+    ),
     "tanh|bce": ((T, I), losses.sigmoid_binary_cross_entropy, lambda g: (g > 0).astype(g.dtype)),
 }
 
@@ -106,12 +119,18 @@ def _check_against_reference(case, dtype, rtol, atol):
     x, g = _normals(1, dtype, (9, sizes[0]), (9, sizes[-1]))
     x, y = jnp.asarray(x), jnp.asarray(targets(g))
     d, deltas, fused_grads = _diagnose_and_deltas(acts, loss, params, x, y)
-    value, grads, ref_deltas, per_example = jax.tree_util.tree_map(np.asarray, _reference(acts, loss, params, x, y))
+    value, grads, ref_deltas, per_example = jax.tree_util.tree_map(
+        np.asarray, _reference(acts, loss, params, x, y)
+    )
     close = functools.partial(np.testing.assert_allclose, rtol=rtol, atol=atol)
 
     close(d.loss, value)
-    same = functools.partial(np.testing.assert_allclose, rtol=1e-6 if dtype == jnp.float32 else 1e-14, atol=0)
-    for got, fused, want in zip(d.grads, fused_grads, grads):  # gradients: jax.grad of the fused loss
+    same = functools.partial(
+        np.testing.assert_allclose, rtol=1e-6 if dtype == jnp.float32 else 1e-14, atol=0
+    )
+    for got, fused, want in zip(
+        d.grads, fused_grads, grads
+    ):  # gradients: jax.grad of the fused loss
         same(got.w, fused.w)  # the same rule's arithmetic: equal up to the last bits
         same(got.b, fused.b)
         close(got.w, want.w)
@@ -121,7 +140,9 @@ def _check_against_reference(case, dtype, rtol, atol):
     close(d.layers.delta_norm, [np.linalg.norm(v) for v in ref_deltas])
     close(d.layers.grad_w_norm, [np.linalg.norm(g.w) for g in grads])
     close(d.layers.grad_b_norm, [np.linalg.norm(g.b) for g in grads])
-    per_layer = np.stack([np.sqrt(np.sum(g.w**2, axis=(1, 2)) + np.sum(g.b**2, axis=1)) for g in per_example])
+    per_layer = np.stack(
+        [np.sqrt(np.sum(g.w**2, axis=(1, 2)) + np.sum(g.b**2, axis=1)) for g in per_example]
+    )
     close(d.layers.per_example_grad_norm, per_layer)
     close(d.per_example_grad_norm, np.sqrt(np.sum(per_layer**2, axis=0)))
     close(per_example[0].w.mean(axis=0), grads[0].w)  # the reference itself: the mean of ∇ℓ_i is ∇L
@@ -164,10 +185,14 @@ def test_dead_and_saturated_fractions_match_numpy_counts(x64, jax_nn):
     for margin in (0.01, 0.2):  # the margin is a traced argument: one compile for both
         d = jax.tree_util.tree_map(np.asarray, run(params, jnp.asarray(margin)))
         dead, sat_sigmoid, sat_tanh = counts[margin] = _numpy_counts(params, x, margin)
-        assert 3 / 8 <= dead <= 6 / 8 and 0 < sat_sigmoid < 1 and 0 < sat_tanh < 1  # not all or none
+        assert (
+            3 / 8 <= dead <= 6 / 8 and 0 < sat_sigmoid < 1 and 0 < sat_tanh < 1
+        )  # not all or none
         # counts over at most 48 entries: rtol 1e-12 tells any two counts apart (mean rounding only)
         np.testing.assert_allclose(d.layers.dead_fraction[0], dead, rtol=1e-12)
-        np.testing.assert_allclose(d.layers.saturated_fraction[1:3], [sat_sigmoid, sat_tanh], rtol=1e-12)
+        np.testing.assert_allclose(
+            d.layers.saturated_fraction[1:3], [sat_sigmoid, sat_tanh], rtol=1e-12
+        )
         assert np.isnan(d.layers.dead_fraction[1:]).all()  # not ReLU
         assert np.isnan(d.layers.saturated_fraction[[0, 3]]).all()  # neither sigmoid nor tanh
         assert not np.any(d.grads[0].w[:, :3]) and not np.any(d.grads[0].b[:3])  # dead: no gradient
@@ -182,7 +207,9 @@ def test_logs_every_step_of_a_compiled_training_loop():
 
     def step(params, _):  # gradient descent on the diagnosed gradients, logging every step
         d = diagnose(net, losses.softmax_cross_entropy, params, x, y)
-        return jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, d.grads), d._replace(grads=None)
+        return jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, d.grads), d._replace(
+            grads=None
+        )
 
     history = jax.jit(lambda p: jax.lax.scan(step, p, None, length=6)[1])(params)
     assert history.layers.delta_norm.shape == (6, 3)
@@ -190,9 +217,13 @@ def test_logs_every_step_of_a_compiled_training_loop():
     assert history.per_example_grad_norm.shape == (6, 32)
     assert history.loss[-1] < history.loss[0]
     first = jax.jit(lambda p: diagnose(net, losses.softmax_cross_entropy, p, x, y))(params)
-    for got, want in zip(jax.tree_util.tree_leaves(history), jax.tree_util.tree_leaves(first._replace(grads=None))):
+    for got, want in zip(
+        jax.tree_util.tree_leaves(history), jax.tree_util.tree_leaves(first._replace(grads=None))
+    ):
         np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-7, equal_nan=True)
-    jaxpr = str(jax.make_jaxpr(lambda p: diagnose(net, losses.softmax_cross_entropy, p, x, y))(params))
+    jaxpr = str(
+        jax.make_jaxpr(lambda p: diagnose(net, losses.softmax_cross_entropy, p, x, y))(params)
+    )
     assert "callback" not in jaxpr  # no host round trips: cheap inside a compiled loop
 
 
@@ -208,7 +239,10 @@ def test_format_table():
     np.testing.assert_allclose([float(r[2]) for r in rows], d.layers.delta_norm, rtol=1e-3)
     assert rows[0][6] == "–" and rows[1][5] == "–" and rows[2][5:7] == ["–", "–"]
     assert rows[0][5] == f"{100 * float(d.layers.dead_fraction[0]):.1f}%"
-    assert format_table(d).splitlines()[2].split()[:2] == ["1", f"{float(d.layers.delta_norm[0]):.3e}"]
+    assert format_table(d).splitlines()[2].split()[:2] == [
+        "1",
+        f"{float(d.layers.delta_norm[0]):.3e}",
+    ]
     stacked = jax.tree_util.tree_map(lambda v: jnp.stack([v, v]), d)
     with pytest.raises(ValueError, match="`diagnostics` must be one step's"):
         format_table(stacked)
@@ -221,7 +255,9 @@ def test_errors():
     params = _params(8, (4, 3, 2), jnp.float32)
     x, y = jnp.ones((5, 4)), jnp.zeros(5, jnp.int32)
     loss = losses.softmax_cross_entropy
-    with pytest.raises(TypeError, match="`activations` must be an fnnet.MLP Network or a non-empty tuple"):
+    with pytest.raises(
+        TypeError, match="`activations` must be an fnnet.MLP Network or a non-empty tuple"
+    ):
         diagnose("sigmoid", loss, params, x, y)
     with pytest.raises(TypeError, match=r"`activations\[1\]` must be a function"):
         diagnose((S, "identity"), loss, params, x, y)
@@ -252,10 +288,26 @@ def test_vanishing_gradients_example_quick(tmp_path):
     pytest.importorskip("matplotlib")
     # XLA's backend optimisations off: compiling the three 10-layer networks dominates a quick
     # run, and the printed numbers do not depend on it.
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", MPLBACKEND="Agg", XLA_FLAGS="--xla_backend_optimization_level=0")
+    env = dict(
+        os.environ,
+        PYTHONIOENCODING="utf-8",
+        MPLBACKEND="Agg",
+        XLA_FLAGS="--xla_backend_optimization_level=0",
+    )
     done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "vanishing_gradients.py"), "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, encoding="utf-8", env=env, timeout=600, check=False,
+        [
+            sys.executable,
+            str(ROOT / "examples" / "vanishing_gradients.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     png = tmp_path / "vanishing_gradients.png"
@@ -267,4 +319,6 @@ def test_vanishing_gradients_example_quick(tmp_path):
         for header in [f"== {name} (10 layers, width 32), step 0 (initialisation) =="]
     }
     assert ratio["sigmoid"] < 1e-4  # σ' ≤ ¼ per layer: δ vanishes towards the input
-    assert ratio["relu"] > 0.1 and ratio["tanh"] > 0.1  # He-initialised ReLU (and tanh) keep its scale
+    assert (
+        ratio["relu"] > 0.1 and ratio["tanh"] > 0.1
+    )  # He-initialised ReLU (and tanh) keep its scale

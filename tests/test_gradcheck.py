@@ -286,7 +286,7 @@ def test_bad_input_gets_clear_errors():
         )
     with pytest.raises(ValueError, match="`dtype` must be one of .*float16"):
         gradcheck.check_rule(sig, ref, _matrix, dtype=jnp.float16, **ok)
-    with pytest.raises(TypeError, match="`key` must be a PRNG key"):
+    with pytest.raises(TypeError, match="`key` must be a JAX random key"):
         gradcheck.check_rule(sig, ref, _matrix, key=0, dims=DIMS)
     with pytest.raises(ValueError, match="`order` must be 1 or 2"):
         gradcheck.check_rule(sig, ref, _matrix, order=3, **ok)

@@ -93,7 +93,7 @@ def test_dense_bad_input(key):
         fnnet.Dense(4, activaton=activations.relu)
     with pytest.raises(TypeError, match="`activation` must be a function.*'relu'"):
         fnnet.Dense(4, activation="relu")
-    with pytest.raises(ValueError, match="`out_dim` must be a positive int"):
+    with pytest.raises(ValueError, match="`out_dim` must be an int >= 1"):
         fnnet.Dense(0)
     with pytest.raises(ValueError, match=r"w of shape \(fan_in, fan_out\).*\(3, 4\).*\(5,\)"):
         layer.apply(DenseParams(params.w, jnp.zeros(5)), jnp.ones((2, 3)))

@@ -101,7 +101,7 @@ def test_gelu_tanh_has_no_cancellation_below_minus_three(x64):
 
 # --- NaN in, NaN out ----------------------------------------------------------------------
 
-_NAN_FAMILIES = ("activations.", "layers.dense", "dropout.", "losses.", "networks.")
+_NAN_FAMILIES = ("activations.", "layers.dense", "layers.dropout", "losses.", "networks.")
 _NAN_SPECS = [s for s in REGISTRY if s.name.startswith(_NAN_FAMILIES) and "[tails]" not in s.name]
 
 
@@ -198,7 +198,7 @@ def test_nan_propagates_through_every_layer(training):
 def test_dropout_keeps_nan_in_dropped_units_and_in_its_gradient():
     x = jnp.full((64,), jnp.nan)
     keep = jnp.arange(64) % 2 == 0
-    assert np.all(np.isnan(fnnet.dropout.dropout(x, keep, 0.5)))
+    assert np.all(np.isnan(fnnet.layers.dropout(x, keep, 0.5)))
     x = jnp.ones(64)
-    g = jax.grad(lambda x: jnp.sum(fnnet.dropout.dropout(x, keep, 0.5) * jnp.nan))(x)
+    g = jax.grad(lambda x: jnp.sum(fnnet.layers.dropout(x, keep, 0.5) * jnp.nan))(x)
     assert np.all(np.isnan(g))

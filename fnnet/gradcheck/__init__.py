@@ -16,12 +16,12 @@ from fnnet.gradcheck._report import COMPARISONS as COMPARISONS
 from fnnet.gradcheck._report import CheckResult as CheckResult
 from fnnet.gradcheck._report import LeafReport as LeafReport
 from fnnet.gradcheck._report import summary as summary
+from fnnet.gradcheck._sampling import NUM_DIMS as NUM_DIMS
+from fnnet.gradcheck._sampling import Sampler as Sampler
 from fnnet.gradcheck._sampling import elementwise_sampler as elementwise_sampler
 from fnnet.gradcheck._sampling import integers as integers
 from fnnet.gradcheck._sampling import normal as normal
 from fnnet.gradcheck._sampling import normals as normals
-from fnnet.gradcheck._sampling import NUM_DIMS as NUM_DIMS
-from fnnet.gradcheck._sampling import Sampler as Sampler
 from fnnet.gradcheck._sampling import shift_away as shift_away
 from fnnet.gradcheck._tolerances import TOLERANCES as TOLERANCES
 from fnnet.gradcheck._tolerances import DtypeTolerances as DtypeTolerances

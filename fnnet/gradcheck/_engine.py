@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +58,9 @@ def ravel(out: Any) -> jax.Array:
     """The output pytree as one flat vector."""
     leaves = jax.tree_util.tree_leaves(out)
     if not leaves or not all(jnp.issubdtype(jnp.result_type(l), jnp.inexact) for l in leaves):
-        raise TypeError(f"`rule` and `reference` must return floating arrays (or a pytree of them); got {out!r}.")
+        raise TypeError(
+            f"`rule` and `reference` must return floating arrays (or a pytree of them); got {out!r}."
+        )
     return jnp.concatenate([jnp.ravel(l).astype(jnp.result_type(leaves[0])) for l in leaves])
 
 
@@ -103,17 +106,24 @@ def sample(plan: Plan, keys) -> tuple[list, tuple]:
     diff, consts = split_args(plan, plan.sampler(sample_key, jnp.dtype(plan.dtype), plan.dims))
     cotangent = None
     if plan.order == 2:
-        out = jax.eval_shape(function(plan._replace(order=1), reference=False), diff, (consts, None))
+        out = jax.eval_shape(
+            function(plan._replace(order=1), reference=False), diff, (consts, None)
+        )
         (cotangent,) = normals(cotangent_key, out.dtype, out.shape)
     return diff, (consts, cotangent)
 
 
 def _probes(probes: Probes, key, diff, out) -> tuple[jax.Array, list]:
     if probes.full:
-        return jnp.eye(out.shape[0], dtype=out.dtype), [jnp.eye(x.size, dtype=x.dtype) for x in diff]
+        return jnp.eye(out.shape[0], dtype=out.dtype), [
+            jnp.eye(x.size, dtype=x.dtype) for x in diff
+        ]
     k = probes.projections
     cotangents, *units = normals(key, out.dtype, (k, out.shape[0]), *[(k, x.size) for x in diff])
-    directions = [(u / jnp.max(jnp.abs(u), axis=1, keepdims=True)).astype(x.dtype) for u, x in zip(units, diff)]
+    directions = [
+        (u / jnp.max(jnp.abs(u), axis=1, keepdims=True)).astype(x.dtype)
+        for u, x in zip(units, diff)
+    ]
     return cotangents, directions
 
 
@@ -157,8 +167,10 @@ def _analytic(plan: Plan, probes: Probes, diff, consts, probe_key) -> dict:
     out_ref, pb_ref = jax.vjp(lambda d: f_ref(d, consts), diff)
     cotangents, directions = _probes(probes, probe_key, diff, out_rule)
     result = dict(
-        cotangents=cotangents, directions=directions,
-        out_rule=out_rule, out_ref=out_ref,
+        cotangents=cotangents,
+        directions=directions,
+        out_rule=out_rule,
+        out_ref=out_ref,
         vjp_rule=jax.vmap(lambda v: pb_rule(v)[0])(cotangents),
         vjp_ref=jax.vmap(lambda v: pb_ref(v)[0])(cotangents),
     )
@@ -199,7 +211,9 @@ def _differences(plan: Plan, diff, consts, directions) -> dict:
     diff, consts, directions = cast64(diff), cast64(consts), cast64(directions)
     x, unflat = _flat(diff)
     out = jax.eval_shape(lambda y: f(unflat(y), consts), x)
-    base = float(jnp.finfo(out.dtype).eps) ** (1.0 / 3.0)  # balances truncation (h²) and rounding (eps/h)
+    base = float(jnp.finfo(out.dtype).eps) ** (
+        1.0 / 3.0
+    )  # balances truncation (h²) and rounding (eps/h)
     steps = [base * jnp.maximum(1.0, jnp.max(jnp.abs(leaf))) for leaf in diff]
     shifts = _blocks(diff, directions, steps)  # (rows, size): h_i u on leaf i
     zero = jnp.zeros((1, x.size), x.dtype)
@@ -207,7 +221,9 @@ def _differences(plan: Plan, diff, consts, directions) -> dict:
     rows = shifts.shape[0]
     h = jnp.concatenate([jnp.broadcast_to(h, (u.shape[0],)) for h, u in zip(steps, directions)])
     derivatives = (values[:rows] - values[rows : 2 * rows]) / (2.0 * h[:, None]).astype(out.dtype)
-    return dict(derivatives=_split_rows(derivatives, directions), steps=steps, f_abs=jnp.abs(values[-1]))
+    return dict(
+        derivatives=_split_rows(derivatives, directions), steps=steps, f_abs=jnp.abs(values[-1])
+    )
 
 
 # The programs are small and run once: compile time dominates, and LLVM's optimisations cost
@@ -240,7 +256,9 @@ def differences(plan: Plan, diff, consts, directions) -> dict:
 
 
 @functools.partial(_jit, static_argnums=(0, 1))
-def analytic_and_differences(plan: Plan, probes: Probes, diff, consts, probe_keys: jax.Array) -> tuple[dict, dict]:
+def analytic_and_differences(
+    plan: Plan, probes: Probes, diff, consts, probe_keys: jax.Array
+) -> tuple[dict, dict]:
     """Both parts in one program, for float64 checks (already under x64)."""
 
     def one(d, c, k):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from fnnet.gradcheck._tolerances import Tolerance
 
@@ -81,7 +82,9 @@ def _rows(reports: Iterable[LeafReport]) -> list[tuple[str, ...]]:
 def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned text table."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -124,14 +127,18 @@ class CheckResult(NamedTuple):
     def table(self, *, failures_only: bool = False) -> str:
         """The result as a text table (all rows, or only the failing ones)."""
         mode = "full Jacobian" if self.full else "random projections"
-        status = "passed" if self.passed else f"FAILED ({len(self.failures)} of {len(self.reports)} rows)"
+        status = (
+            "passed"
+            if self.passed
+            else f"FAILED ({len(self.failures)} of {len(self.reports)} rows)"
+        )
         title = f"gradcheck {self.name} [{self.dtype}, {mode}]: {status}"
         if self.error is not None:
             return f"gradcheck {self.name} [{self.dtype}]: ERROR\n  {self.error}"
         rows = _rows(self.failures if failures_only else self.reports)
         return "\n".join([title, f"  args: {self.shapes}", format_rows(_HEADER, rows)])
 
-    def raise_if_failed(self) -> "CheckResult":
+    def raise_if_failed(self) -> CheckResult:
         """Raise ``AssertionError`` with the failing rows unless the check passed; else return self."""
         if not self.passed:
             raise AssertionError(self.table(failures_only=True))
@@ -154,7 +161,11 @@ def summary(results: Sequence[CheckResult]) -> str:
                 "full" if res.full else "proj",
                 str(len(res.reports)),
                 "-" if worst is None else f"{worst.ratio:.3f}",
-                "error" if res.error else "-" if worst is None else f"{worst.comparison} (order {worst.order}) {worst.leaf}",
+                "error"
+                if res.error
+                else "-"
+                if worst is None
+                else f"{worst.comparison} (order {worst.order}) {worst.leaf}",
                 "ok" if res.passed else "FAIL",
             )
         )

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +36,9 @@ def random_dims(key: PRNGKey, count: int, *, low: int = 1, high: int = 4) -> tup
     if not (isinstance(count, int) and count >= 0):
         raise ValueError(f"`count` must be a non-negative int; got {count!r}.")
     if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
-        raise ValueError(f"`low` and `high` must be ints with 0 <= low <= high; got {low!r}, {high!r}.")
+        raise ValueError(
+            f"`low` and `high` must be ints with 0 <= low <= high; got {low!r}, {high!r}."
+        )
     bits = np.asarray(jax.random.bits(key, (_bucket(count),), jnp.uint32))[:count]
     return tuple(int(low + b % (high - low + 1)) for b in bits)
 
@@ -158,4 +161,13 @@ def elementwise_sampler(
     return sampler
 
 
-__all__ = ["Sampler", "NUM_DIMS", "random_dims", "shift_away", "normals", "normal", "integers", "elementwise_sampler"]
+__all__ = [
+    "Sampler",
+    "NUM_DIMS",
+    "random_dims",
+    "shift_away",
+    "normals",
+    "normal",
+    "integers",
+    "elementwise_sampler",
+]

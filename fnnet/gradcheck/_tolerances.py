@@ -13,8 +13,9 @@ differences taken in float64 (``finite_differences`` row of float32, since one s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
@@ -64,7 +65,9 @@ def dtype_name(dtype: Any) -> str:
     try:
         return jnp.dtype(dtype).name
     except TypeError:
-        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32; got {dtype!r}.") from None
+        raise TypeError(
+            f"`dtype` must be a floating dtype such as jnp.float32; got {dtype!r}."
+        ) from None
 
 
 def lookup(table: Mapping[str, DtypeTolerances], dtype: Any, kind: str) -> Tolerance:

@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 
@@ -42,20 +42,55 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m fnnet.gradcheck",
         description="Verify fnnet's hand-written gradient rules against autodiff and finite differences.",
     )
-    parser.add_argument("--rules", default="", help="comma-separated substrings; check the rules whose name contains any")
-    parser.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes (default float32,float64)")
-    parser.add_argument("--seeds", type=_positive, default=3, help="random points per shape, vmapped (default 3)")
-    parser.add_argument("--shapes", type=_positive, default=1, help="random shape draws per rule and dtype (default 1)")
+    parser.add_argument(
+        "--rules",
+        default="",
+        help="comma-separated substrings; check the rules whose name contains any",
+    )
+    parser.add_argument(
+        "--dtypes",
+        default="float32,float64",
+        help="comma-separated dtypes (default float32,float64)",
+    )
+    parser.add_argument(
+        "--seeds", type=_positive, default=3, help="random points per shape, vmapped (default 3)"
+    )
+    parser.add_argument(
+        "--shapes",
+        type=_positive,
+        default=1,
+        help="random shape draws per rule and dtype (default 1)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="base seed of every key (default 0)")
-    parser.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also reverse over reverse (HVPs)")
-    parser.add_argument("--forward-mode", action="store_true",
-                        help="also check jax.jvp through fnnet.autodiff() (about 30%% slower)")
-    parser.add_argument("--full", dest="full", action="store_const", const=True, default=None,
-                        help="always compare full Jacobians")
-    parser.add_argument("--projections", dest="full", action="store_const", const=False,
-                        help="always compare random projections vᵀJu")
-    parser.add_argument("--jobs", type=_positive, default=min(4, os.cpu_count() or 1),
-                        help="worker processes (default: the number of CPUs, at most 4)")
+    parser.add_argument(
+        "--order", type=int, choices=(1, 2), default=1, help="2: also reverse over reverse (HVPs)"
+    )
+    parser.add_argument(
+        "--forward-mode",
+        action="store_true",
+        help="also check jax.jvp through fnnet.autodiff() (about 30%% slower)",
+    )
+    parser.add_argument(
+        "--full",
+        dest="full",
+        action="store_const",
+        const=True,
+        default=None,
+        help="always compare full Jacobians",
+    )
+    parser.add_argument(
+        "--projections",
+        dest="full",
+        action="store_const",
+        const=False,
+        help="always compare random projections vᵀJu",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        default=min(4, os.cpu_count() or 1),
+        help="worker processes (default: the number of CPUs, at most 4)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every check's table")
     parser.add_argument("--list", action="store_true", help="list the selected rules and exit")
     return parser.parse_args(argv)
@@ -64,20 +99,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _select(registry: Sequence[RuleSpec], rules: str) -> list[int]:
     """Positions in ``registry`` of the specs whose name contains any of the patterns."""
     patterns = [p.strip() for p in rules.split(",") if p.strip()]
-    return [i for i, spec in enumerate(registry) if not patterns or any(p in spec.name for p in patterns)]
+    return [
+        i
+        for i, spec in enumerate(registry)
+        if not patterns or any(p in spec.name for p in patterns)
+    ]
 
 
-def _check(spec: RuleSpec, index: int, dtype: str, shape: int, args: argparse.Namespace) -> CheckResult:
+def _check(
+    spec: RuleSpec, index: int, dtype: str, shape: int, args: argparse.Namespace
+) -> CheckResult:
     """One check; the key depends on the spec's registry position, so selection does not change it."""
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(args.seed), index), shape)
     try:
         with jax.numpy_dtype_promotion("strict"):
             return check_spec(
-                spec, key=key, dtype=dtype, points=args.seeds, order=args.order, full=args.full,
+                spec,
+                key=key,
+                dtype=dtype,
+                points=args.seeds,
+                order=args.order,
+                full=args.full,
                 forward_mode=args.forward_mode,
             )
     except Exception as error:  # reported, not raised: one broken rule must not hide the others
-        return CheckResult(spec.name, dtype, False, "-", (), error=f"{type(error).__name__}: {error}")
+        return CheckResult(
+            spec.name, dtype, False, "-", (), error=f"{type(error).__name__}: {error}"
+        )
 
 
 def _check_registered(job: tuple) -> CheckResult:
@@ -88,7 +136,9 @@ def _check_registered(job: tuple) -> CheckResult:
     return _check(REGISTRY[index], index, dtype, shape, args)
 
 
-def run(args: argparse.Namespace, registry: Sequence[RuleSpec], *, processes: bool) -> list[CheckResult]:
+def run(
+    args: argparse.Namespace, registry: Sequence[RuleSpec], *, processes: bool
+) -> list[CheckResult]:
     """Check the selected specs; results in registry order.
 
     With ``processes`` (the default registry, ``--jobs`` > 1) the checks are shared among
@@ -96,10 +146,19 @@ def run(args: argparse.Namespace, registry: Sequence[RuleSpec], *, processes: bo
     do not overlap. Otherwise (e.g. a registry built in the caller) they run here, in order.
     """
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
-    jobs = [(i, dtype, shape, args) for i in _select(registry, args.rules) for dtype in dtypes for shape in range(args.shapes)]
-    if processes and args.jobs > 1 and len(jobs) > 2 * args.jobs:  # else starting workers costs more
+    jobs = [
+        (i, dtype, shape, args)
+        for i in _select(registry, args.rules)
+        for dtype in dtypes
+        for shape in range(args.shapes)
+    ]
+    if (
+        processes and args.jobs > 1 and len(jobs) > 2 * args.jobs
+    ):  # else starting workers costs more
         context = multiprocessing.get_context("spawn")  # no fork after JAX has started threads
-        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=args.jobs, mp_context=context
+        ) as pool:
             results = list(pool.map(_check_registered, jobs))
     else:
         results = [_check(registry[i], i, dtype, shape, args) for i, dtype, shape, args in jobs]

@@ -1,26 +1,34 @@
 """Layers as ``(init, apply)`` pairs, and ``serial`` to compose them.
 
-Implementation files are private (``_core.py``: the contract, ``Dense``, parametric
-activations; ``_conv.py``, ``_pool.py``, ... as they land) and re-exported here: one public
-import path per name, ``fnnet.layers.<Name>``.
+Implementation files are private and re-exported here: one public import path per name,
+``fnnet.layers.<Name>``. ``_contract.py`` holds the contract (``Layer``, ``serial``,
+``Residual``, the ``Activation`` layer, ``no_params``, ``check_activation``, ``as_shape``);
+``_dense.py`` the dense layer and its rule; ``_parametric.py`` the PReLU and RReLU layers;
+``_dropout.py`` dropout; ``_conv.py``, ``_pool.py``, ... the families as they land. Sibling
+private files import the contract from ``fnnet.layers._contract``.
 """
 
-from fnnet.layers._core import Activation as Activation
-from fnnet.layers._core import Dense as Dense
-from fnnet.layers._core import DenseParams as DenseParams
-from fnnet.layers._core import Layer as Layer
-from fnnet.layers._core import PReLU as PReLU
-from fnnet.layers._core import Residual as Residual
-from fnnet.layers._core import RReLU as RReLU
-from fnnet.layers._core import check_activation as check_activation
-from fnnet.layers._core import check_dense_params as check_dense_params
-from fnnet.layers._core import check_input as check_input
-from fnnet.layers._core import dense as dense
-from fnnet.layers._core import no_params as no_params
-from fnnet.layers._core import serial as serial
+from fnnet.layers._contract import Activation as Activation
+from fnnet.layers._contract import Layer as Layer
+from fnnet.layers._contract import Residual as Residual
+from fnnet.layers._contract import as_shape as as_shape
+from fnnet.layers._contract import check_activation as check_activation
+from fnnet.layers._contract import no_params as no_params
+from fnnet.layers._contract import serial as serial
+from fnnet.layers._dense import Dense as Dense
+from fnnet.layers._dense import DenseParams as DenseParams
+from fnnet.layers._dense import affine as affine
+from fnnet.layers._dense import affine_backward as affine_backward
+from fnnet.layers._dense import check_dense_params as check_dense_params
+from fnnet.layers._dense import check_input as check_input
+from fnnet.layers._dense import dense as dense
+from fnnet.layers._dropout import Dropout as Dropout
+from fnnet.layers._dropout import dropout as dropout
 
 # New layer families re-export here (one line each), below this comment.
 from fnnet.layers._maxout import Maxout as Maxout
+from fnnet.layers._parametric import PReLU as PReLU
+from fnnet.layers._parametric import RReLU as RReLU
 
 # isort: split
 from fnnet.layers._conv import Conv as Conv
@@ -41,6 +49,7 @@ __all__ = [
     "ConvParams",
     "Dense",
     "DenseParams",
+    "Dropout",
     "Flatten",
     "Layer",
     "MaxPool",
@@ -49,12 +58,16 @@ __all__ = [
     "RReLU",
     "Residual",
     "Window",
+    "affine",
+    "affine_backward",
+    "as_shape",
     "avg_pool",
     "check_activation",
     "check_dense_params",
     "check_input",
     "conv",
     "dense",
+    "dropout",
     "fan_in_uniform",
     "max_pool",
     "no_params",

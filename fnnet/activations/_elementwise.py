@@ -1,23 +1,9 @@
-"""Activation functions ``a = f(z)``, each with a hand-written backward rule.
+"""Elementwise activations ``a = f(z)``, each with a hand-written backward rule.
 
-Every rule is a ``jax.custom_vjp`` written as primal, ``_fwd``, ``_bwd``, ``defvjp`` side by side.
-The backward rule turns ``da = ∂L/∂a`` into ``dz = ∂L/∂z``, the textbook's ``δ`` (``z = x @ W +
-b``, ``a = f(z)``); elementwise, ``dz = da ⊙ f'(z)``, computed from the saved *output* where the
-textbook does (``σ' = a(1 − a)``, ``tanh' = 1 − a²``, ``elu' = a + α``). ``softmax`` and
-``log_softmax`` act along ``axis``, ``maxout`` on groups of the last axis (those three are
-defined in :mod:`fnnet.unit_activations` and re-exported here).
-
-Kinks use the ``z > 0`` convention (``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``, where
-``jax.nn.leaky_relu`` gives 1, ``elu'(0) = α``); ``binary_step``'s derivative is 0 everywhere.
-The forward bodies are written so that JAX's own derivative under :func:`fnnet.autodiff`
-follows the same conventions.
-
-Pass activations as functions (``Dense(10, activation=fnnet.activations.tanh)``), binding
-hyperparameters with ``functools.partial(leaky_relu, negative_slope=0.2)``. Numeric
-hyperparameters (``negative_slope``, ``elu``'s ``alpha``, ``rrelu``'s bounds) may be traced
-arrays, so they can be swept with ``vmap``; they are cast to ``z``'s dtype and get no gradient.
-Structural ones (``axis``, ``num_pieces``, ``approximate``, ``training``) are static Python
-values. ``prelu``'s ``alpha`` is a parameter and gets its gradient.
+Re-exported by :mod:`fnnet.activations` (use them from there, where the conventions are
+stated). The one sigmoid of fnnet, :func:`_logistic_pair`, lives here and every other rule
+that needs ``σ`` (SiLU, softplus', GELU-tanh, and through ``sigmoid.forward`` the losses) uses
+it.
 """
 
 from __future__ import annotations
@@ -27,11 +13,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from fnnet._types import Array, PRNGKey
+from fnnet._types import Array
 from fnnet.rules import hand_rule
-from fnnet.unit_activations import log_softmax as log_softmax
-from fnnet.unit_activations import maxout as maxout
-from fnnet.unit_activations import softmax as softmax
 
 
 def _cast(h, z):
@@ -337,92 +320,18 @@ def gelu(z: Array, *, approximate: bool = False) -> Array:
     return gelu_tanh(z) if approximate else gelu_exact(z)
 
 
-def _sum_to_shape(x: Array, shape: tuple[int, ...]) -> Array:
-    """Sum ``x`` over the axes along which an array of ``shape`` was broadcast to ``x.shape``."""
-    lead = x.ndim - len(shape)
-    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    return jnp.sum(x, axis=tuple(range(lead)) + stretched).reshape(shape)
-
-
-@hand_rule
-@jax.custom_vjp
-def prelu(z: Array, alpha: Array) -> Array:
-    """Parametric ReLU ``a = z if z > 0 else α·z`` with a learnable slope ``α``.
-
-    ``alpha`` is a scalar or broadcasts to ``z`` (typically per-channel, shape ``(features,)``).
-    Backward: ``dz = da`` where ``z > 0``, ``α·da`` elsewhere (``prelu'(0) = α``), and
-    ``dα = Σ da ⊙ min(z, 0)``, summed over the axes ``α`` was broadcast along, so ``dα`` has
-    ``α``'s shape and dtype.
-    """
-    _check_broadcasts_to("alpha", alpha, z)
-    return jnp.where(z > 0, z, _cast(alpha, z) * z)
-
-
-def _prelu_fwd(z, alpha):
-    return prelu(z, alpha), (z, jnp.asarray(alpha))
-
-
-def _prelu_bwd(res, da):
-    z, alpha = res
-    positive = z > 0
-    dz = jnp.where(positive, da, _cast(alpha, z) * da)
-    dalpha = _sum_to_shape(jnp.where(positive, jnp.zeros_like(da), z * da), alpha.shape)
-    return dz, dalpha.astype(alpha.dtype)
-
-
-prelu.defvjp(_prelu_fwd, _prelu_bwd)
-
-
-def rrelu(
-    z: Array,
-    *,
-    key: PRNGKey | None = None,
-    lower: Array | float = 1.0 / 8.0,
-    upper: Array | float = 1.0 / 3.0,
-    training: bool = False,
-) -> Array:
-    """Randomized leaky ReLU (torch's ``RReLU``): ``a = z if z > 0 else s·z``.
-
-    With ``training=True``, ``s ~ U(lower, upper)`` is drawn per element from ``key`` (a
-    ``ValueError`` if ``key`` is None); otherwise ``s = (lower + upper) / 2``. The backward pass
-    is :func:`leaky_relu`'s rule with these slopes as ``negative_slope``: the rule saves them, so
-    it uses exactly the slopes the forward drew. ``lower``/``upper`` may be traced and get no
-    gradient; ``training`` is static.
-    """
-    if not isinstance(training, bool):
-        raise TypeError(f"`training` must be a Python bool; got {training!r}.")
-    z = jnp.asarray(z)
-    if not jnp.issubdtype(z.dtype, jnp.floating):
-        raise TypeError(f"`z` must have a floating dtype; got {z.dtype}.")
-    lo, hi = _cast(lower, z), _cast(upper, z)
-    if not training:
-        return leaky_relu(z, 0.5 * (lo + hi))
-    if key is None:
-        raise ValueError(
-            "`key` must be a jax.random key when `training=True` (the slopes are drawn from "
-            "U(lower, upper)); got None."
-        )
-    slopes = jax.random.uniform(key, z.shape, z.dtype, minval=lo, maxval=hi)
-    return leaky_relu(z, slopes)
-
-
 __all__ = [
-    "identity",
     "binary_step",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
     "elu",
-    "silu",
-    "swish",
-    "softplus",
     "gelu",
     "gelu_exact",
     "gelu_tanh",
-    "softmax",
-    "log_softmax",
-    "prelu",
-    "rrelu",
-    "maxout",
+    "identity",
+    "leaky_relu",
+    "relu",
+    "sigmoid",
+    "silu",
+    "softplus",
+    "swish",
+    "tanh",
 ]

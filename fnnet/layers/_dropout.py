@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from fnnet._checks import check_real
 from fnnet._types import Array, PRNGKey
-from fnnet.layers import Layer, no_params
+from fnnet.layers._contract import Layer, no_params
 from fnnet.rules import hand_rule
 
 

@@ -1,0 +1,164 @@
+"""The layer contract, ``Layer(init, apply)``, and the layers that only compose or wrap others.
+
+The contract every layer follows::
+
+    layer = Layer(init, apply)
+    params = layer.init(key, input_shape)            # input_shape: an int or a shape tuple
+    y = layer.apply(params, x, *, key=None, training=False)
+
+``key`` in ``init`` is a ``jax.random.key`` (an int seed is refused with the fix).
+``input_shape`` is the shape of one example or of a batch: layers accept both, as ``apply``
+does. ``x`` is batch-major, ``(batch, features)``; a single unbatched vector ``(features,)``
+works too. ``key`` in ``apply`` feeds layers that draw randomness (dropout, RReLU) and is
+ignored by the others; ``training`` switches those layers between their training and inference
+behaviour. Both are keyword-only, and an unknown keyword is a ``TypeError``. ``apply`` returns
+one array. Parameters are plain pytrees: ``Dense``'s are ``DenseParams(w, b)``, ``serial``'s a
+tuple of its layers' params in order. Shape arithmetic lives in ``apply`` only: ``serial.init``
+reads each layer's output shape and dtype off ``jax.eval_shape`` of its ``apply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnnet._checks import check_callable, check_key, check_layer
+from fnnet._types import ActivationFn, Array, Params, PRNGKey
+
+
+class Layer(NamedTuple):
+    """A layer: ``init(key, input_shape) -> params`` and ``apply(params, x, *, key, training)``."""
+
+    init: Callable[..., Params]
+    apply: Callable[..., Array]
+
+
+def as_shape(input_shape: Any) -> tuple[int, ...]:
+    """``input_shape`` as a shape tuple: an int ``n`` is ``(n,)``; refuses anything else clearly."""
+    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+        return (input_shape,)
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if not shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ValueError(
+            f"`input_shape` must be a feature count (int) or a non-empty shape tuple of "
+            f"non-negative ints; got {input_shape!r}."
+        )
+    return shape
+
+
+def check_activation(activation: Any, name: str = "activation") -> ActivationFn:
+    """A function ``z -> a`` (not a name such as ``"relu"``)."""
+    return check_callable(name, activation, example="fnnet.activations.relu")
+
+
+def no_params(key: PRNGKey, input_shape: Any) -> tuple:
+    """``init`` of a parameter-free layer: checks ``key`` and ``input_shape``, returns ``()``."""
+    check_key("key", key)
+    as_shape(input_shape)
+    return ()
+
+
+def Activation(fn: ActivationFn) -> Layer:
+    """A parameter-free layer applying ``fn`` elementwise (e.g. after a linear ``Dense``)."""
+    fn = check_activation(fn, "fn")
+
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
+        del params, key, training
+        return fn(jnp.asarray(x))
+
+    return Layer(no_params, apply)
+
+
+def Residual(layer: Layer) -> Layer:
+    """Skip connection ``a = x + layer(x)`` around a layer with matching input and output shapes.
+
+    Backward: the cotangent reaching ``x`` is the sum of the skip path's ``g`` and the layer's
+    own ``∂L/∂x``; JAX adds the two, each layer's rule stays local.
+    """
+    check_layer("layer", layer)
+
+    def apply(
+        params: Any, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
+        x = jnp.asarray(x)
+        out = layer.apply(params, x, key=key, training=training)
+        if out.shape != x.shape:
+            raise ValueError(
+                f"`Residual` needs the layer to keep the shape: input {x.shape}, output {out.shape}."
+            )
+        return x + out
+
+    return Layer(layer.init, apply)
+
+
+def _floating_dtype(params: Any) -> Any:
+    """The dtype of the first floating leaf of ``params``, or ``None`` (no parameters)."""
+    for leaf in jax.tree_util.tree_leaves(params):
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            return jnp.result_type(leaf)
+    return None
+
+
+def serial(*layers: Layer) -> Layer:
+    """Compose layers in sequence.
+
+    Args:
+        *layers: ``Layer`` pairs, applied first to last.
+
+    Returns:
+        A ``Layer`` whose params are the tuple of the layers' params in order. ``init`` splits
+        its key once per layer and reads each layer's output shape and dtype off
+        ``jax.eval_shape`` of its ``apply`` (the network input's dtype is that of the first
+        layer with floating parameters; parameter-free layers before it are shaped in float32);
+        ``apply`` derives layer ``i``'s key as ``fold_in(key, i)`` and passes ``training`` to
+        every layer.
+    """
+    if not layers:
+        raise ValueError("`serial` needs at least one layer; got none.")
+    for i, layer in enumerate(layers):
+        check_layer(f"layers[{i}]", layer)
+
+    def init(key: PRNGKey, input_shape: Any) -> tuple:
+        check_key("key", key)
+        shape = as_shape(input_shape)
+        keys = jax.random.split(key, len(layers))
+        params = []
+        dtype = None  # the input's dtype: that of the first parameters, then carried forward
+        for layer, layer_key in zip(layers, keys):
+            p = layer.init(layer_key, shape)
+            if dtype is None:
+                dtype = _floating_dtype(p)
+            out = jax.eval_shape(layer.apply, p, jax.ShapeDtypeStruct(shape, dtype or jnp.float32))
+            shape = tuple(out.shape)
+            if dtype is not None:
+                dtype = out.dtype  # what this layer hands the next one, read off its forward
+            params.append(p)
+        return tuple(params)
+
+    def apply(
+        params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
+    ) -> Array:
+        if not isinstance(params, tuple) or len(params) != len(layers):
+            raise TypeError(
+                f"`params` must be a tuple of {len(layers)} layer params (from this network's "
+                f"init); got {jax.tree_util.tree_structure(params)}."
+            )
+        for i, (layer, p) in enumerate(zip(layers, params)):
+            layer_key = None if key is None else jax.random.fold_in(key, i)
+            x = layer.apply(p, x, key=layer_key, training=training)
+        return x
+
+    return Layer(init, apply)
+
+
+__all__ = ["Activation", "Layer", "Residual", "as_shape", "check_activation", "no_params", "serial"]
