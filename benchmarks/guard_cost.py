@@ -8,7 +8,9 @@ epoch) and the variants are timed in interleaved rounds. Both wall time and proc
 per step are reported: on a shared machine the CPU time (all of XLA's threads in this process)
 is the steadier measure of the work a step does. Ratios are medians of per-round ratios
 against ``fnnet_step_unguarded`` (``make_train_step``'s data flow and metrics, update always
-applied). ``proposal_cond_guard`` is the previous guard (loss and gradients only).
+applied). ``fnnet_step`` is the full per-step guard; ``fnnet_step_fit`` is the step ``fit`` runs
+(``check_update=False``: loss and gradients per step, the state once per epoch, replay on the
+rare failure); ``proposal_cond_guard`` is the previous guard written out (all(isfinite)).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np  # noqa: E402
 from configs import CONFIGS  # noqa: E402
 from jax_variants import all_variants  # noqa: E402
 
-VARIANTS = ("fnnet_step_unguarded", "fnnet_step", "proposal_cond_guard")
+VARIANTS = ("fnnet_step_unguarded", "fnnet_step", "fnnet_step_fit", "proposal_cond_guard")
 
 
 def measure(config, reps: int) -> dict[str, dict[str, list[float]]]:

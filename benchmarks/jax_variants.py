@@ -120,8 +120,8 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     def fresh_state():
         return fnnet.make_train_step(net.apply, sce, optimizer).init(fresh_fnnet_params())
 
-    def library_step(apply, loss):
-        train_step = fnnet.make_train_step(apply, loss, optimizer).step
+    def library_step(apply, loss, **options):
+        train_step = fnnet.make_train_step(apply, loss, optimizer, **options).step
 
         def step(state, x, y):
             return train_step(state, (x, y), step_key)
@@ -250,6 +250,14 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "autodiff",
         ),
         Variant(
+            "fnnet_step_fit",
+            "fnnet.make_train_step(..., check_update=False): the step fit runs (loss and "
+            "gradients checked per step, the state once per epoch with a replay if needed)",
+            fresh_state,
+            library_step(net.apply, sce, check_update=False),
+            "hand",
+        ),
+        Variant(
             "fnnet_step_unguarded",
             "what-if, not fnnet code: make_train_step's data flow and StepMetrics without the "
             "non-finite guard (fnnet_step over this = the guard's cost)",
@@ -285,6 +293,7 @@ FULL_VARIANTS = (
     "fnnet_serial_autodiff",
     "fnnet_mlp",
     "fnnet_mlp_autodiff",
+    "fnnet_step_fit",
     "fnnet_step_unguarded",
     "proposal_cond_guard",
 )

@@ -397,6 +397,10 @@ def test_guard_rejects_an_overflowing_update(key):
     assert bool(metrics.loss_finite) and bool(metrics.grads_finite)
     assert not bool(metrics.update_finite) and not bool(metrics.applied)
     assert _equal(new.params, state.params) and _finite(new.params)
+    # check_update=False (fit's per-step mode, verified once per epoch) lets it through.
+    unchecked = make_train_step(LINEAR.apply, losses.squared_error, opt, check_update=False)
+    bad, bad_metrics = jax.jit(unchecked.step)(state, (x, y), key)
+    assert bool(bad_metrics.applied) and not _finite(bad.params)
     # The same update with a learning rate that does not overflow is applied: the guard is exact.
     ok_state, ok_metrics = jax.jit(
         make_train_step(LINEAR.apply, losses.squared_error, optimizers.sgd(1e-9)).step

@@ -162,6 +162,29 @@ def estimate_memory(
     return MemoryEstimate(shared, max(int(total) - shared, 1))
 
 
+def _replay_flagged(trainer: Trainer, joined: Any, rows: tuple, keep_params: bool, mesh: Any):
+    """Re-run with ``trainer.exact`` (the full per-step guard) the members whose state check
+    failed in an epoch (``metrics["state_finite"]`` false): rare, and exact by construction."""
+    metrics = joined[0]
+    if trainer.exact is None or not isinstance(metrics, dict) or "state_finite" not in metrics:
+        return joined
+    flagged = np.flatnonzero(~np.asarray(metrics["state_finite"], bool))
+    if flagged.size == 0:
+        return joined
+    table, seed_of, place, shared, devices = rows
+    padded = flagged[np.minimum(np.arange(-(-flagged.size // devices) * devices), flagged.size - 1)]
+    program = _members_program(trainer.exact, keep_params, mesh)
+    hparams = place({k: v[padded] for k, v in table.items()})
+    again = jax.device_get(program(hparams, place(seed_of[padded]), *shared))
+
+    def patch(whole: np.ndarray, part: np.ndarray) -> np.ndarray:
+        whole = np.array(whole)
+        whole[flagged] = part[: flagged.size]
+        return whole
+
+    return jax.tree_util.tree_map(patch, joined, again)
+
+
 def _check_metric(metric: str | None, metrics: Any, chunk: int) -> str:
     """The metric that picks the best member: a 0-d per-member entry of the metrics dict."""
     if not isinstance(metrics, dict):
@@ -279,12 +302,10 @@ def run(
     outputs.append(jax.device_get(pending))
 
     shape = space.shape + (seeds,)
-
-    def unchunk(*pieces: np.ndarray) -> np.ndarray:  # drop the padding, restore the grid axes
-        return np.concatenate(pieces)[:num_members].reshape(shape + pieces[0].shape[1:])
-
-    stacked = jax.tree_util.tree_map(unchunk, *outputs)
-    metrics, params = stacked
+    joined = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:num_members], *outputs)
+    rows = (table, seed_of, place, shared, devices)
+    joined = _replay_flagged(trainer, joined, rows, keep_params, mesh)
+    metrics, params = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), joined)
     hparams = {k: np.repeat(v[..., None], seeds, axis=-1) for k, v in space.values.items()}
 
     flat = _best(np.asarray(metrics[metric]), maximize)

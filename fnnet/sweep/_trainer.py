@@ -31,10 +31,14 @@ class Trainer(NamedTuple):
 
     ``run(hparams, key, data) -> (metrics, params)`` is pure; ``data`` (a pytree of arrays) is
     passed to the compiled sweep as an argument, shared by all members, not baked into it.
+    ``exact`` (optional) is the same run with the full per-step guard: ``run`` checks the new
+    state once per epoch (``metrics["state_finite"]``) and :func:`fnnet.sweep.run` re-runs
+    the members it flags with ``exact``, whose results are what a fully guarded run gives.
     """
 
     run: RunFn
     data: Any
+    exact: RunFn | None = None
 
 
 def make_trainer(
@@ -77,7 +81,8 @@ def make_trainer(
         ``metrics`` holds ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` of the returned
         parameters' epoch (the best one with ``patience``, else the last), ``best_epoch``
         (lowest validation loss, ``-1`` without validation), ``epochs_run``, ``stopped_early``,
-        ``steps_taken`` (updates applied), and ``history``: per-epoch ``loss``, ``accuracy``,
+        ``steps_taken`` (updates applied), ``state_finite`` (the per-epoch state check), and
+        ``history``: per-epoch ``loss``, ``accuracy``,
         ``val_loss``, ``val_accuracy``, ``skipped_steps`` (NaN after a member stopped).
     """
     x, y = check_pair("data", data)
@@ -106,13 +111,11 @@ def make_trainer(
         check_callable("penalty", penalty, example="lambda params, hparams: ...")
     has_val = validation is not None
 
-    def run(
-        hparams: dict[str, Array], key: PRNGKey, data: dict[str, Array]
-    ) -> tuple[Metrics, Params]:
+    def member(hparams, key, data, *, check_update: bool) -> tuple[Metrics, Params]:
         net = model if is_layer(model) else model(hparams)
         opt = optimizer if is_optimizer(optimizer) else optimizer(hparams)
         reg = None if penalty is None else (lambda p: penalty(p, hparams))
-        train_step = make_train_step(net.apply, loss, opt, penalty=reg)
+        train_step = make_train_step(net.apply, loss, opt, penalty=reg, check_update=check_update)
         evaluate = make_eval_step(net.apply, loss) if has_val else None
         epoch = make_epoch(
             train_step.step, evaluate, batch_size=batch_size, halt_on_nonfinite=False
@@ -136,14 +139,21 @@ def make_trainer(
         stopped = jnp.zeros((), bool) if end.stopping is None else end.stopping.stopped
         metrics.update(
             best_epoch=best_epoch, epochs_run=epochs_run, stopped_early=stopped,
-            steps_taken=jnp.sum(records.steps), history=history,
+            steps_taken=jnp.sum(records.steps), state_finite=jnp.all(records.state_finite),
+            history=history,
         )  # fmt: skip
         if end.stopping is None:
             return metrics, end.train.params
         select = lambda b, p: jnp.where(use_best, b, p)  # noqa: E731
         return metrics, jax.tree_util.tree_map(select, end.stopping.best_params, end.train.params)
 
-    return Trainer(run, arrays)
+    def run(hparams: dict[str, Array], key: PRNGKey, data: dict[str, Array]):
+        return member(hparams, key, data, check_update=False)
+
+    def exact(hparams: dict[str, Array], key: PRNGKey, data: dict[str, Array]):
+        return member(hparams, key, data, check_update=True)
+
+    return Trainer(run, arrays, exact)
 
 
 __all__ = ["Metrics", "RunFn", "Trainer", "make_trainer"]

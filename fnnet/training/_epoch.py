@@ -11,6 +11,11 @@ construction. One epoch ``e`` of a run with key ``k``::
     val_loss, val_accuracy = evaluate(state.params, *validation)   (if any)
     stopping = update_early_stopping(stopping, val_loss, state.params, e, active=...)
 
+``record.state_finite`` checks the state once at the end of the epoch: a caller running the
+cheaper step (``make_train_step(..., check_update=False)``) replays the epoch from its starting
+state with the full guard when it is false (``fit`` does; the replay is bit for bit what the full
+guard would have done from the start).
+
 ``active`` is false once the run halted (the first non-finite step, with
 ``halt_on_nonfinite``) or stopped early: the state is then frozen, step counter included, and
 the epoch's record is NaN. A stopped sweep member thus costs compute but changes nothing.
@@ -27,7 +32,7 @@ import jax.numpy as jnp
 from fnnet import parallel
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.data import minibatches
-from fnnet.training._step import TrainState
+from fnnet.training._step import TrainState, all_finite
 
 # Why a run met a non-finite step (EpochRecord.nonfinite_cause).
 CAUSES = (
@@ -106,6 +111,7 @@ class EpochRecord(NamedTuple):
     nonfinite_step: Array  # int32: the step counter at the first rejected step, -1 if none
     nonfinite_cause: Array  # int32 index into CAUSES
     active: Array  # bool: the epoch trained
+    state_finite: Array  # bool: the train state after the epoch is all finite
 
 
 def start_run(train: TrainState, *, validation: bool, patience: int | None = None) -> RunState:
@@ -185,6 +191,7 @@ def make_epoch(
             jnp.where(any_rejected, counters[first], -1).astype(jnp.int32),
             jnp.where(any_rejected, causes[first], 0).astype(jnp.int32),
             active,
+            all_finite((state.params, state.opt_state)),
         )
         return RunState(state, stopping, halted), record
 

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_callable, check_optimizer
+from fnnet._checks import check_bool, check_callable, check_optimizer
 from fnnet._types import Array, OptState, Params, PRNGKey
 from fnnet.optimizers import Optimizer, apply_updates
 
@@ -96,6 +96,7 @@ def make_train_step(
     optimizer: Optimizer,
     *,
     penalty: Callable[[Params], Array] | None = None,
+    check_update: bool = True,
 ) -> TrainStep:
     """Build the pair ``TrainStep(init, step)`` for ``apply``, ``loss`` and ``optimizer``.
 
@@ -112,6 +113,10 @@ def make_train_step(
         optimizer: an ``Optimizer`` from ``fnnet.optimizers``.
         penalty: optional ``penalty(params) -> scalar`` added to the loss (e.g.
             ``lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)``: weights only, never biases).
+        check_update: also reject a step whose new parameters or optimizer state are not
+            finite (default). ``False`` checks only the loss and the gradients and reports
+            ``update_finite=True``; only for callers that verify the state themselves and can
+            roll back, as ``fit`` does once per epoch (see :func:`fnnet.training.make_epoch`).
 
     Returns:
         ``TrainStep(init, step)``: ``init(params) -> TrainState`` (the optimizer initialised on
@@ -124,14 +129,16 @@ def make_train_step(
         array) freezes the whole state, ``step`` included, without a second pass over it
         (``fit`` uses it to stop at the first non-finite step, sweeps to stop a member).
 
-    The guard costs one read-only pass: the candidate update is computed inside one fused
-    finiteness reduction per leaf, and the state is then written once, under a ``lax.cond`` on
-    that scalar (XLA turns it into a select fused into the update loop). See
-    ``benchmarks/RESULTS.md`` for its measured cost.
+    The full guard costs one read-only pass: the candidate update is computed inside one fused
+    finiteness reduction per parameter shape, and the state is then written once, under a
+    ``lax.cond`` on that scalar (XLA turns it into a select fused into the update loop); on CPU
+    that pass costs about a third of a step (``benchmarks/RESULTS.md``), which is why ``fit``
+    checks the state once per epoch instead and replays an epoch that went wrong.
     """
     check_callable("apply", apply, example="net.apply")
     check_callable("loss", loss, example="fnnet.losses.softmax_cross_entropy")
     check_optimizer("optimizer", optimizer)
+    check_bool("check_update", check_update)
     if penalty is not None:
         check_callable(
             "penalty", penalty, example="lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)"
@@ -168,7 +175,7 @@ def make_train_step(
         # Decide before writing: the candidate is recomputed inside the finiteness reduction
         # (read-only, one fused pass per parameter shape), so the state is written once and no
         # select-after-update pass over it is needed.
-        update_ok = all_finite(candidate())
+        update_ok = all_finite(candidate()) if check_update else jnp.array(True)
         ok = loss_ok & grads_ok & update_ok
         if active is not None:
             ok = ok & active
