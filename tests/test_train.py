@@ -584,3 +584,46 @@ def test_fit_times_compilation_apart_from_training(key):
     assert left == pytest.approx(3 * r.history["seconds"][0], abs=0.06)  # ETA from the epoch alone
     assert "compiled" not in lines[1]
     assert r.steps_taken == 4 * 4
+
+
+# ------------------------------------------------------- early stopping: one pure update
+
+
+def _early_stopping_reference(losses_seq, patience):
+    """Host-side early stopping, written plainly: (best_epoch, epoch it stopped after or None)."""
+    best, best_epoch, wait = float("inf"), -1, 0
+    for epoch, value in enumerate(losses_seq):
+        if value < best:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+        if wait >= patience:
+            return best_epoch, epoch
+    return best_epoch, None
+
+
+def test_early_stopping_update_matches_a_plain_loop():
+    rng = np.random.default_rng(0)
+    sequences = rng.uniform(0, 1, (32, 12)).astype(np.float32)
+    sequences[3, 4] = np.nan  # a NaN validation loss never improves
+    for patience in (1, 2, 4):
+
+        def run(seq, patience=patience):
+            params = {"w": jnp.zeros(2)}
+            state = fnnet.training.early_stopping(params, patience)
+            stopped_at = jnp.array(-1)
+            for epoch in range(seq.shape[0]):
+                active = ~state.stopped
+                new = {"w": jnp.full(2, seq[epoch])}
+                state = fnnet.training.update_early_stopping(
+                    state, seq[epoch], new, epoch, active=active
+                )
+                stopped_at = jnp.where(active & state.stopped, epoch, stopped_at)
+            return state, stopped_at
+
+        states, stopped_at = jax.jit(jax.vmap(run))(jnp.asarray(sequences))
+        for i, seq in enumerate(sequences):
+            best_epoch, stop = _early_stopping_reference(seq.tolist(), patience)
+            assert int(states.best_epoch[i]) == best_epoch
+            assert int(stopped_at[i]) == (-1 if stop is None else stop)
+            np.testing.assert_array_equal(states.best_params["w"][i], np.full(2, seq[best_epoch]))
