@@ -24,10 +24,10 @@ the vigilance for this input to ``|I ∧ w_J| / |I| + ε`` and the search goes o
 learns the class. Vigilance returns to its baseline ``ρ`` for the next input.
 
 Compiled form: a fixed ``capacity`` of categories, a ``committed`` mask, and a search bounded by
-``capacity`` steps (``lax.while_loop`` over the categories in decreasing ``T``). An input that finds no
-category because all are committed is not learned and counted in ``state.overflow``; an input
-that match tracking pushes past vigilance 1 (an exact duplicate of a category of another class)
-is counted in ``state.conflicts``. :func:`train_art` raises on overflow unless told not to.
+``capacity`` steps (``lax.while_loop`` over the categories in decreasing ``T``). An input that
+finds no category because all are committed is not learned and counted in ``state.overflow``; an
+input that match tracking pushes past vigilance 1 (an exact duplicate of a category of another
+class) is counted in ``state.conflicts``. :func:`train_art` raises on overflow unless told not to.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ error first (the map preserves the data's neighbourhoods), then lowest quantizat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -53,6 +54,46 @@ def _values(name: str, values: Any) -> Array:
     return values
 
 
+@functools.partial(
+    jax.jit, static_argnames=("grid", "num_steps", "neighborhood", "decay", "pca", "batch")
+)
+def _sweep(
+    data: Array,
+    sigma: Array,
+    learning_rate: Array,
+    keys: Array,
+    *,
+    grid: Grid,
+    num_steps: int,
+    neighborhood: Callable,
+    decay: Callable,
+    pca: bool,
+    batch: bool,
+) -> tuple[Array, Array, Array]:
+    """The compiled sweep: cached per structure, so another call with new values reuses it."""
+
+    def one(s0: Array, lr0: Array, key: PRNGKey) -> tuple[Array, Array, Array]:
+        learner = som(
+            grid,
+            sigma=decay(s0, num_steps),
+            learning_rate=decay(lr0, num_steps),
+            neighborhood=neighborhood,
+        )
+        init_key, order_key = jax.random.split(key)
+        weights = pca_init(grid, data) if pca else random_init(init_key, grid, data)
+        state = learner.init(weights)
+        if batch:
+            state = train_batch(learner, state, data, num_steps=num_steps)
+        else:
+            state = train_online(learner, state, data, num_steps=num_steps, key=order_key)
+        w = state.weights
+        return w, quantization_error(w, data), topographic_error(grid, w, data)
+
+    over_keys = jax.vmap(one, in_axes=(None, None, 0))
+    over_rates = jax.vmap(over_keys, in_axes=(None, 0, None))
+    return jax.vmap(over_rates, in_axes=(0, None, None))(sigma, learning_rate, keys)
+
+
 def sweep_som(
     grid: Grid,
     data: Any,
@@ -89,27 +130,9 @@ def sweep_som(
     decay = check_callable("decay", decay, example="competitive.asymptotic_decay")
     pca, batch = check_bool("pca", pca), check_bool("batch", batch)
 
-    def one(s0: Array, lr0: Array, key: PRNGKey) -> tuple[Array, Array, Array]:
-        learner = som(
-            grid,
-            sigma=decay(s0, num_steps),
-            learning_rate=decay(lr0, num_steps),
-            neighborhood=neighborhood,
-        )
-        init_key, order_key = jax.random.split(key)
-        weights = pca_init(grid, data) if pca else random_init(init_key, grid, data)
-        state = learner.init(weights)
-        if batch:
-            state = train_batch(learner, state, data, num_steps=num_steps)
-        else:
-            state = train_online(learner, state, data, num_steps=num_steps, key=order_key)
-        w = state.weights
-        return w, quantization_error(w, data), topographic_error(grid, w, data)
-
-    over_keys = jax.vmap(one, in_axes=(None, None, 0))
-    over_rates = jax.vmap(over_keys, in_axes=(None, 0, None))
-    run = jax.jit(jax.vmap(over_rates, in_axes=(0, None, None)))
-    weights, qe, te = run(sigma, learning_rate, keys)
+    neighborhood = check_callable("neighborhood", neighborhood, example="competitive.gaussian")
+    config = {"grid": grid, "num_steps": num_steps, "neighborhood": neighborhood, "decay": decay}
+    weights, qe, te = _sweep(data, sigma, learning_rate, keys, **config, pca=pca, batch=batch)
     qe_np, te_np = np.asarray(qe), np.asarray(te)
     flat = int(np.lexsort((qe_np.ravel(), te_np.ravel()))[0])
     best = tuple(int(i) for i in np.unravel_index(flat, qe_np.shape))
