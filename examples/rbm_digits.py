@@ -56,18 +56,19 @@ def nudged_digits():
     return as_x(xtr), as_x(xte), as_y(ytr), as_y(yte)
 
 
-def softmax_regression(key, xtr, ytr, xte, yte, *, epochs: int = 600) -> float:
+def softmax_regression(key, xtr, ytr, xte, yte, *, epochs: int = 2000) -> float:
     """fnnet's own logistic regression: a linear layer, softmax cross-entropy, no penalty
-    (scikit-learn's C=6000 is nearly none), Adam(0.05) with batches of 512 to near convergence."""
+    (scikit-learn's C=6000 is nearly none), full-batch Adam(0.05) to near convergence."""
     layer = fnnet.Dense(10)
     result = fnnet.fit(
         layer.apply, layer.init(key, xtr.shape[1]), losses.softmax_cross_entropy,
-        optimizers.adam(0.05), (xtr, ytr), key=key, epochs=epochs, batch_size=512, verbose=False,
+        optimizers.adam(0.05), (xtr, ytr), key=key, epochs=epochs, batch_size=xtr.shape[0],
+        verbose=False,
     )  # fmt: skip
     return float(jnp.mean(jnp.argmax(layer.apply(result.params, xte), -1) == yte))
 
 
-def train_rbm(xtr, *, epochs: int = 20, seed: int = 0):
+def train_rbm(xtr, *, epochs: int = 20, seed: int = 0, verbose: bool = True):
     """PCD-1, sgd(0.06), batch 10; one compiled epoch, reported after each epoch."""
     key = jax.random.key(seed)
     opt = optimizers.sgd(0.06)
@@ -84,13 +85,16 @@ def train_rbm(xtr, *, epochs: int = 20, seed: int = 0):
         state, _ = run(jax.random.fold_in(key, epoch + 1), state)
         state.step.block_until_ready()
         seconds += time.perf_counter() - tic
+        if not verbose:
+            continue
         pl = boltzmann.pseudo_log_likelihood(state.params, xtr, key=jax.random.fold_in(key, 10_000))
         exact = boltzmann.pseudo_log_likelihood(state.params, xtr)
         print(
             f"epoch {epoch + 1:2d}: pseudo-likelihood {float(pl) * 64:7.2f} (scikit-learn's "
             f"scale), {float(exact):.4f} per visible unit (exact)"
         )
-    print(f"RBM training: {seconds / epochs * 1e3:.0f} ms per epoch (compiled, 719 steps)")
+    if verbose:
+        print(f"RBM training: {seconds / epochs * 1e3:.0f} ms per epoch (compiled, 718 steps)")
     return state.params
 
 
@@ -134,13 +138,20 @@ def sweep(xtr) -> None:
 
 def main() -> None:
     xtr, xte, ytr, yte = nudged_digits()
-    params = train_rbm(xtr)
-    features = boltzmann.hidden_probs(params, xtr), boltzmann.hidden_probs(params, xte)
-    rbm_acc = softmax_regression(jax.random.key(1), features[0], ytr, features[1], yte)
-    raw_acc = softmax_regression(jax.random.key(1), xtr, ytr, xte, yte)
-    print(f"RBM features + softmax regression: test accuracy {rbm_acc:.4f} (scikit-learn 0.94)")
-    print(f"raw pixels + softmax regression:   test accuracy {raw_acc:.4f} (scikit-learn 0.78)")
-    plot_filters(params)
+    accs = []
+    for seed in range(5):
+        params = train_rbm(xtr, seed=seed, verbose=seed == 0)
+        if seed == 0:
+            plot_filters(params)
+        features = boltzmann.hidden_probs(params, xtr), boltzmann.hidden_probs(params, xte)
+        accs.append(softmax_regression(jax.random.key(seed), features[0], ytr, features[1], yte))
+        print(f"seed {seed}: RBM features + softmax regression, test accuracy {accs[-1]:.4f}")
+    raw_acc = softmax_regression(jax.random.key(0), xtr, ytr, xte, yte)
+    print(
+        f"RBM features + softmax regression: mean {np.mean(accs):.4f} over seeds 0-4 "
+        f"(scikit-learn's recipe: 0.94)"
+    )
+    print(f"raw pixels + softmax regression:   {raw_acc:.4f} (scikit-learn: 0.78)")
     print("sweep, one compiled program:")
     sweep(xtr)
 
