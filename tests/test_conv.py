@@ -334,3 +334,20 @@ def test_cnn_trains_with_fit():
     )  # fmt: skip
     history = result.history["loss"]
     assert np.all(np.isfinite(history)) and history[-1] < 0.5 * history[0]
+
+
+def test_rules_vmap_over_members_as_sweeps_do():
+    """A sweep vmaps the train step over stacked parameters: the rules batch like any op."""
+    net = fnnet.serial(Conv(3, 3, strides=2, padding=1), MaxPool(2), AvgPool(2), Flatten())
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 17, 2)), jnp.float32)
+    members = [net.init(jax.random.key(i), x.shape) for i in range(2)]
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+
+    def loss(params):
+        return jnp.sum(net.apply(params, x) ** 2)
+
+    grads = jax.jit(jax.vmap(jax.grad(loss)))(stacked)
+    for i, params in enumerate(members):
+        want = jax.jit(jax.grad(loss))(params)
+        for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6)
