@@ -8,7 +8,8 @@ epoch) and the variants are timed in interleaved rounds. Both wall time and proc
 per step are reported: on a shared machine the CPU time (all of XLA's threads in this process)
 is the steadier measure of the work a step does. Ratios are medians of per-round ratios
 against ``fnnet_step_unguarded`` (``make_train_step``'s data flow and metrics, update always
-applied). ``fnnet_step`` is the full per-step guard; ``fnnet_step_fit`` is the step ``fit`` runs
+applied); ``per_epoch_extra`` is what ``fit`` adds once per epoch (the state's finiteness
+check and the copy its epoch keeps for a replay), as a ratio to one unguarded step. ``fnnet_step`` is the full per-step guard; ``fnnet_step_fit`` is the step ``fit`` runs
 (``check_update=False``: loss and gradients per step, the state once per epoch, replay on the
 rare failure); ``proposal_cond_guard`` is the previous guard written out (all(isfinite)).
 """
@@ -25,9 +26,12 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from configs import CONFIGS  # noqa: E402
 from jax_variants import all_variants  # noqa: E402
+
+from fnnet.training import all_finite  # noqa: E402
 
 VARIANTS = ("fnnet_step_unguarded", "fnnet_step", "fnnet_step_fit", "proposal_cond_guard")
 
@@ -52,6 +56,12 @@ def measure(config, reps: int) -> dict[str, dict[str, list[float]]]:
         states[name], _ = programs[name](variant.init_state(), xs, ys)  # compile and warm up
         jax.block_until_ready(states[name])
     times = {name: {"wall": [], "cpu": []} for name in variants}
+    times["per_epoch_extra"] = {"wall": [], "cpu": []}  # fit's once-per-epoch check and copy
+    state = states["fnnet_step_fit"]
+    check = jax.jit(
+        lambda s: (all_finite((s.params, s.opt_state)), jax.tree_util.tree_map(jnp.copy, s))
+    )
+    jax.block_until_ready(check(state))
     for _ in range(reps):
         for name, program in programs.items():
             c0, t0 = time.process_time(), time.perf_counter()
@@ -59,6 +69,10 @@ def measure(config, reps: int) -> dict[str, dict[str, list[float]]]:
             jax.block_until_ready((states[name], out))
             times[name]["cpu"].append((time.process_time() - c0) / steps)
             times[name]["wall"].append((time.perf_counter() - t0) / steps)
+        c0, t0 = time.process_time(), time.perf_counter()
+        jax.block_until_ready(check(states["fnnet_step_fit"]))
+        times["per_epoch_extra"]["cpu"].append(time.process_time() - c0)
+        times["per_epoch_extra"]["wall"].append(time.perf_counter() - t0)
     return times
 
 
