@@ -256,3 +256,15 @@ def test_art_examples_quick(tmp_path):
     sweep = _example("art_sweep").main(["--quick", "--out", str(tmp_path)])
     assert sweep["accuracy"][-1] > 0.9
     assert {"art_incremental.png", "art_sweep.png"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_new_hyperparameters_do_not_recompile():
+    from fnnet.competitive._art_train import _scan
+
+    x = jnp.full((5, 2), 0.5)
+    art = C.fuzzy_art(rho=0.3, capacity=6)
+    C.train_art(art, art.init(2), x)
+    compiled = _scan._cache_size()
+    other = C.fuzzy_art(rho=0.8, alpha=0.1, beta=0.5, capacity=6)  # values live in the state
+    C.train_art(other, other.init(2), x)
+    assert _scan._cache_size() == compiled

@@ -247,6 +247,11 @@ def test_sweep_is_one_program_equal_to_single_runs(key):
     te, qe = np.asarray(sweep.topographic_error), np.asarray(sweep.quantization_error)
     b = sweep.best
     assert te[b] == te.min() and qe[b] == qe[te == te.min()].min()
+    from fnnet.competitive._som_sweep import _sweep
+
+    compiled = _sweep._cache_size()  # new values, same structure: no new compile
+    C.sweep_som(grid, data, sigma=sigma + 0.1, learning_rate=rates / 2, keys=keys, num_steps=40)
+    assert _sweep._cache_size() == compiled
 
 
 def test_batch_sweep_with_pca(key):
