@@ -236,6 +236,10 @@ def test_bad_input_names_the_argument():
         C.train_art(a1, a1.init(2), jnp.array([[0.5, 1.0]]))
     with pytest.raises(ValueError, match="all-zero"):
         C.train_art(a1, a1.init(2), jnp.array([[0.0, 0.0]]))
+    uncoded = C.fuzzy_art(rho=0.5, complement=False)
+    with pytest.raises(ValueError, match="all-zero rows; without complement coding"):
+        C.train_art(uncoded, uncoded.init(2), jnp.array([[0.5, 0.5], [0.0, 0.0]]))
+    assert uncoded.init(2).weights.shape == (512, 2)
     with pytest.raises(TypeError, match="`learner`"):
         C.train_art(object(), state, jnp.full((2, 2), 0.5))
     with pytest.raises(ValueError, match="`batch_size`"):

@@ -223,16 +223,26 @@ def _check_fuzzy(name: str, x: Any) -> Array:
     return check_unit_interval(name, check_finite_rows(name, check_data(name, x)))
 
 
+def _check_nonzero_rows(name: str, x: Array) -> Array:
+    """Without complement coding ``|I|`` is the row sum, the match denominator: it must be > 0."""
+    if is_concrete(x) and not np.asarray(x).any(axis=1).all():
+        raise ValueError(
+            f"`{name}` has all-zero rows; without complement coding the match |I ∧ w| / |I| "
+            f"needs |I| > 0 in every input."
+        )
+    return x
+
+
+def _check_uncoded(name: str, x: Any) -> Array:
+    return _check_nonzero_rows(name, _check_fuzzy(name, x))
+
+
 def _check_binary(name: str, x: Any) -> Array:
     x = jnp.asarray(x)
     x = check_data(name, x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float))
-    if is_concrete(x):
-        values = np.asarray(x)
-        if not np.isin(values, (0.0, 1.0)).all():
-            raise ValueError(f"`{name}` must be binary (0 or 1) for ART 1; got other values.")
-        if not values.any(axis=1).all():
-            raise ValueError(f"`{name}` has all-zero rows; ART 1 needs |I| > 0 in every input.")
-    return x
+    if is_concrete(x) and not np.isin(np.asarray(x), (0.0, 1.0)).all():
+        raise ValueError(f"`{name}` must be binary (0 or 1) for ART 1; got other values.")
+    return _check_nonzero_rows(name, x)
 
 
 def fuzzy_art(
@@ -258,8 +268,8 @@ def fuzzy_art(
         >>> int(j), state.weights[0].tolist()
         (0, [0.25, 0.75, 0.75, 0.25])
     """
-    encode = complement_code if complement else _identity
-    return _learner(_hyperparams(rho, alpha, beta, 0.0), capacity, encode, _check_fuzzy, False)
+    encode, check = (complement_code, _check_fuzzy) if complement else (_identity, _check_uncoded)
+    return _learner(_hyperparams(rho, alpha, beta, 0.0), capacity, encode, check, False)
 
 
 def art1(*, rho: Any, L: Any = 2.0, capacity: int = 512) -> ART:
