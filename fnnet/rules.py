@@ -27,6 +27,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from fnnet._checks import check_bool, check_callable
+
 _state = threading.local()
 _RULES: dict[str, Callable[..., Any]] = {}
 
@@ -51,8 +53,7 @@ def autodiff(enabled: bool = True) -> Iterator[None]:
         >>> h.shape
         (2, 2)
     """
-    if not isinstance(enabled, bool):
-        raise TypeError(f"`enabled` must be a bool; got {type(enabled).__name__}.")
+    check_bool("enabled", enabled)
     previous = autodiff_enabled()
     _state.autodiff = enabled
     try:
@@ -67,8 +68,7 @@ def with_autodiff(fun: Callable[..., Any]) -> Callable[..., Any]:
     ``jax.hessian(fnnet.with_autodiff(loss))(params)`` works where ``jax.hessian(loss)`` would
     fail with "can't apply forward-mode autodiff (jvp) to a custom_vjp function".
     """
-    if not callable(fun):
-        raise TypeError(f"`fun` must be callable; got {type(fun).__name__}.")
+    check_callable("fun", fun)
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):

@@ -11,6 +11,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_positive_int
 from fnnet._types import Array
 from fnnet.rules import hand_rule
 
@@ -75,10 +76,7 @@ log_softmax.defvjp(_log_softmax_fwd, _log_softmax_bwd)
 
 def _maxout_groups(z: Array, num_pieces: int) -> Array:
     """View ``(..., k·p)`` as ``(..., k, p)``: unit ``j`` owns inputs ``j·p, …, j·p + p − 1``."""
-    if not isinstance(num_pieces, int) or isinstance(num_pieces, bool):
-        raise TypeError(f"`num_pieces` must be a Python int; got {num_pieces!r}.")
-    if num_pieces < 1:
-        raise ValueError(f"`num_pieces` must be at least 1; got {num_pieces}.")
+    check_positive_int("num_pieces", num_pieces)
     if z.ndim == 0 or z.shape[-1] % num_pieces:
         raise ValueError(
             f"`z`'s last axis must be a multiple of `num_pieces` = {num_pieces} (k units × "

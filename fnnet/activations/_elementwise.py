@@ -13,6 +13,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_bool
 from fnnet._types import Array
 from fnnet.rules import hand_rule
 
@@ -315,9 +316,7 @@ def gelu(z: Array, *, approximate: bool = False) -> Array:
     :func:`gelu_tanh`. Matches ``jax.nn.gelu(z, approximate=...)``; note that ``jax.nn.gelu``
     defaults to the approximation and fnnet to the exact form.
     """
-    if not isinstance(approximate, bool):
-        raise TypeError(f"`approximate` must be a Python bool; got {approximate!r}.")
-    return gelu_tanh(z) if approximate else gelu_exact(z)
+    return gelu_tanh(z) if check_bool("approximate", approximate) else gelu_exact(z)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_bool, check_floating
 from fnnet._types import Array, PRNGKey
 from fnnet.activations._elementwise import _cast, _check_broadcasts_to, leaky_relu
 from fnnet.rules import hand_rule
@@ -66,11 +67,8 @@ def rrelu(
     it uses exactly the slopes the forward drew. ``lower``/``upper`` may be traced and get no
     gradient; ``training`` is static.
     """
-    if not isinstance(training, bool):
-        raise TypeError(f"`training` must be a Python bool; got {training!r}.")
-    z = jnp.asarray(z)
-    if not jnp.issubdtype(z.dtype, jnp.floating):
-        raise TypeError(f"`z` must have a floating dtype; got {z.dtype}.")
+    training = check_bool("training", training)
+    z = check_floating("z", z)
     lo, hi = _cast(lower, z), _cast(upper, z)
     if not training:
         return leaky_relu(z, 0.5 * (lo + hi))
