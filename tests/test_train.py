@@ -549,6 +549,11 @@ def test_fit_refuses_bad_data_before_training(key):
         key, data=(bad, y), allow_nonfinite_data=True, skip_nonfinite=True
     )  # the opt-out
     assert r.history["skipped_steps"][0] >= 1 and _finite(r.params)
+    net_params = NET.init(key, 5)
+    broken = (net_params[0]._replace(w=net_params[0].w.at[2, 3].set(jnp.nan)), net_params[1])
+    with pytest.raises(ValueError, match=r"`params`\[0\]\.w \(shape \(5, 8\)\) has 1 non-finite"):
+        fit(NET.apply, broken, losses.softmax_cross_entropy, optimizers.sgd(0.1), (x, y),
+            key=key, epochs=1, batch_size=8)  # fmt: skip
     with pytest.raises(TypeError, match="`allow_nonfinite_data` must be a bool"):
         _fit_small(key, allow_nonfinite_data="yes")
 

@@ -37,7 +37,7 @@ from fnnet._types import Array, Params, PRNGKey
 from fnnet.optimizers import Optimizer
 from fnnet.training import _cache
 from fnnet.training._epoch import CAUSES, RunState, make_epoch, start_run
-from fnnet.training._inputs import check_data, check_fit_args
+from fnnet.training._inputs import check_data, check_finite_params, check_fit_args
 from fnnet.training._step import TrainState, make_eval_step, make_train_step
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "skipped_steps", "steps", "seconds")
@@ -132,6 +132,7 @@ def fit(
         has_validation=val is not None, patience=patience, flags=flags,
         checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, resume=resume, mesh=mesh,
     )  # fmt: skip
+    check_finite_params(params)
     train_step = make_train_step(apply, loss, optimizer, penalty=penalty)  # validates them
     evaluate = None if val is None else make_eval_step(apply, loss)
     arrays = {"x": x, "y": y} if val is None else {"x": x, "y": y, "val_x": val[0], "val_y": val[1]}

@@ -6,6 +6,10 @@ import os
 import tempfile
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from fnnet import parallel
 from fnnet._checks import (
     check_bool,
@@ -14,6 +18,7 @@ from fnnet._checks import (
     check_key,
     check_optimizer,
     check_positive_int,
+    is_concrete,
 )
 from fnnet._types import Array
 from fnnet.data import check_pair
@@ -46,6 +51,18 @@ def check_data(
                 check_finite_rows(f"{name} inputs", pair[0], hint=_OPT_OUT)
                 check_finite_rows(f"{name} targets", pair[1], hint=_OPT_OUT)
     return x, y, val
+
+
+def check_finite_params(params: Any) -> None:
+    """Concrete initial parameters are all finite (training never starts from NaN or ±inf)."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if is_concrete(leaf) and jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            bad = ~np.isfinite(np.asarray(leaf))
+            if bad.any():
+                raise ValueError(
+                    f"`params`{jax.tree_util.keystr(path)} (shape {np.shape(leaf)}) has "
+                    f"{int(bad.sum())} non-finite value(s); initialise it again."
+                )
 
 
 def check_checkpoint_dir(path: str | os.PathLike) -> None:
@@ -116,4 +133,4 @@ def check_fit_args(
     return mesh
 
 
-__all__ = ["check_checkpoint_dir", "check_data", "check_fit_args"]
+__all__ = ["check_checkpoint_dir", "check_data", "check_finite_params", "check_fit_args"]
