@@ -299,6 +299,7 @@ FULL_VARIANTS = (
 )
 QUICK_VARIANTS = (
     "fnnet_step",
+    "fnnet_step_fit",
     "fnnet_step_autodiff",
     "fnnet_mlp",
     "fnnet_mlp_autodiff",

@@ -230,14 +230,14 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
     for cfg in ("medium", "wide"):
         if cfg not in configs:
             continue
-        for subject in ("fnnet_step", "fnnet_serial", "fnnet_mlp"):
+        for subject in ("fnnet_step", "fnnet_step_fit", "fnnet_serial", "fnnet_mlp"):
             for mode in ("loop", "scan"):
                 a, b = t(cfg, subject, mode), t(cfg, REFERENCE, mode)
                 if a and b:
                     r = a["median_s"] / b["median_s"]
                     add("at least as fast as raw JAX", cfg, mode, subject, REFERENCE, r, r <= 1 + tol, "time ratio")
     if "wide" in configs:
-        for subject in ("fnnet_step", "fnnet_serial", "fnnet_mlp", REFERENCE):
+        for subject in ("fnnet_step", "fnnet_step_fit", "fnnet_serial", "fnnet_mlp", REFERENCE):
             for mode in ("loop", "scan"):
                 a = t("wide", subject, mode)
                 if a:
@@ -247,7 +247,7 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
     for cfg in ("tiny", "small"):
         if cfg not in configs:
             continue
-        for subject in ("fnnet_step", "fnnet_serial", "fnnet_mlp"):
+        for subject in ("fnnet_step", "fnnet_step_fit", "fnnet_serial", "fnnet_mlp"):
             a, b = t(cfg, subject, "scan"), t(cfg, REFERENCE, "scan")
             if a and b:
                 r = a["median_s"] / b["median_s"]
