@@ -179,6 +179,44 @@ def torch_variant(x, y, steps, threads):
     return {"name": f"torch eager ({threads} thr)", "run": run}
 
 
+def torch_agreement() -> None:
+    """Print fnnet's Elman/LSTM/GRU against PyTorch's nn.RNN/LSTM/GRU in float64 (weights copied,
+    ``weight_ih_l0 = w_ih.T``): the largest differences of outputs, final states and gradients."""
+    import torch
+    from torch import nn
+
+    b, t, f, h = 3, 7, 2, 4
+    x = np.random.default_rng(0).standard_normal((b, t, f))
+    peers = {"elman": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    cells = {"elman": recurrent.Elman, "lstm": recurrent.LSTM, "gru": recurrent.GRU}
+    with jax.enable_x64(True):
+        for name, make in cells.items():
+            layer = make(h, dtype=jnp.float64)
+            p = layer.init(jax.random.key(0), (t, f))
+            peer = peers[name](f, h, batch_first=True).double()
+            with torch.no_grad():
+                for ours, theirs in (("w_ih", "weight_ih_l0"), ("w_hh", "weight_hh_l0")):
+                    getattr(peer, theirs).copy_(torch.tensor(np.asarray(getattr(p, ours)).T))
+                peer.bias_ih_l0.copy_(torch.tensor(np.asarray(p.b_ih)))
+                peer.bias_hh_l0.copy_(torch.tensor(np.asarray(p.b_hh)))
+            xt = torch.tensor(x, requires_grad=True)
+            yt, _ = peer(xt)
+            yt.sin().sum().backward()
+            xj = jnp.asarray(x)
+            y = layer.apply(p, xj)
+            gp, gx = jax.grad(lambda p, x: jnp.sum(jnp.sin(layer.apply(p, x))), (0, 1))(p, xj)
+            diffs = [
+                np.abs(np.asarray(y) - yt.detach().numpy()).max(),
+                np.abs(np.asarray(gx) - xt.grad.numpy()).max(),
+                np.abs(np.asarray(gp.w_hh).T - peer.weight_hh_l0.grad.numpy()).max(),
+                np.abs(np.asarray(gp.b_ih) - peer.bias_ih_l0.grad.numpy()).max(),
+            ]
+            print(
+                f"  {name:6s} vs torch (float64): outputs, ∂x, ∂w_hh, ∂b_ih max |diff| "
+                + ", ".join(f"{d:.1e}" for d in diffs)
+            )
+
+
 def time_round_robin(variants, rounds, steps):
     for v in variants:
         v["run"]()  # warm-up
@@ -226,6 +264,8 @@ def main(argv=None):
     parser.add_argument("--steps6000", action="store_true")
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()}, jax {jax.__version__}, {jax.devices()[0].platform}")
+    if not args.no_torch:
+        torch_agreement()
     kx, ky, kp = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(kx, (N, T, 1), jnp.float32)
     y = jax.random.randint(ky, (N,), 0, CLASSES)
