@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnnet import activations, classic
+import fnnet
+from fnnet import activations, classic, optimizers
 
 
 def _reference(scores, targets):
@@ -172,3 +173,21 @@ def test_bad_input_names_the_argument():
         classic.perceptron_fit(jax.random.key(0), x, t, epochs=0)
     with pytest.raises(TypeError, match="`key`"):
         classic.perceptron_fit(0, x, t, epochs=1)
+
+
+def test_batch_perceptron_through_fit_steps_by_the_mean_of_the_rules():
+    key = jax.random.key(5)
+    x = jax.random.normal(key, (40, 3))
+    t = jnp.where(x @ jnp.array([1.0, -1.0, 0.5]) + 0.2 > 0, 1.0, -1.0)[:, None]
+    layer = fnnet.Dense(1)
+    params = classic.perceptron_init(3, 1)._replace(b=jnp.array([0.3]))
+    grads = jax.grad(lambda p: classic.perceptron_criterion(layer.apply(p, x), t))(params)
+    s = np.asarray(x @ params.w + params.b)
+    mistakes = (np.asarray(t) * s <= 0)[:, 0]
+    expected = -(np.asarray(t)[mistakes, 0, None] * np.asarray(x)[mistakes]).sum(0) / 40
+    np.testing.assert_allclose(grads.w[:, 0], expected, rtol=1e-6)
+    result = fnnet.fit(
+        layer.apply, params, classic.perceptron_criterion, optimizers.sgd(1.0), (x, t),
+        key=key, epochs=30, batch_size=8, verbose=False,
+    )  # fmt: skip
+    assert result.history["loss"][-1] == 0.0  # separable: the batch perceptron converges too
