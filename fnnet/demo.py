@@ -1,13 +1,17 @@
-"""The main job: train an MLP on real bundled data, print progress and test accuracy, plot curves.
+"""The main job: train a network on real bundled data, print progress and test accuracy, plot curves.
 
-``python -m fnnet.demo`` (or the ``fnnet-demo`` console script) trains on scikit-learn's 8×8
-digits with a stratified 70/30 split; ``--dataset mnist1d`` uses the MNIST-1D benchmark with the
-benchmark authors' MLP recipe (Adam, learning rate 1e-2, batch 100, 6000 steps). It writes
-``curves.png`` (loss and accuracy per epoch) and ``metrics.json`` to ``--out``.
+``python -m fnnet.demo`` (or the ``fnnet-demo`` console script) trains an MLP on scikit-learn's
+8×8 digits with a stratified 70/30 split; ``--dataset mnist1d`` uses the MNIST-1D benchmark with
+the benchmark authors' MLP recipe (Adam, learning rate 1e-2, batch 100, 6000 steps). ``--model``
+picks the network: ``cnn`` (digits as 8×8×1 images, MNIST-1D as 40×1 series: fnnet's CNN
+recipes, docs/conv.md) or, for MNIST-1D, ``gru``, ``lstm`` or ``elman`` (the authors' bidirectional
+recipe, docs/recurrent.md). Each (data set, model) pair has a preset, listed by ``--help``; the
+flags given override it. It writes ``curves.png`` (loss and accuracy per epoch) and
+``metrics.json`` to ``--out``.
 
-Flags are checked before anything runs: a bad value exits with status 2 and one line naming the
-flag. A run that stops at a non-finite loss or gradient says so in its last line and exits with
-status 1; ``metrics.json`` records the optimizer steps actually taken.
+Flags are checked before anything runs: a bad value or a pair with no preset exits with status
+2 and one line naming the flag. A run that stops at a non-finite loss or gradient says so in its
+last line and exits with status 1; ``metrics.json`` records the optimizer steps actually taken.
 
 The command line is the one place where names stand for functions; the library itself takes
 functions (``activation=fnnet.activations.relu``), never strings.
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -32,8 +37,10 @@ from fnnet import (
     activations,
     data,
     initializers,
+    layers,
     losses,
     optimizers,
+    recurrent,
     regularizers,
     schedules,
 )
@@ -48,29 +55,42 @@ ACTIVATIONS = {
     "softplus": activations.softplus,
     "leaky_relu": activations.leaky_relu,
 }
-OPTIMIZERS = {
-    "sgd": optimizers.sgd,
-    "momentum": lambda lr: optimizers.sgd(lr, momentum=0.9),
-    "nesterov": lambda lr: optimizers.sgd(lr, momentum=0.9, nesterov=True),
-    "adagrad": optimizers.adagrad,
-    "rmsprop": optimizers.rmsprop,
-    "adam": optimizers.adam,
+OPTIMIZERS = {  # name -> (learning rate, decoupled weight decay) -> Optimizer
+    "sgd": lambda lr, _: optimizers.sgd(lr),
+    "momentum": lambda lr, _: optimizers.sgd(lr, momentum=0.9),
+    "nesterov": lambda lr, _: optimizers.sgd(lr, momentum=0.9, nesterov=True),
+    "adagrad": lambda lr, _: optimizers.adagrad(lr),
+    "rmsprop": lambda lr, _: optimizers.rmsprop(lr),
+    "adam": lambda lr, _: optimizers.adam(lr),
+    "adamw": lambda lr, decay: optimizers.adamw(lr, weight_decay=decay),
 }
-# Per data set. The MNIST-1D authors' MLP: 100 ReLUs, then a residual block of 100 ReLUs
-# (h + relu(W h + b)), Adam 1e-2, batch 100, 6000 steps = 150 epochs of 4000 samples,
-# cross-entropy, no regularisation.
+CELLS = {"gru": recurrent.GRU, "lstm": recurrent.LSTM, "elman": recurrent.Elman}
+MODELS = ("mlp", "cnn", *CELLS)
+# Per (data set, model). ``hidden``: the MLP's layer sizes, the CNN's width, the recurrent
+# hidden units per direction. The MNIST-1D authors' MLP: 100 ReLUs, then a residual block of
+# 100 ReLUs (h + relu(W h + b)), Adam 1e-2, batch 100, 6000 steps = 150 epochs of 4000
+# samples. Their bidirectional GRU (LSTM, Elman): the same optimizer and steps. The CNN
+# recipes were chosen on validation splits carved from the training sets (docs/conv.md).
 _PRESET_FIELDS = (
     "hidden", "epochs", "batch_size", "lr", "dropout", "input_dropout", "cosine", "l2", "residual",
+    "optimizer", "weight_decay", "activation",
 )  # fmt: skip
+_RNN = ((6,), 150, 100, 1e-2, 0.0, 0.0, False, 0.0, False, "adam", 0.0)
 PRESETS = {
-    name: dict(zip(_PRESET_FIELDS, row, strict=True))
-    for name, row in {
-        "digits":  ((512,),     100, 32,  1e-3, 0.5, 0.2, True,  0.0, False),
-        "mnist1d": ((100, 100), 150, 100, 1e-2, 0.0, 0.0, False, 0.0, True),
-        "moons":   ((32, 32),   100, 32,  1e-2, 0.0, 0.0, False, 0.0, False),
-        "spirals": ((64, 64),   300, 32,  1e-2, 0.0, 0.0, False, 0.0, False),
+    pair: dict(zip(_PRESET_FIELDS, row, strict=True))
+    for pair, row in {
+        ("digits", "mlp"):  ((512,),     100, 32,  1e-3, 0.5, 0.2, True,  0.0, False, "adam",  0.0,  "relu"),
+        ("digits", "cnn"):  ((32,),      60,  32,  3e-3, 0.3, 0.0, True,  0.0, False, "adamw", 5e-2, "relu"),
+        ("mnist1d", "mlp"): ((100, 100), 150, 100, 1e-2, 0.0, 0.0, False, 0.0, True,  "adam",  0.0,  "relu"),
+        ("mnist1d", "cnn"): ((64,),      60,  50,  2e-2, 0.0, 0.0, True,  0.0, False, "adamw", 5e-2, "relu"),
+        ("mnist1d", "gru"): (*_RNN, None),
+        ("mnist1d", "lstm"): (*_RNN, None),
+        ("mnist1d", "elman"): (*_RNN, "tanh"),
+        ("moons", "mlp"):   ((32, 32),   100, 32,  1e-2, 0.0, 0.0, False, 0.0, False, "adam",  0.0,  "relu"),
+        ("spirals", "mlp"): ((64, 64),   300, 32,  1e-2, 0.0, 0.0, False, 0.0, False, "adam",  0.0,  "relu"),
     }.items()
 }  # fmt: skip
+DATASETS = sorted({name for name, _ in PRESETS})
 
 
 def load(name: str, key: jax.Array) -> tuple[tuple[Any, Any], tuple[Any, Any], int]:
@@ -88,6 +108,14 @@ def load(name: str, key: jax.Array) -> tuple[tuple[Any, Any], tuple[Any, Any], i
     return train, test, d.num_classes
 
 
+def prepare(name: str, model: str, x: Any, train_x: Any) -> Any:
+    """The model's input: digits pixels standardised with training statistics for the MLP, kept
+    in [0, 1] as 8×8×1 images for the CNN; MNIST-1D as (40, 1) series for CNNs and RNNs."""
+    if model == "mlp":
+        return data.standardize(train_x, x)[0][1] if name == "digits" else x
+    return x.reshape(-1, 8, 8, 1) if name == "digits" else x[..., None]
+
+
 def build(
     num_classes: int,
     hidden: Sequence[int],
@@ -96,27 +124,57 @@ def build(
     input_dropout: float,
     *,
     residual: bool = False,
+    model: str = "mlp",
+    example_shape: Sequence[int] = (),
 ) -> fnnet.Layer:
-    """An MLP as ``serial`` of dense layers (He init for the ReLU family), with dropout.
+    """The network ``model`` for inputs of one example's shape ``example_shape``, with dropout.
 
-    With ``residual=True`` every hidden layer after the first of equal width is wrapped in a
-    skip connection ``h + f(W h + b)`` (the MNIST-1D authors' MLP).
+    ``mlp``: dense layers of sizes ``hidden`` (He init for the ReLU family); with
+    ``residual=True`` every hidden layer after the first of equal width is wrapped in a skip
+    connection ``h + f(W h + b)`` (the MNIST-1D authors' MLP). ``cnn``: for a series, three SAME
+    convolutions of ``max(width/2, 1), width, width`` maps (kernels 5, 3, 3), each followed by max-pooling
+    2; for an image, two 3×3 SAME convolutions of ``width`` maps, max-pooling 2, a 3×3 SAME
+    convolution of ``2·width`` maps, max-pooling 2 (``width = hidden[0]``). ``gru``/``lstm``/
+    ``elman``: a bidirectional layer of ``hidden[0]`` units per direction whose outputs at every
+    step are flattened, PyTorch's default initialisation throughout (the MNIST-1D authors'
+    ``GRUBase``). CNNs and RNNs end in flatten, dropout (``dropout > 0``), dense logits.
     """
-    w_init = (
-        initializers.glorot_normal()
-        if activation in (activations.sigmoid, activations.tanh)
-        else initializers.he_normal()
-    )
-    layers = [fnnet.Dropout(input_dropout)] if input_dropout > 0 else []
-    for i, width in enumerate(hidden):
-        dense = fnnet.Dense(width, activation, w_init=w_init)
-        layers.append(
-            fnnet.Residual(dense) if residual and i > 0 and hidden[i - 1] == width else dense
+    body = [fnnet.Dropout(input_dropout)] if input_dropout > 0 else []
+    head = fnnet.Dense(num_classes)  # logits; the loss applies the softmax
+    if model == "mlp":
+        w_init = (
+            initializers.glorot_normal()
+            if activation in (activations.sigmoid, activations.tanh)
+            else initializers.he_normal()
         )
-        if dropout > 0:
-            layers.append(fnnet.Dropout(dropout))
-    layers.append(fnnet.Dense(num_classes))  # logits; the loss applies the softmax
-    return fnnet.serial(*layers)
+        for i, width in enumerate(hidden):
+            dense = fnnet.Dense(width, activation, w_init=w_init)
+            body.append(
+                fnnet.Residual(dense) if residual and i > 0 and hidden[i - 1] == width else dense
+            )
+            if dropout > 0:
+                body.append(fnnet.Dropout(dropout))
+        return fnnet.serial(*body, head)
+    width = hidden[0]
+    if model == "cnn":
+        pool = layers.MaxPool
+
+        def conv(features: int, kernel: int | tuple[int, int]) -> fnnet.Layer:
+            return layers.Conv(features, kernel, padding="SAME", activation=activation)
+
+        if len(example_shape) == 2:  # (length, channels)
+            half = max(width // 2, 1)
+            body += [conv(half, 5), pool(2), conv(width, 3), pool(2), conv(width, 3), pool(2)]
+        else:  # (height, width, channels)
+            k = (3, 3)
+            body += [conv(width, k), conv(width, k), pool((2, 2)), conv(2 * width, k), pool((2, 2))]
+        body.append(layers.Flatten())
+    else:
+        cell = CELLS[model](width, **({"activation": activation} if model == "elman" else {}))
+        body += [recurrent.Bidirectional(cell), layers.Flatten(2)]
+        torch_linear = layers.fan_in_uniform(example_shape[0] * 2 * width)
+        head = fnnet.Dense(num_classes, w_init=torch_linear, b_init=torch_linear)
+    return fnnet.serial(*body, *([fnnet.Dropout(dropout)] if dropout > 0 else []), head)
 
 
 PROG = "python -m fnnet.demo"
@@ -166,66 +224,116 @@ _positive_int = _checked(int, _checks.check_int, low=1)
 _rate = _checked(float, _checks.check_real, low=0.0, high=1.0, high_open=True)
 
 
-def _per_data_set(name: str) -> str:
-    return ", ".join(f"{data_set} {preset[name]}" for data_set, preset in sorted(PRESETS.items()))
+_FLAGS = (  # preset fields that are flags, in the order --help lists them
+    "hidden", "activation", "optimizer", "lr", "weight_decay", "epochs", "batch_size", "dropout",
+    "input_dropout", "l2",
+)  # fmt: skip
+
+
+def _describe(preset: dict) -> str:
+    """One preset as the flags it fills, ``--hidden 512, --activation relu, ...``; a no-break
+    space (U+00A0) keeps each flag with its values when the help wraps the line."""
+    flags = [
+        f"--{name.replace('_', '-')}\xa0"
+        + ("\xa0".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        for name, value in ((name, preset[name]) for name in _FLAGS)
+        if value not in (None, 0.0)  # 0.0: no weight decay, dropout or penalty
+    ]
+    notes = [note for note in ("cosine", "residual") if preset[note]]
+    return ", ".join(flags) + (f" ({', '.join(notes)})" if notes else "")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the command line; preset values fill the flags not given."""
-    p = _Parser(
-        prog=PROG,
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    epilog = "presets: the values of the flags not given (rates and penalties not listed are 0;\n"
+    epilog += "cosine: the learning rate decays to 0 along a cosine; residual: skip connections\n"
+    epilog += "around the equal-width hidden layers):\n"
+    epilog += "\n".join(
+        textwrap.fill(
+            _describe(p),
+            92,
+            initial_indent=f"  {d}/{m}: ",
+            subsequent_indent=" " * 6,
+            break_on_hyphens=False,
+            break_long_words=False,
+        ).replace("\xa0", " ")
+        for (d, m), p in sorted(PRESETS.items())
     )
-    preset = argparse.SUPPRESS  # not given: filled from the data set's preset (listed in the help)
-    p.add_argument("--dataset", choices=sorted(PRESETS), default="digits", help="data set")
+    p = _Parser(
+        prog=PROG, description=__doc__.split("\n\n")[0], epilog=epilog, formatter_class=_Formatter
+    )
+    preset = argparse.SUPPRESS  # not given: filled from the preset (listed in the epilog)
+    p.add_argument("--dataset", choices=DATASETS, default="digits", help="data set")
+    p.add_argument(
+        "--model",
+        choices=MODELS,
+        default="mlp",
+        help="network: mlp; cnn (digits, mnist1d); gru, lstm, elman (mnist1d, bidirectional)",
+    )
     p.add_argument(
         "--hidden",
         type=_positive_int,
         nargs="+",
         default=preset,
-        help=f"hidden layer sizes (default: {_per_data_set('hidden')})",
+        help="mlp: hidden layer sizes; cnn: one width (maps of the widest layers); gru, lstm, "
+        "elman: one number of hidden units per direction (default: the preset)",
     )
     p.add_argument(
-        "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation"
+        "--activation",
+        choices=sorted(ACTIVATIONS),
+        default=preset,
+        help="hidden activation (mlp, cnn, elman; default: the preset)",
     )
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
+    p.add_argument(
+        "--optimizer", choices=sorted(OPTIMIZERS), default=preset, help="(default: the preset)"
+    )
     p.add_argument(
         "--lr",
         type=_checked(float, _checks.check_real, low=0.0, low_open=True),
         default=preset,
-        help=f"learning rate > 0 (default: {_per_data_set('lr')})",
+        help="learning rate > 0 (default: the preset)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=_checked(float, _checks.check_real, low=0.0),
+        default=preset,
+        help="decoupled weight decay >= 0 of --optimizer adamw, on weights, never biases "
+        "(default: the preset)",
     )
     p.add_argument(
         "--epochs",
         type=_positive_int,
         default=preset,
-        help=f"passes over the training set (default: {_per_data_set('epochs')})",
+        help="passes over the training set (default: the preset)",
     )
     p.add_argument(
         "--batch-size",
         type=_positive_int,
         default=preset,
-        help=f"samples per step (default: {_per_data_set('batch_size')})",
+        help="samples per step (default: the preset)",
     )
     p.add_argument(
         "--dropout",
         type=_rate,
         default=preset,
-        help=f"hidden-layer dropout rate in [0, 1), the fraction zeroed (default: "
-        f"{_per_data_set('dropout')})",
+        help="dropout rate in [0, 1), the fraction zeroed, after each mlp hidden layer or before "
+        "the cnn's and rnn's output layer (default: the preset)",
     )
     p.add_argument(
         "--input-dropout",
         type=_rate,
         default=preset,
-        help=f"input dropout rate in [0, 1) (default: {_per_data_set('input_dropout')})",
+        help="input dropout rate in [0, 1) (default: the preset)",
     )
     p.add_argument(
         "--l2",
         type=_checked(float, _checks.check_real, low=0.0),
         default=preset,
-        help=f"L2 penalty >= 0 on weights, never biases (default: {_per_data_set('l2')})",
+        help="L2 penalty >= 0 on weights, never biases (default: the preset)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the split, init and batches")
     p.add_argument(
@@ -236,10 +344,25 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     args = p.parse_args(argv)
-    preset_values = PRESETS[args.dataset]
-    for name in ("hidden", "lr", "epochs", "batch_size", "dropout", "input_dropout", "l2"):
-        if not hasattr(args, name):
+    if (args.dataset, args.model) not in PRESETS:
+        models = ", ".join(m for d, m in PRESETS if d == args.dataset)
+        p.error(f"argument --model: {args.model} is not available for --dataset {args.dataset} "
+                f"(it takes {models})")  # fmt: skip
+    preset_values = PRESETS[args.dataset, args.model]
+    given = set(vars(args))
+    for name in _FLAGS:
+        if name not in given:
             setattr(args, name, preset_values[name])
+    if args.model != "mlp" and len(args.hidden) != 1:
+        p.error(f"argument --hidden: --model {args.model} takes one value; got {len(args.hidden)}")
+    if preset_values["activation"] is None and "activation" in given:
+        p.error(f"argument --activation: --model {args.model} has fixed gate activations; "
+                f"got {args.activation}")  # fmt: skip
+    if args.optimizer != "adamw":
+        if "weight_decay" in given and args.weight_decay > 0:
+            p.error(f"argument --weight-decay: only --optimizer adamw decays weights; "
+                    f"got --optimizer {args.optimizer}")  # fmt: skip
+        args.weight_decay = 0.0
     args.cosine = preset_values["cosine"]
     args.residual = preset_values["residual"]
     return args
@@ -272,6 +395,16 @@ def plot(history: dict, path: str, title: str) -> bool:
     return True
 
 
+def _network(args: argparse.Namespace) -> str:
+    """The network in words, for the first line of output."""
+    if args.model == "mlp":
+        return f"hidden {tuple(args.hidden)} {args.activation}"
+    if args.model == "cnn":
+        return f"cnn width {args.hidden[0]} {args.activation}"
+    elman = f" {args.activation}" if args.model == "elman" else ""
+    return f"bidirectional {args.model}{elman}, {args.hidden[0]} units per direction"
+
+
 def run(args: argparse.Namespace) -> dict:
     key = jax.random.key(args.seed)
     data_key, init_key, fit_key = jax.random.split(key, 3)
@@ -281,34 +414,39 @@ def run(args: argparse.Namespace) -> dict:
             f"argument --batch-size: must be at most the {train[0].shape[0]} training samples "
             f"of {args.dataset}; got {args.batch_size}"
         )
-    if args.dataset == "digits":  # pixels: standardise with training statistics only
-        (x_train, x_test), _ = data.standardize(train[0], test[0])
-        train, test = (x_train, train[1]), (x_test, test[1])
+    x_train, x_test = (prepare(args.dataset, args.model, x, train[0]) for x in (train[0], test[0]))
+    train, test = (x_train, train[1]), (x_test, test[1])
+    activation = ACTIVATIONS[args.activation] if args.activation is not None else None
     net = build(
         num_classes,
         args.hidden,
-        ACTIVATIONS[args.activation],
+        activation,
         args.dropout,
         args.input_dropout,
         residual=args.residual,
+        model=args.model,
+        example_shape=x_train.shape[1:],
     )
-    params = net.init(init_key, train[0].shape[-1])
-    steps = args.epochs * (train[0].shape[0] // args.batch_size)
+    # The MLP's layers take the feature count; Flatten needs the batch axis to tell it apart.
+    params = net.init(init_key, x_train.shape[-1] if args.model == "mlp" else x_train.shape)
+    parameters = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
+    steps = args.epochs * (x_train.shape[0] // args.batch_size)
     lr = schedules.cosine_decay(args.lr, decay_steps=steps) if args.cosine else args.lr
     penalty = (lambda p: regularizers.l2_penalty(p, args.l2)) if args.l2 > 0 else None
     log = (lambda _: None) if args.quiet else print
+    decay = f", weight decay {args.weight_decay}" if args.optimizer == "adamw" else ""
     print(
-        f"fnnet demo: {args.dataset} ({train[0].shape[0]} train / {test[0].shape[0]} test), "
-        f"hidden {tuple(args.hidden)} {args.activation}, {args.optimizer} lr {args.lr}, "
-        f"batch {args.batch_size}, {args.epochs} epochs ({steps} steps), dropout {args.dropout}, "
-        f"input dropout {args.input_dropout}"
+        f"fnnet demo: {args.dataset} ({x_train.shape[0]} train / {x_test.shape[0]} test), "
+        f"{_network(args)} ({parameters:,} parameters), {args.optimizer} lr {args.lr}"
+        f"{' cosine' if args.cosine else ''}{decay}, batch {args.batch_size}, {args.epochs} "
+        f"epochs ({steps} steps), dropout {args.dropout}, input dropout {args.input_dropout}"
     )
     tic = time.perf_counter()
     result = fnnet.fit(
         net.apply,
         params,
         losses.softmax_cross_entropy,
-        OPTIMIZERS[args.optimizer](lr),
+        OPTIMIZERS[args.optimizer](lr, args.weight_decay),
         train,
         key=fit_key,
         epochs=args.epochs,
@@ -325,6 +463,8 @@ def run(args: argparse.Namespace) -> dict:
     os.makedirs(args.out, exist_ok=True)
     metrics = {
         "dataset": args.dataset,
+        "model": args.model,
+        "parameters": int(parameters),
         "test_accuracy": _json_number(test_accuracy),
         "test_loss": _json_number(test_loss),
         "epochs": len(result.history["loss"]),
@@ -343,7 +483,7 @@ def run(args: argparse.Namespace) -> dict:
     drew = plot(
         result.history,
         figure,
-        f"fnnet demo: {args.dataset}, test accuracy {float(test_accuracy):.4f}",
+        f"fnnet demo: {args.dataset} {args.model}, test accuracy {float(test_accuracy):.4f}",
     )
     print(
         f"final test accuracy: {float(test_accuracy):.4f}  "

@@ -1,12 +1,15 @@
-"""Tests for the demo's command line: flag validation, help, a tiny run, a non-finite stop."""
+"""Tests for the demo's command line: flag validation, help, tiny runs, a non-finite stop."""
 
+import functools
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import fnnet
 from fnnet import demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +43,33 @@ def _usage_error(argv, capsys):
         (["--lr", "fast"], "--lr", "expected float; got 'fast'"),
         (["--l2", "-1"], "--l2", ">= 0.0; got -1.0"),
         (["--dataset", "cifar"], "--dataset", "invalid choice: 'cifar'"),
+        (["--model", "rnn"], "--model", "invalid choice: 'rnn'"),
+        (
+            ["--model", "gru"],
+            "--model",
+            "gru is not available for --dataset digits (it takes mlp, cnn)",
+        ),
+        (
+            ["--dataset", "moons", "--model", "cnn"],
+            "--model",
+            "cnn is not available for --dataset moons (it takes mlp)",
+        ),
+        (
+            ["--dataset", "mnist1d", "--model", "cnn", "--hidden", "8", "8"],
+            "--hidden",
+            "--model cnn takes one value; got 2",
+        ),
+        (
+            ["--dataset", "mnist1d", "--model", "lstm", "--activation", "relu"],
+            "--activation",
+            "--model lstm has fixed gate activations; got relu",
+        ),
+        (
+            ["--model", "cnn", "--optimizer", "adam", "--weight-decay", "0.1"],
+            "--weight-decay",
+            "only --optimizer adamw decays weights; got --optimizer adam",
+        ),
+        (["--weight-decay", "-1"], "--weight-decay", ">= 0.0; got -1.0"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, says, capsys, tmp_path):
@@ -71,17 +101,52 @@ def test_help_shows_defaults_and_presets(capsys):
     assert info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
     assert "--seed SEED seed of the split, init and batches (default: 0)" in text
-    assert "(default: out)" in text and "(default: digits)" in text and "(default: adam)" in text
-    lr = ", ".join(f"{name} {p['lr']}" for name, p in sorted(demo.PRESETS.items()))
-    assert f"learning rate > 0 (default: {lr})" in text
+    assert "(default: out)" in text and "(default: digits)" in text and "(default: mlp)" in text
+    assert "learning rate > 0 (default: the preset)" in text
     assert "(default: None)" not in text
+    for line in (  # the recipes of the README, docs/conv.md and docs/recurrent.md
+        "digits/mlp: --hidden 512, --activation relu, --optimizer adam, --lr 0.001, --epochs 100, "
+        "--batch-size 32, --dropout 0.5, --input-dropout 0.2 (cosine)",
+        "digits/cnn: --hidden 32, --activation relu, --optimizer adamw, --lr 0.003, "
+        "--weight-decay 0.05, --epochs 60, --batch-size 32, --dropout 0.3 (cosine)",
+        "mnist1d/mlp: --hidden 100 100, --activation relu, --optimizer adam, --lr 0.01, "
+        "--epochs 150, --batch-size 100 (residual)",
+        "mnist1d/cnn: --hidden 64, --activation relu, --optimizer adamw, --lr 0.02, "
+        "--weight-decay 0.05, --epochs 60, --batch-size 50 (cosine)",
+        "mnist1d/gru: --hidden 6, --optimizer adam, --lr 0.01, --epochs 150, --batch-size 100 ",
+        "mnist1d/lstm: --hidden 6, --optimizer adam, --lr 0.01, --epochs 150, --batch-size 100 ",
+        "mnist1d/elman: --hidden 6, --activation tanh, --optimizer adam, --lr 0.01, --epochs 150, "
+        "--batch-size 100 ",
+    ):
+        assert line in text, line
 
 
 def test_presets_fill_the_flags_not_given():
     args = demo.parse(["--dataset", "mnist1d", "--lr", "0.5"])
-    preset = demo.PRESETS["mnist1d"]
+    preset = demo.PRESETS["mnist1d", "mlp"]
     assert args.lr == 0.5 and args.epochs == preset["epochs"] and args.hidden == preset["hidden"]
     assert args.residual is True and args.input_dropout == preset["input_dropout"]
+    args = demo.parse(["--dataset", "mnist1d", "--model", "cnn", "--epochs", "2"])
+    assert (args.optimizer, args.lr, args.weight_decay, args.cosine) == ("adamw", 2e-2, 5e-2, True)
+    assert (args.epochs, args.batch_size, args.hidden, args.residual) == (2, 50, (64,), False)
+    args = demo.parse(["--model", "cnn", "--optimizer", "adam", "--dropout", "0"])
+    assert (args.optimizer, args.weight_decay, args.dropout, args.lr) == ("adam", 0.0, 0.0, 3e-3)
+    args = demo.parse(["--dataset", "mnist1d", "--model", "elman"])
+    assert (args.activation, args.epochs * 4000 // args.batch_size) == ("tanh", 6000)
+    assert demo.parse(["--dataset", "mnist1d", "--model", "gru"]).activation is None
+
+
+def test_inputs_per_model():
+    digits = fnnet.data.digits().x
+    train, test = np.asarray(digits[:1000]), np.asarray(digits[1000:])
+    images = demo.prepare("digits", "cnn", test, train)  # pixels kept in [0, 1], as images
+    np.testing.assert_array_equal(images, test.reshape(-1, 8, 8, 1))
+    standard = np.asarray(demo.prepare("digits", "mlp", train, train))  # training statistics
+    scale = np.where(train.std(0) > 0, train.std(0), 1.0)
+    np.testing.assert_allclose(standard, (train - train.mean(0)) / scale, rtol=1e-4, atol=1e-5)
+    series = np.zeros((3, 40))
+    assert demo.prepare("mnist1d", "gru", series, series).shape == (3, 40, 1)
+    assert demo.prepare("mnist1d", "mlp", series, series) is series
 
 
 def test_tiny_run_writes_metrics_and_says_where(tmp_path, capsys):
@@ -96,6 +161,35 @@ def test_tiny_run_writes_metrics_and_says_where(tmp_path, capsys):
         metrics = json.load(f)
     assert metrics["steps"] == metrics["steps_planned"] == 4 and metrics["epochs"] == 2
     assert metrics["nonfinite"] is None and 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+_mnist1d = functools.cache(fnnet.data.mnist1d)  # generated once for the whole module
+
+
+@pytest.mark.parametrize(
+    "dataset, model, parameters, steps, network",
+    [  # parameters: conv k·c_in·c_out + c_out per layer; PyTorch's counts for the RNNs
+        ("digits", "cnn", 320 + 9248 + 18496 + 2570, 39, "cnn width 32 relu"),
+        ("mnist1d", "cnn", 192 + 6208 + 12352 + 3210, 80, "cnn width 64 relu"),
+        ("mnist1d", "gru", 5134, 40, "bidirectional gru, 6 units per direction"),
+        ("mnist1d", "lstm", 5242, 40, "bidirectional lstm, 6 units per direction"),
+        ("mnist1d", "elman", 4918, 40, "bidirectional elman tanh, 6 units per direction"),
+    ],
+)
+def test_tiny_run_of_each_model(dataset, model, parameters, steps, network, tmp_path, capsys,
+                                monkeypatch):  # fmt: skip
+    monkeypatch.setattr(demo.data, "mnist1d", _mnist1d)
+    argv = ["--dataset", dataset, "--model", model, "--epochs", "1", "--quiet"]
+    assert demo.main([*argv, "--out", str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"test), {network} ({parameters:,} parameters), " in first, first
+    with open(tmp_path / "metrics.json") as f:
+        metrics = json.load(f)
+    assert (metrics["dataset"], metrics["model"], metrics["parameters"]) == (
+        dataset, model, parameters,
+    )  # fmt: skip
+    assert metrics["steps"] == metrics["steps_planned"] == steps and metrics["epochs"] == 1
+    assert metrics["nonfinite"] is None and 0.2 < metrics["test_accuracy"] <= 1.0  # chance: 0.1
 
 
 def test_nonfinite_stop_is_the_last_line_and_exits_nonzero(tmp_path, capsys):
