@@ -131,13 +131,14 @@ def build(
 
     ``mlp``: dense layers of sizes ``hidden`` (He init for the ReLU family); with
     ``residual=True`` every hidden layer after the first of equal width is wrapped in a skip
-    connection ``h + f(W h + b)`` (the MNIST-1D authors' MLP). ``cnn``: for a series, three SAME
-    convolutions of ``max(width/2, 1), width, width`` maps (kernels 5, 3, 3), each followed by max-pooling
-    2; for an image, two 3×3 SAME convolutions of ``width`` maps, max-pooling 2, a 3×3 SAME
-    convolution of ``2·width`` maps, max-pooling 2 (``width = hidden[0]``). ``gru``/``lstm``/
-    ``elman``: a bidirectional layer of ``hidden[0]`` units per direction whose outputs at every
-    step are flattened, PyTorch's default initialisation throughout (the MNIST-1D authors'
-    ``GRUBase``). CNNs and RNNs end in flatten, dropout (``dropout > 0``), dense logits.
+    connection ``h + f(W h + b)`` (the MNIST-1D authors' MLP). ``cnn`` (``width = hidden[0]``):
+    for a series, three SAME convolutions of ``max(width/2, 1)``, ``width``, ``width`` maps
+    (kernels 5, 3, 3), each followed by max-pooling 2; for an image, two 3×3 SAME convolutions
+    of ``width`` maps, max-pooling 2×2, a 3×3 SAME convolution of ``2·width`` maps, max-pooling
+    2×2 (docs/conv.md's recipes). ``gru``/``lstm``/``elman``: a bidirectional layer of
+    ``hidden[0]`` units per direction whose outputs at every step are flattened, PyTorch's
+    default initialisation throughout (the MNIST-1D authors' ``GRUBase``). CNNs and RNNs end in
+    flatten, dropout (when ``dropout > 0``) and dense logits.
     """
     body = [fnnet.Dropout(input_dropout)] if input_dropout > 0 else []
     head = fnnet.Dense(num_classes)  # logits; the loss applies the softmax
@@ -224,23 +225,46 @@ _positive_int = _checked(int, _checks.check_int, low=1)
 _rate = _checked(float, _checks.check_real, low=0.0, high=1.0, high_open=True)
 
 
-_FLAGS = (  # preset fields that are flags, in the order --help lists them
-    "hidden", "activation", "optimizer", "lr", "weight_decay", "epochs", "batch_size", "dropout",
-    "input_dropout", "l2",
-)  # fmt: skip
-
-
 def _describe(preset: dict) -> str:
     """One preset as the flags it fills, ``--hidden 512, --activation relu, ...``; a no-break
     space (U+00A0) keeps each flag with its values when the help wraps the line."""
     flags = [
         f"--{name.replace('_', '-')}\xa0"
         + ("\xa0".join(map(str, value)) if isinstance(value, tuple) else str(value))
-        for name, value in ((name, preset[name]) for name in _FLAGS)
+        for name, value in ((name, preset[name]) for name in _PRESET_FLAGS)
         if value not in (None, 0.0)  # 0.0: no weight decay, dropout or penalty
     ]
     notes = [note for note in ("cosine", "residual") if preset[note]]
     return ", ".join(flags) + (f" ({', '.join(notes)})" if notes else "")
+
+
+_nonnegative = _checked(float, _checks.check_real, low=0.0)
+_PRESET_FLAGS = {  # name: (argparse keywords, help); none has a default: the preset fills it
+    "hidden": (
+        {"type": _positive_int, "nargs": "+"},
+        "mlp: hidden layer sizes; cnn: one width (maps of the widest layers); gru, lstm, elman: "
+        "one number of hidden units per direction",
+    ),
+    "activation": ({"choices": sorted(ACTIVATIONS)}, "hidden activation (mlp, cnn, elman)"),
+    "optimizer": ({"choices": sorted(OPTIMIZERS)}, "optimizer"),
+    "lr": (
+        {"type": _checked(float, _checks.check_real, low=0.0, low_open=True)},
+        "learning rate > 0",
+    ),
+    "weight_decay": (
+        {"type": _nonnegative},
+        "decoupled weight decay >= 0 of --optimizer adamw, on weights, never biases",
+    ),
+    "epochs": ({"type": _positive_int}, "passes over the training set"),
+    "batch_size": ({"type": _positive_int}, "samples per step"),
+    "dropout": (
+        {"type": _rate},
+        "dropout rate in [0, 1), the fraction zeroed, after each mlp hidden layer or before the "
+        "cnn's and rnn's output layer",
+    ),
+    "input_dropout": ({"type": _rate}, "input dropout rate in [0, 1)"),
+    "l2": ({"type": _nonnegative}, "L2 penalty >= 0 on weights, never biases"),
+}
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -249,9 +273,11 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the command line; preset values fill the flags not given."""
-    epilog = "presets: the values of the flags not given (rates and penalties not listed are 0;\n"
-    epilog += "cosine: the learning rate decays to 0 along a cosine; residual: skip connections\n"
-    epilog += "around the equal-width hidden layers):\n"
+    epilog = (
+        "presets, by --dataset/--model: the values of the flags not given (rates and penalties\n"
+        "not listed are 0; cosine: the learning rate decays to 0 along a cosine; residual: skip\n"
+        "connections around the equal-width hidden layers):\n"
+    )
     epilog += "\n".join(
         textwrap.fill(
             _describe(p),
@@ -260,7 +286,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             subsequent_indent=" " * 6,
             break_on_hyphens=False,
             break_long_words=False,
-        ).replace("\xa0", " ")
+        ).replace("\xa0", " ")  # fmt: skip
         for (d, m), p in sorted(PRESETS.items())
     )
     p = _Parser(
@@ -274,67 +300,13 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="mlp",
         help="network: mlp; cnn (digits, mnist1d); gru, lstm, elman (mnist1d, bidirectional)",
     )
-    p.add_argument(
-        "--hidden",
-        type=_positive_int,
-        nargs="+",
-        default=preset,
-        help="mlp: hidden layer sizes; cnn: one width (maps of the widest layers); gru, lstm, "
-        "elman: one number of hidden units per direction (default: the preset)",
-    )
-    p.add_argument(
-        "--activation",
-        choices=sorted(ACTIVATIONS),
-        default=preset,
-        help="hidden activation (mlp, cnn, elman; default: the preset)",
-    )
-    p.add_argument(
-        "--optimizer", choices=sorted(OPTIMIZERS), default=preset, help="(default: the preset)"
-    )
-    p.add_argument(
-        "--lr",
-        type=_checked(float, _checks.check_real, low=0.0, low_open=True),
-        default=preset,
-        help="learning rate > 0 (default: the preset)",
-    )
-    p.add_argument(
-        "--weight-decay",
-        type=_checked(float, _checks.check_real, low=0.0),
-        default=preset,
-        help="decoupled weight decay >= 0 of --optimizer adamw, on weights, never biases "
-        "(default: the preset)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=preset,
-        help="passes over the training set (default: the preset)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=preset,
-        help="samples per step (default: the preset)",
-    )
-    p.add_argument(
-        "--dropout",
-        type=_rate,
-        default=preset,
-        help="dropout rate in [0, 1), the fraction zeroed, after each mlp hidden layer or before "
-        "the cnn's and rnn's output layer (default: the preset)",
-    )
-    p.add_argument(
-        "--input-dropout",
-        type=_rate,
-        default=preset,
-        help="input dropout rate in [0, 1) (default: the preset)",
-    )
-    p.add_argument(
-        "--l2",
-        type=_checked(float, _checks.check_real, low=0.0),
-        default=preset,
-        help="L2 penalty >= 0 on weights, never biases (default: the preset)",
-    )
+    for name, (kind, text) in _PRESET_FLAGS.items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            default=preset,
+            help=f"{text} (default: the preset)",
+            **kind,
+        )
     p.add_argument("--seed", type=int, default=0, help="seed of the split, init and batches")
     p.add_argument(
         "--out",
@@ -350,7 +322,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 f"(it takes {models})")  # fmt: skip
     preset_values = PRESETS[args.dataset, args.model]
     given = set(vars(args))
-    for name in _FLAGS:
+    for name in _PRESET_FLAGS:
         if name not in given:
             setattr(args, name, preset_values[name])
     if args.model != "mlp" and len(args.hidden) != 1:
