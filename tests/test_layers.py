@@ -269,3 +269,25 @@ def test_dropout_traced_rate_still_sweeps():
     )
     np.testing.assert_array_equal(out[0], x)
     assert 0.4 < float(jnp.mean(out[1] == 0)) < 0.6
+
+
+def test_serial_init_carries_the_dtype_of_each_layers_output(key):
+    """serial.init reads each layer's output dtype off eval_shape instead of guessing it from the
+    layer's first parameter leaf (an int32 counter is not the dtype of the data)."""
+    from fnnet._checks import check_floating
+
+    def init(key, input_shape):
+        return (jnp.zeros((), jnp.int32), jnp.ones((), jnp.float32))  # (counter, scale)
+
+    def apply(params, x, *, key=None, training=False):
+        return check_floating("x", x) * params[1]
+
+    net = fnnet.serial(fnnet.Dense(3), fnnet.Layer(init, apply), fnnet.Dropout(0.1), fnnet.Dense(2))
+    params = net.init(key, 4)
+    assert params[3].w.shape == (3, 2)
+    with jax.enable_x64(True):
+        cast = fnnet.Activation(lambda z: z.astype(jnp.float64))
+        wide = fnnet.serial(
+            fnnet.Dropout(0.1), fnnet.Dense(3), cast, fnnet.Dense(2, dtype=jnp.float64)
+        )
+        assert wide.init(key, 4)[3].w.dtype == jnp.float64
