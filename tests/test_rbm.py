@@ -268,3 +268,24 @@ def test_bad_input_names_the_argument():
         batch_size=1,
         gaussian=True,
     )
+
+
+def test_unshuffled_epoch_is_rbm_step_over_the_rows_in_order():
+    key, opt = jax.random.key(12), optimizers.sgd(0.1)
+    x = (jax.random.uniform(key, (20, 5)) < 0.4).astype(jnp.float32)
+    state = boltzmann.rbm_init_state(boltzmann.rbm_init(key, 5, 3), opt, 10)
+    got, _ = jax.jit(
+        lambda s: boltzmann.train_rbm(
+            key, x, s, opt, epochs=1, batch_size=10, persistent=True, shuffle=False
+        )
+    )(state)
+    step = jax.jit(lambda s, v, k: boltzmann.rbm_step(opt, s, v, k, 1, persistent=True))
+    want = state
+    for i in range(2):
+        want = step(
+            want, x[10 * i : 10 * (i + 1)], jax.random.fold_in(jax.random.fold_in(key, 0), i + 1)
+        )
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    with pytest.raises(TypeError, match="`shuffle`"):
+        boltzmann.rbm_fit(key, x, 3, optimizer=opt, epochs=1, shuffle="no")

@@ -143,9 +143,11 @@ def train_rbm(
     k: Any = 1,
     persistent: bool = False,
     gaussian: bool = False,
+    shuffle: bool = True,
 ) -> tuple[RBMState, Array]:
     """``epochs`` passes of minibatch CD over the rows of ``x``, shuffled by
-    ``fold_in(key, epoch)`` (the last ``n % batch_size`` rows of each shuffle are skipped).
+    ``fold_in(key, epoch)`` (the last ``n % batch_size`` rows of each shuffle are skipped), or
+    with ``shuffle=False`` in the rows' order every epoch (scikit-learn's ``BernoulliRBM``).
 
     Pure and unchecked (call it under ``jit``/``vmap``; :func:`rbm_fit` validates). Returns
     the final state and the reconstruction error per visible unit after each epoch
@@ -156,7 +158,8 @@ def train_rbm(
 
     def epoch(state, e):
         epoch_key = jax.random.fold_in(key, e)
-        order = jax.random.permutation(epoch_key, n)[: num_batches * batch_size]
+        order = jax.random.permutation(epoch_key, n) if shuffle else jnp.arange(n)
+        order = order[: num_batches * batch_size]
         batches = x[order].reshape(num_batches, batch_size, x.shape[1])
 
         def body(state, i):
@@ -180,7 +183,8 @@ def train_rbm(
 
 # Compiled once per optimizer object, sizes and flags (the optimizer hashes by its functions).
 _train_rbm_jit = jax.jit(
-    train_rbm, static_argnames=("optimizer", "epochs", "batch_size", "persistent", "gaussian")
+    train_rbm,
+    static_argnames=("optimizer", "epochs", "batch_size", "persistent", "gaussian", "shuffle"),
 )
 
 
@@ -197,6 +201,7 @@ def rbm_fit(
     gaussian: bool = False,
     params: RBMParams | None = None,
     init_scale: Any = 0.01,
+    shuffle: bool = True,
 ) -> RBMFit:
     """Train an RBM on the rows of ``x`` by CD-k or persistent CD-k.
 
@@ -213,6 +218,8 @@ def rbm_fit(
         gaussian: Gaussian (unit-variance) visible units.
         params: start from these instead of :func:`rbm_init`.
         init_scale: the standard deviation of :func:`rbm_init`'s weights (without ``params``).
+        shuffle: a new order of the rows every epoch, or (``False``) the given order every
+            epoch, as scikit-learn's ``BernoulliRBM``.
 
     Returns:
         An :class:`RBMFit`.
@@ -220,6 +227,7 @@ def rbm_fit(
     key = check_key("key", key)
     gaussian = check_bool("gaussian", gaussian)
     persistent = check_bool("persistent", persistent)
+    shuffle = check_bool("shuffle", shuffle)
     x = check_visible(x, gaussian=gaussian)
     num_hidden = check_positive_int("num_hidden", num_hidden)
     epochs = check_positive_int("epochs", epochs)
@@ -235,7 +243,10 @@ def rbm_fit(
             jax.random.fold_in(key, 0), x.shape[1], num_hidden, scale=init_scale, dtype=x.dtype
         )
     state = rbm_init_state(params, optimizer, batch_size)
-    static = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, persistent=persistent)
+    static = dict(
+        optimizer=optimizer, epochs=epochs, batch_size=batch_size, persistent=persistent,
+        shuffle=shuffle,
+    )  # fmt: skip
     args = (jax.random.fold_in(key, 1), x, state)
     compiled = _train_rbm_jit.lower(*args, k=jnp.asarray(k), **static, gaussian=gaussian).compile()
     tic = time.perf_counter()
