@@ -65,6 +65,11 @@ def check_scalar(name: str, value: Any) -> None:
     """A real number or a 0-d real array (maybe traced); not a bool, string, callable or None."""
     if isinstance(value, (bool, np.bool_, str, bytes)) or callable(value) or value is None:
         raise TypeError(f"`{name}` must be a real number or a 0-d array; got {value!r}.")
+    if isinstance(value, (list, tuple)):  # before jnp.shape: JAX warns on lists of numbers
+        raise TypeError(
+            f"`{name}` must be a real number or a 0-d array, not a {type(value).__name__}; got "
+            f"{value!r}. To sweep several values, jax.vmap over an array of them."
+        )
     try:
         shape, dtype = jnp.shape(value), jnp.result_type(value)
     except TypeError:
@@ -158,8 +163,7 @@ def check_key(name: str, key: Any) -> Any:
     with the fix."""
     if is_int(key):
         raise TypeError(
-            f"`{name}` must be a JAX random key; got the int {key!r}. "
-            f"Use jax.random.key({key!r})."
+            f"`{name}` must be a JAX random key; got the int {key!r}. Use jax.random.key({key!r})."
         )
     if isinstance(key, (jax.Array, np.ndarray)):
         dtype = key.dtype
@@ -227,6 +231,7 @@ def check_pair(name: str, pair: Any) -> tuple[Any, Any]:
             f"and y {y.shape}."
         )
     return x, y
+
 
 def check_indices(name: str, values: Any, size: int) -> Any:
     """Concrete integer indices (class labels) within ``[0, size)``; traced ones pass unchecked.

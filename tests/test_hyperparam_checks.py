@@ -296,3 +296,27 @@ def test_mismatched_state_is_a_type_error_never_attribute_error(make_a, make_b):
         with pytest.raises(TypeError, match="(state|`state`)") as info:
             updater.update(GRADS, state, PARAMS)
         assert not isinstance(info.value, AttributeError)
+
+
+@pytest.mark.parametrize("value", [[0.5], (0.5,), [[0.1]], []], ids=repr)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: opt.sgd(v),
+        lambda v: opt.adam(1e-3, b1=v),
+        lambda v: schedules.cosine_decay(v, decay_steps=10),
+        lambda v: reg.l2_penalty({"w": jnp.ones(2)}, v),
+    ],
+    ids=["sgd learning_rate", "adam b1", "cosine_decay init_value", "l2_penalty strength"],
+)
+def test_a_list_or_tuple_is_refused_before_jax_sees_it(make, value):
+    """A list ([0.5]) used to reach jnp.shape first, whose DeprecationWarning (an error under
+    filterwarnings=error) came before fnnet's message; now the message comes, naming the type."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning on the way fails the test
+        with pytest.raises(
+            TypeError, match=rf"must be a real number .*not a {type(value).__name__}"
+        ):
+            make(value)
