@@ -31,7 +31,7 @@ from jax import lax
 
 from fnnet import activations, initializers
 from fnnet._checks import check_callable, check_floating, check_positive_int, is_int
-from fnnet.layers import Layer
+from fnnet.layers._contract import Layer
 from fnnet.rules import hand_rule
 
 Padding = Any  # "VALID", "SAME", or a tuple of (low, high) pairs, one per spatial axis

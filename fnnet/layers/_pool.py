@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnnet.layers import Layer, no_params
+from fnnet.layers._contract import Layer, no_params
 from fnnet.layers._conv import (
     Window,
     col2im,

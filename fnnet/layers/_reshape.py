@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from fnnet._checks import check_positive_int
-from fnnet.layers import Layer, no_params
+from fnnet.layers._contract import Layer, no_params
 
 
 def Flatten(num_axes: int | None = None) -> Layer:
