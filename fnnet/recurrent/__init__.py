@@ -28,12 +28,12 @@ from fnnet.recurrent._lstm import LSTMParams as LSTMParams
 from fnnet.recurrent._lstm import lstm_sequence as lstm_sequence
 
 __all__ = [
-    "GRU",
-    "LSTM",
     "Bidirectional",
     "Elman",
     "ElmanParams",
+    "GRU",
     "GRUParams",
+    "LSTM",
     "LSTMParams",
     "RecurrentLayer",
     "bidirectional",

@@ -170,4 +170,8 @@ def Bidirectional(layer: RecurrentLayer) -> RecurrentLayer:
     return RecurrentLayer(init, apply, run, deltas)
 
 
-__all__ = ["Bidirectional", "bidirectional", "reverse_within_lengths"]
+__all__ = [
+    "Bidirectional",
+    "bidirectional",
+    "reverse_within_lengths",
+]

@@ -144,4 +144,8 @@ def Elman(
     return layer(init, sequence, deltas, 1, ElmanParams)
 
 
-__all__ = ["Elman", "ElmanParams", "elman_sequence"]
+__all__ = [
+    "Elman",
+    "ElmanParams",
+    "elman_sequence",
+]

@@ -143,4 +143,8 @@ def GRU(
     return layer(init, sequence, deltas, 1, GRUParams)
 
 
-__all__ = ["GRU", "GRUParams", "gru_sequence"]
+__all__ = [
+    "GRU",
+    "GRUParams",
+    "gru_sequence",
+]

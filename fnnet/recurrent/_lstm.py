@@ -177,4 +177,8 @@ def LSTM(
     return layer(init, sequence, deltas, 2, LSTMParams)
 
 
-__all__ = ["LSTM", "LSTMParams", "lstm_sequence"]
+__all__ = [
+    "LSTM",
+    "LSTMParams",
+    "lstm_sequence",
+]
