@@ -119,9 +119,22 @@ def hand_rule(rule: Any) -> Callable[..., Any]:
     dispatch.custom_vjp = rule
     dispatch.forward = forward
     dispatch.defvjp = rule.defvjp
-    name = f"{forward.__module__}.{forward.__qualname__}"
+    name = _public_name(forward)
+    previous = _RULES.get(name)
+    if previous is not None and previous.forward.__module__ != forward.__module__:
+        raise ValueError(
+            f"two hand rules share the public name {name}: one in {previous.forward.__module__},"
+            f" one in {forward.__module__}. Rename one of them."
+        )
     _RULES[name] = dispatch
     return dispatch
+
+
+def _public_name(fn: Callable[..., Any]) -> str:
+    """``fn``'s name on its public path: private module components dropped, so the sigmoid
+    defined in ``fnnet/activations/_elementwise.py`` is ``fnnet.activations.sigmoid``."""
+    public = [p for p in fn.__module__.split(".") if not p.startswith("_") or p.startswith("__")]
+    return ".".join([*public, fn.__qualname__])
 
 
 def all_rules() -> dict[str, Callable[..., Any]]:
@@ -129,4 +142,4 @@ def all_rules() -> dict[str, Callable[..., Any]]:
     return dict(_RULES)
 
 
-__all__ = ["autodiff", "autodiff_enabled", "with_autodiff", "hand_rule", "all_rules"]
+__all__ = ["all_rules", "autodiff", "autodiff_enabled", "hand_rule", "with_autodiff"]

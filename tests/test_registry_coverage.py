@@ -97,3 +97,28 @@ def test_registered_rule_passes(spec):
     """Float64, two points (float32, forward mode and more points: python -m fnnet.gradcheck)."""
     result = check_spec(spec, key=jax.random.key(0), dtype="float64", points=2)
     assert result.passed, result.table()
+
+
+def test_rule_names_are_public_paths_to_the_rule():
+    """``all_rules()`` names each rule by its public path (``fnnet.activations.sigmoid``, not
+    the private file it is written in), and that path imports the very rule."""
+    _import_all_fnnet_modules()
+    rules = all_rules()
+    assert "fnnet.activations.sigmoid" in rules and "fnnet.layers.dense" in rules
+    for name, rule in rules.items():
+        if not name.startswith("fnnet."):
+            continue
+        module, _, attr = name.rpartition(".")
+        assert not any(p.startswith("_") for p in module.split(".")), name
+        if "<locals>" not in name:  # a rule built by a factory has no import path
+            assert getattr(importlib.import_module(module), attr) is rule, name
+
+
+def test_two_rules_with_one_public_name_are_refused():
+    def twin(x):
+        return x
+
+    twin.__module__, twin.__qualname__ = "fnnet.activations._elsewhere", "sigmoid"
+    with pytest.raises(ValueError, match="share the public name fnnet.activations.sigmoid"):
+        fnnet.rules.hand_rule(jax.custom_vjp(twin))
+    assert all_rules()["fnnet.activations.sigmoid"] is fnnet.activations.sigmoid
