@@ -69,8 +69,10 @@ MODELS = ("mlp", "cnn", *CELLS)
 # Per (data set, model). ``hidden``: the MLP's layer sizes, the CNN's width, the recurrent
 # hidden units per direction. The MNIST-1D authors' MLP: 100 ReLUs, then a residual block of
 # 100 ReLUs (h + relu(W h + b)), Adam 1e-2, batch 100, 6000 steps = 150 epochs of 4000
-# samples. Their bidirectional GRU (LSTM, Elman): the same optimizer and steps. The CNN
-# recipes were chosen on validation splits carved from the training sets (docs/conv.md).
+# samples. Their bidirectional GRU (LSTM, Elman): the same optimizer and steps. (The authors
+# take the batches in order; ``fit`` shuffles them every epoch; examples/rnn_mnist1d.py follows
+# the authors exactly.) The CNN recipes were chosen on validation splits carved from the
+# training sets (docs/conv.md).
 _PRESET_FIELDS = (
     "hidden", "epochs", "batch_size", "lr", "dropout", "input_dropout", "cosine", "l2", "residual",
     "optimizer", "weight_decay", "activation",
@@ -126,7 +128,7 @@ def build(
     residual: bool = False,
     model: str = "mlp",
     example_shape: Sequence[int] = (),
-) -> fnnet.Layer:
+) -> fnnet.layers.Layer:
     """The network ``model`` for inputs of one example's shape ``example_shape``, with dropout.
 
     ``mlp``: dense layers of sizes ``hidden`` (He init for the ReLU family); with
@@ -151,7 +153,9 @@ def build(
         for i, width in enumerate(hidden):
             dense = fnnet.Dense(width, activation, w_init=w_init)
             body.append(
-                fnnet.Residual(dense) if residual and i > 0 and hidden[i - 1] == width else dense
+                fnnet.layers.Residual(dense)
+                if residual and i > 0 and hidden[i - 1] == width
+                else dense
             )
             if dropout > 0:
                 body.append(fnnet.Dropout(dropout))
@@ -160,7 +164,7 @@ def build(
     if model == "cnn":
         pool = layers.MaxPool
 
-        def conv(features: int, kernel: int | tuple[int, int]) -> fnnet.Layer:
+        def conv(features: int, kernel: int | tuple[int, int]) -> fnnet.layers.Layer:
             return layers.Conv(features, kernel, padding="SAME", activation=activation)
 
         if len(example_shape) == 2:  # (length, channels)

@@ -166,23 +166,31 @@ def test_tiny_run_writes_metrics_and_says_where(tmp_path, capsys):
 _mnist1d = functools.cache(fnnet.data.mnist1d)  # generated once for the whole module
 
 
+_RNN = "adam lr 0.01, batch 100, 1 epochs (40 steps), dropout 0.0"
+
+
 @pytest.mark.parametrize(
-    "dataset, model, parameters, steps, network",
+    "dataset, model, parameters, steps, line",
     [  # parameters: conv k·c_in·c_out + c_out per layer; PyTorch's counts for the RNNs
-        ("digits", "cnn", 320 + 9248 + 18496 + 2570, 39, "cnn width 32 relu"),
-        ("mnist1d", "cnn", 192 + 6208 + 12352 + 3210, 80, "cnn width 64 relu"),
-        ("mnist1d", "gru", 5134, 40, "bidirectional gru, 6 units per direction"),
-        ("mnist1d", "lstm", 5242, 40, "bidirectional lstm, 6 units per direction"),
-        ("mnist1d", "elman", 4918, 40, "bidirectional elman tanh, 6 units per direction"),
+        ("digits", "cnn", 320 + 9248 + 18496 + 2570, 39, "cnn width 32 relu ({:,} parameters), "
+         "adamw lr 0.003 cosine, weight decay 0.05, batch 32, 1 epochs (39 steps), dropout 0.3"),
+        ("mnist1d", "cnn", 192 + 6208 + 12352 + 3210, 80, "cnn width 64 relu ({:,} parameters), "
+         "adamw lr 0.02 cosine, weight decay 0.05, batch 50, 1 epochs (80 steps), dropout 0.0"),
+        ("mnist1d", "gru", 5134, 40, "bidirectional gru, 6 units per direction ({:,} parameters), "
+         + _RNN),
+        ("mnist1d", "lstm", 5242, 40, "bidirectional lstm, 6 units per direction ({:,} "
+         "parameters), " + _RNN),
+        ("mnist1d", "elman", 4918, 40, "bidirectional elman tanh, 6 units per direction ({:,} "
+         "parameters), " + _RNN),
     ],
-)
-def test_tiny_run_of_each_model(dataset, model, parameters, steps, network, tmp_path, capsys,
+)  # fmt: skip
+def test_tiny_run_of_each_model(dataset, model, parameters, steps, line, tmp_path, capsys,
                                 monkeypatch):  # fmt: skip
     monkeypatch.setattr(demo.data, "mnist1d", _mnist1d)
     argv = ["--dataset", dataset, "--model", model, "--epochs", "1", "--quiet"]
     assert demo.main([*argv, "--out", str(tmp_path)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert f"test), {network} ({parameters:,} parameters), " in first, first
+    assert f"test), {line.format(parameters)}, input dropout 0.0" in first, first
     with open(tmp_path / "metrics.json") as f:
         metrics = json.load(f)
     assert (metrics["dataset"], metrics["model"], metrics["parameters"]) == (
