@@ -24,6 +24,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -84,12 +86,42 @@ def shard_leading(tree: Any, mesh: Mesh, *, name: str = "tree") -> Any:
                 f"{where} must have a leading axis divisible by the {mesh.size} devices of `mesh`; "
                 f"got shape {shape}."
             )
-    return jax.device_put(tree, sharding)
+    return _put(tree, sharding)
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Place every leaf of ``tree`` whole on every device of ``mesh``."""
-    return jax.device_put(tree, replicated(mesh))
+    return _put(tree, replicated(mesh))
+
+
+def _put(tree: Any, sharding: NamedSharding) -> Any:
+    """``jax.device_put``, with typed PRNG keys placed through their raw key data: JAX refuses
+    a typed key for a sharding that spans other processes (multi-host)."""
+
+    def put(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            raw = jax.device_put(np.asarray(jax.random.key_data(leaf)), sharding)
+            return jax.random.wrap_key_data(raw, impl=jax.random.key_impl(leaf))
+        return jax.device_put(leaf, sharding)
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def fetch(tree: Any) -> Any:
+    """Every leaf of ``tree`` as a host numpy array, whichever processes hold its shards.
+
+    ``jax.device_get`` for arrays this process can read whole; an array split over devices of
+    other processes (a member-sharded sweep on several hosts) is all-gathered first. In a
+    multi-process run every process must call it on the same arrays (it is a collective).
+    """
+
+    def get(leaf: Any) -> Any:
+        local = isinstance(leaf, jax.Array) and leaf.is_fully_addressable
+        if isinstance(leaf, jax.Array) and not (local or leaf.is_fully_replicated):
+            return multihost_utils.process_allgather(leaf, tiled=True)
+        return leaf
+
+    return jax.device_get(jax.tree_util.tree_map(get, tree))
 
 
 def constrain_batches(batches: Any, mesh: Mesh) -> Any:
@@ -140,6 +172,7 @@ __all__ = [
     "replicated",
     "shard_leading",
     "replicate",
+    "fetch",
     "constrain_batches",
     "data_parallel_step",
 ]

@@ -67,7 +67,7 @@ def member_sharded_sweep():
     single = sweep.run(trainer, space, KEY, seeds=4, keep_params=True)
     sharded = sweep.run(trainer, space, KEY, seeds=4, keep_params=True, mesh=mesh)
     # the compiled program's outputs, before they are gathered to the host
-    program = sweep._run._members_program(trainer.run, True, mesh)  # noqa: SLF001
+    program = sweep._run._members_program(trainer.run, True, mesh, False)  # noqa: SLF001
     hparams = parallel.shard_leading(
         {k: jnp.asarray(v.reshape(-1).repeat(4)) for k, v in space.values.items()}, mesh
     )

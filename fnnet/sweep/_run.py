@@ -116,18 +116,27 @@ def _as_space(space: Any) -> Space:
 
 
 @functools.lru_cache(maxsize=16)
-def _members_program(run_fn: RunFn, keep_params: bool, mesh: jax.sharding.Mesh | None) -> Callable:
-    """``jit(vmap(member))``, cached: repeated sweeps of one trainer reuse its compiled program."""
+def _members_program(
+    run_fn: RunFn, keep_params: bool, mesh: jax.sharding.Mesh | None, shared_seed: bool
+) -> Callable:
+    """``jit(vmap(member))``, cached: repeated sweeps of one trainer reuse its compiled program.
+
+    ``shared_seed``: every member has the same seed, passed once (not vmapped), so whatever
+    depends on the key alone (initialisation, the minibatch order, dropout masks) is computed
+    once and shared: the first layer's ``x @ W`` and ``xᵀδ`` become one wide GEMM over the
+    members (``x @ [W¹ … Wᴷ]``) instead of K small ones. Same math, same results.
+    """
 
     def one(hparams, seed, key, data):
         metrics, params = run_fn(hparams, member_key(key, seed), data)
         return (metrics, params) if keep_params else (metrics, None)
 
-    members = jax.vmap(one, in_axes=(0, 0, None, None))
+    members = jax.vmap(one, in_axes=(0, None if shared_seed else 0, None, None))
     if mesh is None:
         return jax.jit(members)
     split, whole = parallel.leading_sharding(mesh), parallel.replicated(mesh)
-    return jax.jit(members, in_shardings=(split, split, whole, whole), out_shardings=split)
+    seed_sharding = whole if shared_seed else split
+    return jax.jit(members, in_shardings=(split, seed_sharding, whole, whole), out_shardings=split)
 
 
 def estimate_memory(
@@ -142,7 +151,7 @@ def estimate_memory(
     """
     trainer, space = _as_trainer(trainer), _as_space(space)
     hparams = {k: jnp.asarray(v.reshape(-1)[:1]) for k, v in space.values.items()}
-    program = _members_program(trainer.run, keep_params, None)
+    program = _members_program(trainer.run, keep_params, None, False)
     stats = (
         program.lower(hparams, jnp.zeros((1,), jnp.int32), key, trainer.data)
         .compile()
@@ -173,9 +182,9 @@ def _replay_flagged(trainer: Trainer, joined: Any, rows: tuple, keep_params: boo
         return joined
     table, seed_of, place, shared, devices = rows
     padded = flagged[np.minimum(np.arange(-(-flagged.size // devices) * devices), flagged.size - 1)]
-    program = _members_program(trainer.exact, keep_params, mesh)
+    program = _members_program(trainer.exact, keep_params, mesh, False)
     hparams = place({k: v[padded] for k, v in table.items()})
-    again = jax.device_get(program(hparams, place(seed_of[padded]), *shared))
+    again = parallel.fetch(program(hparams, place(seed_of[padded]), *shared))
 
     def patch(whole: np.ndarray, part: np.ndarray) -> np.ndarray:
         whole = np.array(whole)
@@ -228,7 +237,11 @@ def run(
         space: a ``Space`` (:func:`grid`, :func:`random_search`, :func:`point`) or a dict of
             value lists (a grid).
         key: the sweep key; member ``(c, s)`` uses ``member_key(key, s)``.
-        seeds: seeds per configuration (the last result axis).
+        seeds: seeds per configuration (the last result axis). With one seed (the default)
+            every member has the same key, which is then passed once instead of per member:
+            initialisation, minibatch order and dropout masks are shared, and the first
+            layer's ``x @ W`` and ``xᵀδ`` run as one wide GEMM over all members (the same
+            results; see ``docs/sweeps.md``, "Shared minibatches").
         keep_params: also return every member's final parameters (host memory!).
         chunk_size: members per compiled call; default all of them, or what fits
             ``memory_budget`` (bytes per device, measured by :func:`estimate_memory`: one extra
@@ -268,16 +281,23 @@ def run(
     table = {k: np.repeat(v.reshape(-1), seeds)[index] for k, v in space.values.items()}
     seed_of = np.tile(np.arange(seeds, dtype=np.int32), num_members // seeds)[index]
 
-    jitted = _members_program(trainer.run, keep_params, mesh)
+    # One seed: every member has the same key, passed once (the shared-minibatch fast path).
+    shared_seed = seeds == 1
+    jitted = _members_program(trainer.run, keep_params, mesh, shared_seed)
     if mesh is None:
-        place = jax.device_put
-        shared = jax.device_put((key, trainer.data))
+        place, whole = jax.device_put, jax.device_put
     else:
         place = functools.partial(parallel.shard_leading, mesh=mesh, name="members")
-        shared = parallel.replicate((key, trainer.data), mesh)
+        whole = functools.partial(parallel.replicate, mesh=mesh)
+    shared = whole((key, trainer.data))
     parts = [slice(i * chunk, (i + 1) * chunk) for i in range(num_chunks)]
+    one_seed = whole(np.zeros((), np.int32)) if shared_seed else None
     chunks = [
-        (place({k: v[part] for k, v in table.items()}), place(seed_of[part])) for part in parts
+        (
+            place({k: v[part] for k, v in table.items()}),
+            one_seed if shared_seed else place(seed_of[part]),
+        )
+        for part in parts
     ]
     tic = time.perf_counter()
     try:
@@ -297,9 +317,9 @@ def run(
     for hparams, seed in chunks:  # dispatch chunk i + 1 before fetching chunk i
         current = compiled(hparams, seed, *shared)
         if pending is not None:
-            outputs.append(jax.device_get(pending))
+            outputs.append(parallel.fetch(pending))
         pending = current
-    outputs.append(jax.device_get(pending))
+    outputs.append(parallel.fetch(pending))
 
     shape = space.shape + (seeds,)
     joined = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:num_members], *outputs)
