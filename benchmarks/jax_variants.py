@@ -115,7 +115,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
         return [(jnp.array(w, copy=True), jnp.array(b, copy=True)) for w, b in params0]
 
     def fresh_fnnet_params():
-        return tuple(fnnet.DenseParams(w, b) for w, b in fresh_params())
+        return tuple(fnnet.layers.DenseParams(w, b) for w, b in fresh_params())
 
     def fresh_state():
         return fnnet.make_train_step(net.apply, sce, optimizer).init(fresh_fnnet_params())
@@ -149,7 +149,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             )
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = fnnet.optimizers.apply_updates(state.params, updates)
-            new_state = fnnet.TrainState(params, opt_state, state.step + 1)
+            new_state = fnnet.training.TrainState(params, opt_state, state.step + 1)
             return new_state, StepMetrics(value, accuracy(outputs, y), yes, yes, yes, yes)
 
         return step
@@ -180,7 +180,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
                 lambda _: (state.params, state.opt_state),
                 None,
             )
-            new_state = fnnet.TrainState(params, opt_state, state.step + 1)
+            new_state = fnnet.training.TrainState(params, opt_state, state.step + 1)
             ok = loss_ok & grads_ok
             return new_state, StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, ok, ok)
 
@@ -193,7 +193,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             loss, grads = jax.value_and_grad(loss_of_params)(state.params, x, y)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = fnnet.optimizers.apply_updates(state.params, updates)
-            return fnnet.TrainState(params, opt_state, state.step + 1), loss
+            return fnnet.training.TrainState(params, opt_state, state.step + 1), loss
 
         return step
 

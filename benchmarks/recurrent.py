@@ -45,7 +45,7 @@ from fnnet import initializers, layers, losses, optimizers, recurrent
 N, T, HIDDEN, BATCH, CLASSES, LR = 4000, 40, 6, 100, 10, 1e-2
 
 
-def fnnet_net() -> fnnet.Layer:
+def fnnet_net() -> fnnet.layers.Layer:
     linear = initializers.uniform(1.0 / math.sqrt(T * 2 * HIDDEN))
     return layers.serial(
         recurrent.Bidirectional(recurrent.GRU(HIDDEN)),

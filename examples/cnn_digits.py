@@ -34,7 +34,7 @@ RECIPE = {
 }
 
 
-def digits_cnn(width: int = 32, dropout: float = 0.3) -> fnnet.Layer:
+def digits_cnn(width: int = 32, dropout: float = 0.3) -> fnnet.layers.Layer:
     """8×8×1 → 8×8×w → 8×8×w → 4×4×w → 4×4×2w → 2×2×2w → 256·(w/32) → 10 logits."""
     relu = activations.relu
     layers = [

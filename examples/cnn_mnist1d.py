@@ -34,10 +34,10 @@ from fnnet.layers import Conv, Flatten, MaxPool, fan_in_uniform
 relu = activations.relu
 
 
-def authors_cnn() -> fnnet.Layer:
+def authors_cnn() -> fnnet.layers.Layer:
     """``ConvBase`` with PyTorch's default initialisation (weights and biases U(±1/√fan_in))."""
 
-    def conv(features: int, kernel: int, in_channels: int) -> fnnet.Layer:
+    def conv(features: int, kernel: int, in_channels: int) -> fnnet.layers.Layer:
         bias = fan_in_uniform(in_channels * kernel)
         return Conv(features, kernel, strides=2, padding=1, activation=relu, b_init=bias)
 
@@ -50,7 +50,7 @@ def authors_cnn() -> fnnet.Layer:
     )
 
 
-def fnnet_cnn(width: int = 64) -> fnnet.Layer:
+def fnnet_cnn(width: int = 64) -> fnnet.layers.Layer:
     """Three SAME convolutions, each followed by max-pooling 2: 40 → 20 → 10 → 5 positions."""
     return fnnet.serial(
         Conv(width // 2, 5, padding="SAME", activation=relu),
@@ -77,7 +77,7 @@ def load(shuffle_positions: bool) -> tuple[tuple, tuple]:
     return (train[0][..., None], train[1]), (test[0][..., None], test[1])
 
 
-def accuracy(net: fnnet.Layer, params, data: tuple) -> float:
+def accuracy(net: fnnet.layers.Layer, params, data: tuple) -> float:
     logits = jax.jit(net.apply)(params, data[0])
     return float(jnp.mean(jnp.argmax(logits, axis=-1) == data[1]))
 
@@ -104,7 +104,7 @@ def run_authors(seed: int, train: tuple, test: tuple, steps: int = 6000, batch: 
     return accuracy(net, state.params, test), time.perf_counter() - tic
 
 
-def fit_recipe(net: fnnet.Layer, train: tuple, recipe: dict, init_key, fit_key) -> tuple:
+def fit_recipe(net: fnnet.layers.Layer, train: tuple, recipe: dict, init_key, fit_key) -> tuple:
     """AdamW with cosine decay over ``recipe["epochs"]`` epochs of shuffled minibatches with
     ``fnnet.fit``; returns ``(params, seconds)``. Shared with ``cnn_digits.py``."""
     steps = recipe["epochs"] * (train[0].shape[0] // recipe["batch_size"])

@@ -35,7 +35,7 @@ CELLS = {"gru": recurrent.GRU, "lstm": recurrent.LSTM, "elman": recurrent.Elman}
 HIDDEN, LENGTH, BATCH, LEARNING_RATE = 6, 40, 100, 1e-2
 
 
-def build(model: str, hidden: int = HIDDEN) -> fnnet.Layer:
+def build(model: str, hidden: int = HIDDEN) -> fnnet.layers.Layer:
     """The authors' ``GRUBase`` with ``model``'s cell: BiRNN → flatten (40 · 2H) → linear 10."""
     linear_init = initializers.uniform(1.0 / math.sqrt(LENGTH * 2 * hidden))  # PyTorch's Linear
     return layers.serial(

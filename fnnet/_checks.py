@@ -122,7 +122,7 @@ def check_number(name: str, value: Any) -> float:
 
 
 def is_layer(obj: Any) -> bool:
-    """Duck type of ``fnnet.Layer``: a tuple with callable ``init`` and ``apply``."""
+    """Duck type of ``fnnet.layers.Layer``: a tuple with callable ``init`` and ``apply``."""
     return (
         isinstance(obj, tuple)
         and callable(getattr(obj, "init", None))
@@ -140,7 +140,7 @@ def check_layer(name: str, obj: Any) -> Any:
 
 
 def is_optimizer(obj: Any) -> bool:
-    """Duck type of ``fnnet.Optimizer``: a tuple with callable ``init`` and ``update``."""
+    """Duck type of ``fnnet.optimizers.Optimizer``: a tuple with callable ``init`` and ``update``."""
     return (
         isinstance(obj, tuple)
         and callable(getattr(obj, "init", None))

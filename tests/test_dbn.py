@@ -45,7 +45,7 @@ def test_hand_off_gives_a_network_computing_the_stack_that_fit_fine_tunes():
     )
     dense = boltzmann.dbn_dense_params(pre.rbms)
     for p, rbm in zip(dense, pre.rbms):
-        assert isinstance(p, fnnet.DenseParams)
+        assert isinstance(p, fnnet.layers.DenseParams)
         np.testing.assert_array_equal(p.w, rbm.w)
         np.testing.assert_array_equal(p.b, rbm.c)  # the hidden bias; the visible one is dropped
     net, params = boltzmann.dbn_classifier(

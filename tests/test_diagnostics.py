@@ -262,7 +262,7 @@ def test_errors():
     with pytest.raises(TypeError, match=r"`activations\[1\]` must be a function"):
         diagnose((S, "identity"), loss, params, x, y)
     with pytest.raises(TypeError, match="does not record its per-layer activations"):
-        diagnose(fnnet.Network(net.init, net.apply, net.loss), loss, params, x, y)
+        diagnose(fnnet.networks.Network(net.init, net.apply, net.loss), loss, params, x, y)
     with pytest.raises(TypeError, match="`loss` must be a loss function"):
         diagnose(net, "softmax_cross_entropy", params, x, y)
     with pytest.raises(TypeError, match="`params` must be a tuple of 2 DenseParams"):

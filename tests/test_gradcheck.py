@@ -117,7 +117,7 @@ def test_full_jacobian_and_projection_modes_agree():
 
     def sampler(key, dtype, dims):
         w, b, x = gradcheck.normals(key, dtype, (3, 2), (2,), (4, 3))
-        return fnnet.DenseParams(w, b), x
+        return fnnet.layers.DenseParams(w, b), x
 
     full = gradcheck.check_rule(
         rule, reference, sampler, key=jax.random.key(3), full=True, dims=DIMS

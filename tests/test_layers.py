@@ -124,7 +124,7 @@ def test_autodiff_switch_enables_forward_mode(key):
 
 def test_serial_composes_and_splits_keys(key):
     net = fnnet.serial(
-        fnnet.Dense(5, activations.relu), fnnet.Activation(activations.sigmoid), fnnet.Dense(2)
+        fnnet.Dense(5, activations.relu), fnnet.layers.Activation(activations.sigmoid), fnnet.Dense(2)
     )
     params = net.init(key, 3)
     assert isinstance(params, tuple) and len(params) == 3 and params[1] == ()
@@ -191,7 +191,7 @@ def test_prelu_layer_learns_slope_gradient(x64):
     key = jax.random.key(0)
     net = fnnet.serial(
         fnnet.Dense(4, dtype=jnp.float64),
-        fnnet.PReLU(dtype=jnp.float64),
+        fnnet.layers.PReLU(dtype=jnp.float64),
         fnnet.Dense(2, dtype=jnp.float64),
     )
     params = net.init(key, 3)
@@ -205,11 +205,11 @@ def test_prelu_layer_learns_slope_gradient(x64):
 
     hand = jax.grad(lambda p: jnp.sum(net.apply(p, x)))(params)
     _assert_close(hand, jax.grad(plain)(params), 1e-10, 1e-12)
-    assert fnnet.PReLU(per_feature=False).init(key, 4).shape == ()
+    assert fnnet.layers.PReLU(per_feature=False).init(key, 4).shape == ()
 
 
 def test_rrelu_layer_training_switch(key):
-    net = fnnet.serial(fnnet.RReLU(0.1, 0.3))
+    net = fnnet.serial(fnnet.layers.RReLU(0.1, 0.3))
     x = -jnp.ones((2, 500))
     inference = net.apply(((),), x)
     np.testing.assert_allclose(inference, -0.2 * np.ones((2, 500)), rtol=1e-6)
@@ -225,11 +225,11 @@ def test_rrelu_layer_training_switch(key):
 
 LAYERS = {
     "Dense": lambda: fnnet.Dense(3),
-    "Activation": lambda: fnnet.Activation(activations.tanh),
-    "PReLU": lambda: fnnet.PReLU(),
-    "RReLU": lambda: fnnet.RReLU(),
+    "Activation": lambda: fnnet.layers.Activation(activations.tanh),
+    "PReLU": lambda: fnnet.layers.PReLU(),
+    "RReLU": lambda: fnnet.layers.RReLU(),
     "Dropout": lambda: fnnet.Dropout(0.5),
-    "Residual": lambda: fnnet.Residual(fnnet.Dense(4)),
+    "Residual": lambda: fnnet.layers.Residual(fnnet.Dense(4)),
     "serial": lambda: fnnet.serial(fnnet.Dense(3), fnnet.Dropout(0.1)),
     "MLP": lambda: fnnet.MLP((3, 2)),
 }
@@ -282,11 +282,11 @@ def test_serial_init_carries_the_dtype_of_each_layers_output(key):
     def apply(params, x, *, key=None, training=False):
         return check_floating("x", x) * params[1]
 
-    net = fnnet.serial(fnnet.Dense(3), fnnet.Layer(init, apply), fnnet.Dropout(0.1), fnnet.Dense(2))
+    net = fnnet.serial(fnnet.Dense(3), fnnet.layers.Layer(init, apply), fnnet.Dropout(0.1), fnnet.Dense(2))
     params = net.init(key, 4)
     assert params[3].w.shape == (3, 2)
     with jax.enable_x64(True):
-        cast = fnnet.Activation(lambda z: z.astype(jnp.float64))
+        cast = fnnet.layers.Activation(lambda z: z.astype(jnp.float64))
         wide = fnnet.serial(
             fnnet.Dropout(0.1), fnnet.Dense(3), cast, fnnet.Dense(2, dtype=jnp.float64)
         )

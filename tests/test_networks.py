@@ -240,7 +240,7 @@ def test_mlp_errors(key):
         net.apply(params, jnp.ones((2, 5)))
     with pytest.raises(TypeError, match="`params` must be a tuple of 2 DenseParams"):
         net.apply(params[:1], jnp.ones((2, 4)))
-    bad = (params[0], fnnet.DenseParams(jnp.ones((4, 2)), jnp.ones(2)))
+    bad = (params[0], fnnet.layers.DenseParams(jnp.ones((4, 2)), jnp.ones(2)))
     with pytest.raises(
         ValueError, match=r"`params\[1\].w` has shape \(4, 2\) but layer 0 has 3 outputs"
     ):

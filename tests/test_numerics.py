@@ -164,11 +164,11 @@ def _layers():
     return {
         "Dense[relu]": fnnet.Dense(3, activations.relu),
         "Dense[sigmoid]": fnnet.Dense(3, activations.sigmoid),
-        "Activation[relu]": fnnet.Activation(activations.relu),
-        "PReLU": fnnet.PReLU(dtype=f32),
-        "RReLU": fnnet.RReLU(),
+        "Activation[relu]": fnnet.layers.Activation(activations.relu),
+        "PReLU": fnnet.layers.PReLU(dtype=f32),
+        "RReLU": fnnet.layers.RReLU(),
         "Dropout": fnnet.Dropout(0.5),
-        "Residual": fnnet.Residual(fnnet.Dense(4, activations.tanh)),
+        "Residual": fnnet.layers.Residual(fnnet.Dense(4, activations.tanh)),
         "serial": fnnet.serial(
             fnnet.Dense(5, activations.relu), fnnet.Dropout(0.3), fnnet.Dense(2)
         ),

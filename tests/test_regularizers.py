@@ -17,7 +17,7 @@ def _params(key, dtype):
     flat = np.asarray(jax.random.normal(key, (12 + 4 + 8 + 2 + 4 + 1,), dtype))
     parts = np.split(flat, np.cumsum([12, 4, 8, 2, 4]))
     w1, b1, w2, b2, slope, scale = (jnp.asarray(x, dtype) for x in parts)
-    dense = (fnnet.DenseParams(w1.reshape(3, 4), b1), fnnet.DenseParams(w2.reshape(4, 2), b2))
+    dense = (fnnet.layers.DenseParams(w1.reshape(3, 4), b1), fnnet.layers.DenseParams(w2.reshape(4, 2), b2))
     return {"dense": dense, "slope": slope, "scale": scale.reshape(())}
 
 
@@ -64,7 +64,7 @@ def test_weight_mask_reads_ndim():
     }
     mask = fnnet.optimizers.weight_mask(params)
     assert mask == {
-        "net": (fnnet.DenseParams(True, False), fnnet.DenseParams(True, False)),
+        "net": (fnnet.layers.DenseParams(True, False), fnnet.layers.DenseParams(True, False)),
         "prelu_slope": False,
         "temperature": False,
         "kernel": True,

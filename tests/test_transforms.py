@@ -217,8 +217,8 @@ def _net_params():
         return jnp.sin(jnp.arange(np.prod(shape), dtype=jnp.float32)).reshape(shape)
 
     return (
-        fnnet.DenseParams(ramp(3, 4), ramp(4) + 0.5),
-        fnnet.DenseParams(ramp(4, 2), ramp(2) - 0.5),
+        fnnet.layers.DenseParams(ramp(3, 4), ramp(4) + 0.5),
+        fnnet.layers.DenseParams(ramp(4, 2), ramp(2) - 0.5),
     )
 
 

@@ -186,3 +186,6 @@ def main(argv: Sequence[str] | None = None, *, registry: Sequence[RuleSpec] | No
     print(summary(results))
     print(f"{time.perf_counter() - start:.1f} s")
     return 0 if all(r.passed for r in results) else 1
+
+
+__all__ = ["main", "parse_args", "run"]

@@ -1,0 +1,331 @@
+"""The package's module rules, checked over every file of ``fnnet/`` (docs/architecture.md):
+
+* no module imports another module's underscore names: a package's private files may import
+  each other, and ``fnnet._checks`` / ``fnnet._types`` are shared private modules everyone may
+  import;
+* the import graph is acyclic, between modules and between the top-level units (a subpackage
+  or a flat module counts as one unit);
+* no module is over ~400 lines;
+* one public import path per public name: a package re-exports only its own private files'
+  names, each once; the only second path is the top level's short list (the README's names).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import pathlib
+import pkgutil
+
+import pytest
+
+import fnnet
+
+ROOT = pathlib.Path(fnnet.__file__).resolve().parent
+FILES = sorted(ROOT.rglob("*.py"))
+SHARED = {"fnnet._checks", "fnnet._types"}  # shared private modules: everyone may import them
+SCRIPTS = {"fnnet.demo", "fnnet.gradcheck.__main__"}  # entry points: nothing imports them
+MAX_LINES = 420  # "about 400"
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in FILES}
+
+
+def _package(module: str, path: pathlib.Path) -> str:
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _private(dotted: str) -> bool:
+    """Whether any component after ``fnnet.`` is private (``_name``, not ``__main__``)."""
+    parts = dotted.split(".")[1:]
+    return any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts)
+
+
+def _resolve(node: ast.ImportFrom, module: str, path: pathlib.Path) -> str:
+    """The absolute module of a ``from ... import`` (relative imports resolved)."""
+    if not node.level:
+        return node.module or ""
+    base = _package(module, path).split(".")
+    base = base[: len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(path: pathlib.Path) -> list[tuple[str, str | None]]:
+    """``(module, name)`` per ``from module import name``; ``(module, None)`` per ``import``;
+    every import in the file, at module level or inside a function."""
+    module = _module_name(path)
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(node, module, path)
+            found += [(source, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, None) for alias in node.names]
+    return found
+
+
+def private_import_violations(path: pathlib.Path) -> list[str]:
+    module = _module_name(path)
+    package = _package(module, path)
+    tree = ast.parse(path.read_text())
+    found, aliases = [], set()
+    for source, name in _imports(path):
+        if not source.startswith("fnnet"):
+            continue
+        target = source if name is None else f"{source}.{name}"
+        own = package != "fnnet" and (source == package or source.startswith(package + "."))
+        if own or target in SHARED or source in SHARED:
+            continue
+        if name is not None:
+            aliases.add(name)
+        if _private(target):
+            found.append(f"{module} imports {target}")
+    for node in ast.walk(tree):  # `networks._forward`: another module's private attribute
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            found.append(f"{module} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def _edges(path: pathlib.Path) -> set[str]:
+    """The fnnet modules a file imports (``from pkg import submodule`` is an edge to it)."""
+    targets = set()
+    for source, name in _imports(path):
+        if not source.startswith("fnnet"):
+            continue
+        sub = f"{source}.{name}" if name else None
+        targets.add(sub if sub in MODULES else source)
+    return targets
+
+
+def _unit(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as a path ``[a, b, ..., a]``, or ``[]``."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = "done"
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def _public_modules() -> list[str]:
+    names = ["fnnet"]
+    for info in pkgutil.walk_packages(fnnet.__path__, "fnnet."):
+        if not _private(info.name) and not info.name.endswith(".__main__"):
+            names.append(info.name)
+    return names
+
+
+# -- no private imports ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_another_modules_private_names(path):
+    assert private_import_violations(path) == []
+
+
+def test_the_private_import_check_catches_each_form():
+    probe = ROOT / "layers" / "_probe_for_layout_test.py"
+    try:
+        probe.write_text(
+            "from fnnet.networks import _forward\n"
+            "from fnnet import networks\n"
+            "networks._x\n"
+            "from fnnet.activations._elementwise import sigmoid\n"
+            "import fnnet.training._step\n"
+            "from fnnet.layers._contract import Layer\n"  # same package: allowed
+            "from fnnet._checks import check_int\n"  # shared: allowed
+            "from fnnet import _checks\n"  # shared: allowed
+            "def f():\n"
+            "    from fnnet.optimizers._base import chain\n"  # inside a function: still caught
+        )
+        assert private_import_violations(probe) == [
+            "fnnet.layers._probe_for_layout_test imports fnnet.networks._forward",
+            "fnnet.layers._probe_for_layout_test imports fnnet.activations._elementwise.sigmoid",
+            "fnnet.layers._probe_for_layout_test imports fnnet.training._step",
+            "fnnet.layers._probe_for_layout_test imports fnnet.optimizers._base.chain",
+            "fnnet.layers._probe_for_layout_test uses networks._x",
+        ]
+    finally:
+        probe.unlink()
+
+
+# -- the import graph --------------------------------------------------------------------------
+
+
+def test_the_module_import_graph_is_acyclic():
+    graph = {m: _edges(p) - {m} for m, p in MODULES.items() if m != "fnnet"}
+    assert _cycle(graph) == []
+
+
+def test_the_units_import_graph_is_acyclic():
+    """Between subpackages and flat modules: ``fnnet.layers`` -> ``fnnet.activations`` ->
+    ``fnnet.rules`` -> ``fnnet._checks``, never back. The top-level ``fnnet`` imports every
+    unit and no unit imports it."""
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        if module == "fnnet":
+            continue
+        graph.setdefault(_unit(module), set()).update(
+            _unit(t) for t in _edges(path) if _unit(t) != _unit(module)
+        )
+    importers = sorted(m for m, p in MODULES.items() if "fnnet" in _edges(p) and m != "fnnet")
+    assert set(importers) <= SCRIPTS, f"only entry-point scripts import the top level: {importers}"
+    assert _cycle(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []
+
+
+# -- module size -------------------------------------------------------------------------------
+
+
+# demo.py (the demo engineer's) is over the limit while its presets land; strict: the mark must
+# go when it is split.
+_LONG = {"demo.py": "fnnet/demo.py is ~495 lines: split pending (owner: demo)"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=_LONG[p.name], strict=True))
+        if p.name in _LONG
+        else p
+        for p in FILES
+    ],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_modules_stay_near_400_lines(path):
+    assert len(path.read_text().splitlines()) <= MAX_LINES, path
+
+
+# -- one public path per name ------------------------------------------------------------------
+
+
+def _exported() -> dict[int, tuple[object, list[str]]]:
+    """Every fnnet function or class named in a public module's ``__all__``, by identity."""
+    found: dict[int, tuple[object, list[str]]] = {}
+    for name in _public_modules():
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", ()):
+            value = getattr(module, attr)
+            defined_in = getattr(value, "__module__", None) or ""
+            if inspect.ismodule(value) or not defined_in.startswith("fnnet"):
+                continue
+            if callable(value):
+                found.setdefault(id(value), (value, []))[1].append(f"{name}.{attr}")
+    return found
+
+
+def test_every_public_module_declares_its_public_names():
+    """Library modules list their public names in ``__all__`` (scripts are run, not imported)."""
+    for name in sorted(set(_public_modules()) - SCRIPTS):
+        module = importlib.import_module(name)
+        assert hasattr(module, "__all__"), f"{name} has no __all__"
+        assert len(set(module.__all__)) == len(module.__all__), f"{name}.__all__ repeats a name"
+        for attr in module.__all__:
+            assert hasattr(module, attr), f"{name}.__all__ names {attr}, which it lacks"
+
+
+def test_one_public_path_per_name():
+    """Outside the top level's README names, an object has one public module (a module may
+    give it two names, ``swish = silu``), and a package re-exports only its own files."""
+    top = set(fnnet.__all__)
+    for value, paths in _exported().values():
+        below = [p for p in paths if p.count(".") > 1 or p.rpartition(".")[2] not in top]
+        homes = {p.rpartition(".")[0] for p in below}
+        assert len(homes) <= 1, f"{value!r} has more than one public path: {paths}"
+        for path in below:
+            home = path.rpartition(".")[0]
+            defined_in = value.__module__
+            own = defined_in == home or defined_in.startswith(home + ".")
+            assert own or defined_in in SHARED, f"{path} re-exports {defined_in}'s name"
+        for path in paths:
+            if path.count(".") == 1:  # a top-level name: the same object as below
+                assert below, f"{path} is defined nowhere below the top level"
+
+
+def test_the_top_level_is_small_and_sorted():
+    expected_modules = {
+        "activations", "boltzmann", "checkpoint", "classic", "competitive", "data",
+        "diagnostics", "gradcheck", "initializers", "layers", "losses", "networks",
+        "optimizers", "parallel", "recurrent", "regularizers", "rules", "schedules", "sweep",
+        "training",
+    }  # fmt: skip
+    assert fnnet.__all__ == sorted(fnnet.__all__)
+    modules = {n for n in fnnet.__all__ if inspect.ismodule(getattr(fnnet, n))}
+    assert modules == expected_modules
+    names = set(fnnet.__all__) - modules
+    assert names == {
+        "Dense", "Dropout", "MLP", "autodiff", "fit", "make_train_step", "serial",
+        "with_autodiff",
+    }  # fmt: skip
+    public = {
+        n for n, v in vars(fnnet).items() if not n.startswith("_") and not inspect.ismodule(v)
+    }
+    assert public <= set(fnnet.__all__), public - set(fnnet.__all__)
+    for name in names:  # the same object as its home below
+        home = {"MLP": fnnet.networks, "autodiff": fnnet.rules, "with_autodiff": fnnet.rules}
+        home |= {"fit": fnnet.training, "make_train_step": fnnet.training}
+        assert getattr(fnnet, name) is getattr(home.get(name, fnnet.layers), name), name
+
+
+def test_moved_modules_are_gone():
+    for gone in (
+        "fnnet.unit_activations",
+        "fnnet.dropout",
+        "fnnet.layers._core",
+        "fnnet.transforms",
+        "fnnet.moments",
+        "fnnet.train",
+        "fnnet.fitting",
+        "fnnet.sweep_trainer",
+        "fnnet.sweep_space",
+        "fnnet.datasets",
+    ):
+        assert importlib.util.find_spec(gone) is None, gone
+
+
+def test_optimizer_files_import_only_earlier_files():
+    """The optimizer path runs one way (no transforms -> moments -> transforms ping-pong): each
+    private file imports only the files before it in this order, and nothing else of fnnet but
+    the shared private modules."""
+    order = ["_hyperparams", "_tree", "_base", "_scaling", "_clipping", "_moments", "_decay"]
+    order += ["_alias"]
+    assert sorted(p.stem for p in ROOT.glob("optimizers/_[a-z]*.py")) == sorted(order)
+    for i, stem in enumerate(order):
+        for source, _ in _imports(ROOT / "optimizers" / f"{stem}.py"):
+            if source.startswith("fnnet.optimizers._"):
+                assert order.index(source.rsplit(".", 1)[1]) < i, (stem, source)
+            else:
+                assert source in SHARED or not source.startswith("fnnet"), (stem, source)
