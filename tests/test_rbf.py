@@ -73,7 +73,7 @@ def test_kmeans_equals_numpy_lloyd_from_the_same_start(x64):
     x = jax.random.normal(key, (60, 2), jnp.float64) + jnp.repeat(
         jnp.array([[4.0, 0.0], [0.0, 4.0], [-4.0, -4.0]]), 20, axis=0
     )
-    for iterations in (1, 3):
+    for iterations in (2,):
         centres, inertia = classic.kmeans(key, x, 3, iterations=iterations, restarts=1)
         start = jax.random.split(key, 1)[0]
         c = np.asarray(x)[np.asarray(jax.random.choice(start, 60, (3,), replace=False))]
