@@ -90,6 +90,15 @@ def perceptron_criterion(scores: Array, targets: Array) -> Array:
 
     Returns:
         A scalar of ``scores``' dtype: the batch mean of the summed margins violated.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from fnnet.classic import perceptron_criterion
+        >>> s, t = jnp.array([[2.0], [-0.5], [0.0]]), jnp.array([[1.0], [1.0], [-1.0]])
+        >>> perceptron_criterion(s, t)  # (0 + 0.5 + 0) / 3
+        Array(0.16666667, dtype=float32)
+        >>> jax.grad(perceptron_criterion)(s, t)[:, 0]  # −t / batch on mistakes (s = 0 is one)
+        Array([-0.        , -0.33333334,  0.33333334], dtype=float32)
     """
     _check_signed(targets, scores)
     per_example = jnp.sum(jnp.maximum(-targets * scores, 0.0), axis=-1)
