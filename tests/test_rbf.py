@@ -137,6 +137,8 @@ def test_layer_accepts_one_example_and_bad_input_is_named():
         classic.kmeans(jax.random.key(0), jnp.zeros((4, 2)), 0)
     with pytest.raises(ValueError, match="`targets` must have shape \\(n, m\\)"):
         classic.rbf_two_stage(jax.random.key(0), jnp.zeros((4, 2)), jnp.zeros((3, 2)), 2)
+    with pytest.raises(ValueError, match="`units` \\(5\\) must be at most"):
+        classic.rbf_two_stage(jax.random.key(0), jnp.zeros((4, 2)), jnp.zeros((4, 2)), 5)
     with pytest.raises(ValueError, match="`ridge` must be >= 0"):
         classic.least_squares_output(jnp.ones((3, 2)), jnp.ones((3, 1)), ridge=-1.0)
     with pytest.raises(ValueError, match="`units`"):

@@ -219,6 +219,11 @@ def rbf_two_stage(
         raise ValueError(
             f"`targets` must have shape (n, m) with n = {x.shape[0]} like `x`; got {targets.shape}."
         )
+    units = check_positive_int("units", units)
+    if units > x.shape[0]:
+        raise ValueError(
+            f"`units` ({units}) must be at most the number of rows of `x` ({x.shape[0]})."
+        )
     centres, _ = kmeans(key, x, units, iterations=iterations, restarts=restarts)
     hidden = rbf_params(centres, haykin_width(centres))
     features = gaussian_rbf(hidden, x)
