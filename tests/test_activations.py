@@ -21,15 +21,11 @@ import pytest
 
 import fnnet
 from fnnet import activations as act
+from fnnet.gradcheck import assert_close
 from fnnet.rules import all_rules
 
-# Custom rule vs jax.grad of a reference (same math, different code): the table in
-# STYLE.md §8.9 (passed on the dense/tanh/MLP rules; jax's own value tolerances 1e-6 / 1e-15).
-TOL = {
-    jnp.dtype("float32"): dict(rtol=1e-5, atol=1e-6),
-    jnp.dtype("float64"): dict(rtol=1e-10, atol=1e-12),
-}
-F64 = TOL[jnp.dtype("float64")]
+# Rule vs a reference (same math, different code): gradcheck's one tolerance table, through
+# fnnet.gradcheck.assert_close (the row of the less precise dtype).
 
 RRELU_MEAN = (1.0 / 8.0 + 1.0 / 3.0) / 2.0  # torch's RReLU inference slope for the defaults
 EXTREMES = (-1e4, -3.0, -0.5, 2.0, 30.0, 1e4)  # 0 is a kink: see test_kink_conventions
@@ -195,8 +191,8 @@ def test_forward_and_grad_match_reference(case, dtype):
         assert a.dtype == dtype and a.shape == a_ref.shape, label
         assert g.dtype == dtype and g.shape == z.shape, label
         assert bool(jnp.all(jnp.isfinite(a)) & jnp.all(jnp.isfinite(g))), (label, a, g)
-        np.testing.assert_allclose(a, a_ref, **TOL[dtype], err_msg=f"forward, {label}")
-        np.testing.assert_allclose(g, g_ref, **TOL[dtype], err_msg=f"gradient, {label}")
+        assert_close(a, a_ref, err_msg=f"forward, {label}")
+        assert_close(g, g_ref, err_msg=f"gradient, {label}")
 
 
 @pytest.mark.parametrize("case", CASE_IDS)
@@ -206,10 +202,9 @@ def test_eager_jit_and_vmap_agree(case):
     grad_f = jax.grad(_weighted(case.fn, w))
     eager = [(case.fn(z), grad_f(z)) for z in zs]  # the rule outside any jit
     vmapped_a, vmapped_g = jax.jit(jax.vmap(lambda z: (case.fn(z), grad_f(z))))(zs)
-    tol = TOL[jnp.dtype("float32")]  # XLA fuses differently under jit: not bitwise
-    for i, (a, g) in enumerate(eager):
-        np.testing.assert_allclose(vmapped_a[i], a, **tol)
-        np.testing.assert_allclose(vmapped_g[i], g, **tol)
+    for i, (a, g) in enumerate(eager):  # XLA fuses differently under jit: not bitwise
+        assert_close(vmapped_a[i], a)
+        assert_close(vmapped_g[i], g)
 
 
 def test_sigmoid_tails_float32():
@@ -286,11 +281,11 @@ def test_autodiff_switch_enables_forward_mode(case, x64):
     (hand_grad, hand_extremes), (jac, hess, auto_grad, auto_extremes), hess_ref = run(
         z, w, extremes
     )
-    np.testing.assert_allclose(w @ jac, hand_grad, **F64)
-    np.testing.assert_allclose(auto_grad, hand_grad, **F64)
-    np.testing.assert_allclose(hess, hess_ref, **F64)
+    assert_close(w @ jac, hand_grad)
+    assert_close(auto_grad, hand_grad)
+    assert_close(hess, hess_ref)
     # JAX's own derivative of the forward body is finite at ±1e4 too (no inf·0 in a where)
-    np.testing.assert_allclose(auto_extremes, hand_extremes, **F64)
+    assert_close(auto_extremes, hand_extremes)
 
 
 def _dense_problem(case, dtype, key):
@@ -320,10 +315,10 @@ def test_as_dense_activation(case, x64, key):
         return both(loss)(params, x), both(reference)(params, x)
 
     (value, grads), (value_ref, expected) = run(params, x)
-    np.testing.assert_allclose(value, value_ref, **F64)
+    assert_close(value, value_ref)
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(expected)
     for got, want in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(expected)):
-        np.testing.assert_allclose(got, want, **F64)
+        assert_close(got, want)
 
     # a float32 layer keeps its loss and every gradient float32 (traced only: dtypes are static)
     def float32_loss_and_grads(key):
@@ -370,7 +365,7 @@ def test_hyperparameter_is_vmappable(fn, ref, x64):
 
     swept, expected = run(values)
     for got, want in zip(swept, expected):
-        np.testing.assert_allclose(got, want, **F64)
+        assert_close(got, want)
     # a hyperparameter gets a zero cotangent (documented), not JAX's derivative
     assert float(jax.grad(lambda s: jnp.sum(fn(z, s)))(0.3)) == 0.0
 
@@ -423,10 +418,10 @@ def test_prelu_alpha_gradient(dtype):
     ):
         msg = f"z {z_shape}, alpha {alpha_shape}"
         assert dalpha.shape == alpha_shape and dalpha.dtype == dtype and dz.dtype == dtype, msg
-        np.testing.assert_allclose(dz, dz_ref, **TOL[dtype], err_msg=msg)
-        np.testing.assert_allclose(dalpha, dalpha_ref, **TOL[dtype], err_msg=msg)
+        assert_close(dz, dz_ref, err_msg=msg)
+        assert_close(dalpha, dalpha_ref, err_msg=msg)
         for got, want in zip(swept, swept_ref):
-            np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=msg)
+            assert_close(got, want, err_msg=msg)
 
 
 # --- rrelu: random slopes in training, the mean slope in inference -------------------------------

@@ -12,6 +12,7 @@ from jax import lax
 
 import fnnet
 from fnnet import activations, initializers, losses, optimizers
+from fnnet.gradcheck import assert_close
 from fnnet.layers import AvgPool, Conv, ConvParams, Flatten, MaxPool, fan_in_uniform
 
 # --- independent references -------------------------------------------------------------------
@@ -159,8 +160,7 @@ def test_float32_stays_float32_and_autodiff_switch_agrees():
     hand = jax.jit(jax.grad(loss, (0, 1)))(params, x)
     auto = jax.jit(jax.grad(fnnet.with_autodiff(loss), (0, 1)))(params, x)
     assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(hand))
-    for a, b in zip(jax.tree_util.tree_leaves(hand), jax.tree_util.tree_leaves(auto)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert_close(hand, auto)  # gradcheck's table (the float32 row)
 
 
 def test_nan_propagates_to_the_windows_that_see_it():
@@ -350,4 +350,4 @@ def test_rules_vmap_over_members_as_sweeps_do():
     for i, params in enumerate(members):
         want = jax.jit(jax.grad(loss))(params)
         for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(want)):
-            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6)
+            assert_close(a[i], b)

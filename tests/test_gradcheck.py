@@ -348,3 +348,28 @@ def test_cli_runs_and_exits_zero():
     assert "4 passed, 0 failed" in proc.stdout  # sigmoid and sigmoid[tails], two seeds
     for dtype in ("float32", "float64"):
         assert re.search(rf"activations\.sigmoid +{dtype}", proc.stdout), proc.stdout
+
+
+def test_assert_close_uses_the_checkers_table_and_criterion():
+    """The tests' comparison helper reads TOLERANCES: the row of the less precise dtype, atol
+    scaled by max(1, max|b|), NaN only where both sides have it."""
+    from fnnet.gradcheck import assert_close
+
+    f32, f64 = TOLERANCES["float32"].autodiff, TOLERANCES["float64"].autodiff
+    one = np.ones(3)
+    assert_close(np.float32(1 + 0.9 * (f32.atol + f32.rtol)) * one.astype(np.float32), one)
+    with pytest.raises(AssertionError, match="not close"):  # float64 on both sides: tight row
+        assert_close(one + 10 * (f64.atol + f64.rtol), one)
+    with pytest.raises(AssertionError, match="not close"):  # float32 row, just outside
+        assert_close((1 + 2 * (f32.atol + f32.rtol)) * one.astype(np.float32), one)
+    big = np.full(2, 1e4)
+    assert_close(big + 0.5 * f64.atol * 1e4, big)  # atol is relative to the size, as in gradcheck
+    assert_close({"a": np.array([np.nan, 1.0])}, {"a": np.array([np.nan, 1.0])})
+    with pytest.raises(AssertionError, match="not close"):
+        assert_close(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))
+    with pytest.raises(AssertionError, match="shapes differ"):
+        assert_close(np.ones(2), np.ones(3))
+    with pytest.raises(AssertionError, match="different pytrees"):
+        assert_close((np.ones(2),), [np.ones(2)])
+    with pytest.raises(ValueError, match="`kind`"):
+        assert_close(one, one, kind="loose")

@@ -9,6 +9,7 @@ import pytest
 
 import fnnet
 from fnnet import activations, initializers
+from fnnet.gradcheck import assert_close
 from fnnet.layers import DenseParams
 
 ACTS = {
@@ -44,7 +45,7 @@ def test_dense_grad_matches_autodiff_float64(x64, name, shape):
     layer = fnnet.Dense(shape[2], activation=act, dtype=jnp.float64)
     hand = jax.jit(functools.partial(_grads, layer.apply))(params, x, g)
     plain = jax.jit(functools.partial(_grads, lambda p, x: ref(x @ p.w + p.b)))(params, x, g)
-    _assert_close(hand, plain, rtol=1e-10, atol=1e-12)
+    assert_close(hand, plain)
     assert all(leaf.dtype == jnp.float64 for leaf in jax.tree_util.tree_leaves(hand))
 
 
@@ -55,7 +56,7 @@ def test_dense_grad_float32_jit_vmap(name):
     layer = fnnet.Dense(3, activation=act)
     hand = jax.jit(functools.partial(_grads, layer.apply))(params, x, g)
     plain = _grads(lambda p, x: ref(x @ p.w + p.b), params, x, g)
-    _assert_close(hand, plain, rtol=1e-5, atol=1e-5)
+    assert_close(hand, plain)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(hand))
     # vmap over a stack of parameter sets equals a Python loop
     stacked = jax.tree_util.tree_map(lambda a: jnp.stack([a, 2 * a, -a]), params)
@@ -124,7 +125,9 @@ def test_autodiff_switch_enables_forward_mode(key):
 
 def test_serial_composes_and_splits_keys(key):
     net = fnnet.serial(
-        fnnet.Dense(5, activations.relu), fnnet.layers.Activation(activations.sigmoid), fnnet.Dense(2)
+        fnnet.Dense(5, activations.relu),
+        fnnet.layers.Activation(activations.sigmoid),
+        fnnet.Dense(2),
     )
     params = net.init(key, 3)
     assert isinstance(params, tuple) and len(params) == 3 and params[1] == ()
@@ -204,7 +207,7 @@ def test_prelu_layer_learns_slope_gradient(x64):
         return jnp.sum(jnp.where(z > 0, z, alpha * z) @ w2 + b2)
 
     hand = jax.grad(lambda p: jnp.sum(net.apply(p, x)))(params)
-    _assert_close(hand, jax.grad(plain)(params), 1e-10, 1e-12)
+    assert_close(hand, jax.grad(plain)(params))
     assert fnnet.layers.PReLU(per_feature=False).init(key, 4).shape == ()
 
 
@@ -282,7 +285,9 @@ def test_serial_init_carries_the_dtype_of_each_layers_output(key):
     def apply(params, x, *, key=None, training=False):
         return check_floating("x", x) * params[1]
 
-    net = fnnet.serial(fnnet.Dense(3), fnnet.layers.Layer(init, apply), fnnet.Dropout(0.1), fnnet.Dense(2))
+    net = fnnet.serial(
+        fnnet.Dense(3), fnnet.layers.Layer(init, apply), fnnet.Dropout(0.1), fnnet.Dense(2)
+    )
     params = net.init(key, 4)
     assert params[3].w.shape == (3, 2)
     with jax.enable_x64(True):

@@ -8,11 +8,10 @@ import pytest
 from jax.test_util import check_grads
 
 import fnnet
+from fnnet.gradcheck import assert_close
 from fnnet.losses import sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
 
 # Tolerances (STYLE.md §8.9): hand rule vs jax.grad of the reference, same math, different code.
-TIGHT64 = dict(rtol=1e-10, atol=1e-12)
-LOOSE32 = dict(rtol=1e-5, atol=1e-6)
 
 
 # --- independent references -----------------------------------------------------------------
@@ -124,7 +123,7 @@ def test_forward_matches_numpy_float64(x64, key, name, shape):
     first, second = make_args(key, kind, shape, np.float64)
     out = jax.jit(loss)(first, second)
     assert out.shape == () and out.dtype == jnp.float64
-    np.testing.assert_allclose(out, np_ref(np.asarray(first), np.asarray(second)), **TIGHT64)
+    assert_close(out, np_ref(np.asarray(first), np.asarray(second)))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -134,7 +133,7 @@ def test_forward_matches_jnp_float32(key, name, shape):
     first, second = make_args(key, kind, shape, np.float32)
     out, want = jax.jit(lambda a, b: (loss(a, b), ref(a, b)))(first, second)
     assert out.shape == () and out.dtype == jnp.float32
-    np.testing.assert_allclose(out, want, **LOOSE32)
+    assert_close(out, want)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -165,11 +164,11 @@ def test_grad_matches_reference_float64(x64, key, name, shape):
         return vjp_all(loss, args, kind, 1.7), vjp_all(ref, args, kind, 1.7)
 
     (out, got), (ref_out, want) = both(*args)
-    np.testing.assert_allclose(out, ref_out, **TIGHT64)
+    assert_close(out, ref_out)
     assert len(got) == len(want) == len(argnums(kind))
     for g, w in zip(got, want):
         assert g.dtype == jnp.float64
-        np.testing.assert_allclose(g, w, **TIGHT64)
+        assert_close(g, w)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -181,7 +180,7 @@ def test_grad_matches_reference_float32(key, name, shape):
     got, want = jax.jit(lambda *a: (jax.grad(loss, nums)(*a), jax.grad(ref, nums)(*a)))(*args)
     for g, w in zip(got, want):
         assert g.dtype == jnp.float32
-        np.testing.assert_allclose(g, w, **LOOSE32)
+        assert_close(g, w)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -201,10 +200,10 @@ def test_softmax_xent_unnormalised_targets_match_reference(x64, key):
     grads = lambda f: jax.grad(f, (0, 1))(z, y)  # noqa: E731
     got, want = jax.jit(lambda: (grads(softmax_cross_entropy), grads(ref_softmax_xent)))()
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, **TIGHT64)
+        assert_close(g, w)
 
 
-def test_fused_output_delta_is_prediction_minus_target(x64, key):
+def test_matched_output_delta_is_prediction_minus_target(x64, key):
     z, y = make_args(key, "unit", (6, 3), np.float64)
     _, labels = make_args(key, "int", (6, 3), np.float64)
 
@@ -219,9 +218,9 @@ def test_fused_output_delta_is_prediction_minus_target(x64, key):
     d_se, d_bce, d_ce = deltas(z, y, labels)
     zn, yn = np.asarray(z), np.asarray(y)
     p = np.exp(zn) / np.exp(zn).sum(axis=-1, keepdims=True)
-    np.testing.assert_allclose(d_se, (zn - yn) / 6, **TIGHT64)
-    np.testing.assert_allclose(d_bce, (1 / (1 + np.exp(-zn)) - yn) / 6, **TIGHT64)
-    np.testing.assert_allclose(d_ce, (p - _one_hot_np(labels, 3)) / 6, **TIGHT64)
+    assert_close(d_se, (zn - yn) / 6)
+    assert_close(d_bce, (1 / (1 + np.exp(-zn)) - yn) / 6)
+    assert_close(d_ce, (p - _one_hot_np(labels, 3)) / 6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -229,10 +228,9 @@ def test_integer_and_one_hot_labels_agree(x64, key, dtype):
     z, labels = make_args(key, "int", (8, 5), dtype)
     one_hot = jnp.asarray(_one_hot_np(labels, 5).astype(dtype))
     value_and_grad = jax.jit(jax.value_and_grad(softmax_cross_entropy))
-    tol = TIGHT64 if dtype == np.float64 else LOOSE32
     for a, b in zip(value_and_grad(z, labels), value_and_grad(z, one_hot)):
         assert a.dtype == b.dtype == dtype
-        np.testing.assert_allclose(a, b, **tol)
+        assert_close(a, b)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -287,7 +285,7 @@ def test_autodiff_switch_gives_hessian_matching_reference(x64, key, name):
     want = jax.jit(lambda: hessians(ref))()
     assert got[0].shape == (3, 4, 3, 4) and got[1].shape == (4, 4)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, **TIGHT64)
+        assert_close(g, w)
 
 
 # --- stability and edge cases ---------------------------------------------------------------
@@ -339,7 +337,7 @@ def test_out_of_range_integer_labels_give_nan_rows(key):
     assert np.isnan(loss)
     for d in (dz, dz_autodiff):
         assert np.all(np.isnan(d[1:3]))
-        np.testing.assert_allclose(d[valid], want, **LOOSE32)
+        assert_close(d[valid], want)
 
 
 # --- bad input --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from jax.test_util import check_grads
 
 import fnnet
 from fnnet import regularizers as reg
+from fnnet.gradcheck import assert_close
 
 
 def _params(key, dtype):
@@ -17,7 +18,10 @@ def _params(key, dtype):
     flat = np.asarray(jax.random.normal(key, (12 + 4 + 8 + 2 + 4 + 1,), dtype))
     parts = np.split(flat, np.cumsum([12, 4, 8, 2, 4]))
     w1, b1, w2, b2, slope, scale = (jnp.asarray(x, dtype) for x in parts)
-    dense = (fnnet.layers.DenseParams(w1.reshape(3, 4), b1), fnnet.layers.DenseParams(w2.reshape(4, 2), b2))
+    dense = (
+        fnnet.layers.DenseParams(w1.reshape(3, 4), b1),
+        fnnet.layers.DenseParams(w2.reshape(4, 2), b2),
+    )
     return {"dense": dense, "slope": slope, "scale": scale.reshape(())}
 
 
@@ -82,7 +86,7 @@ def test_value_and_gradients_float64(x64, key, name, penalty, reference):
     want = jax.jit(jax.grad(reference, argnums=(0, 1, 2)))(params, jnp.float64(a), jnp.float64(b))
     for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
         assert g.dtype == w.dtype
-        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+        assert_close(g, w)
     # the non-weights get an exact zero gradient
     dparams = got[0]
     for bias in (dparams["dense"][0].b, dparams["dense"][1].b, dparams["slope"], dparams["scale"]):
@@ -99,7 +103,7 @@ def test_value_and_gradients_float32(key, name, penalty, reference):
     want = jax.jit(jax.grad(reference))(params, 0.3, 0.05)
     for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
         assert g.dtype == jnp.float32
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+        assert_close(g, w)
 
 
 @pytest.mark.parametrize("name, penalty, reference", PENALTIES, ids=IDS)
@@ -139,7 +143,7 @@ def test_vmap_over_strength_equals_loop(key):
     for i, lam in enumerate(lams):
         want = reference(params, lam, lam * 2)
         for g, w in zip(jax.tree_util.tree_leaves(swept), jax.tree_util.tree_leaves(want)):
-            np.testing.assert_allclose(g[i], w, rtol=1e-5, atol=1e-6)
+            assert_close(g[i], w)
 
 
 def test_mask_override(key):

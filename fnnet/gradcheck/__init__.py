@@ -4,7 +4,8 @@
 the rule's VJP with ``jax.vjp`` of an independently written ``reference`` forward, and both
 with central finite differences taken in float64; it returns a :class:`CheckResult` (one row
 per comparison and input leaf, named by key path) that prints as a table and has
-``raise_if_failed()`` for tests. :data:`TOLERANCES` is the one tolerance table.
+``raise_if_failed()`` for tests. :data:`TOLERANCES` is the one tolerance table, used by the
+checker and, through :func:`assert_close`, by the tests that compare a rule with a reference.
 :data:`fnnet.gradcheck.registry.REGISTRY` describes every rule of fnnet as a :class:`RuleSpec`;
 ``python -m fnnet.gradcheck`` checks them all. See docs/gradcheck.md.
 """
@@ -26,23 +27,25 @@ from fnnet.gradcheck._sampling import shift_away as shift_away
 from fnnet.gradcheck._tolerances import TOLERANCES as TOLERANCES
 from fnnet.gradcheck._tolerances import DtypeTolerances as DtypeTolerances
 from fnnet.gradcheck._tolerances import Tolerance as Tolerance
+from fnnet.gradcheck._tolerances import assert_close as assert_close
 
 __all__ = [
+    "COMPARISONS",
+    "CheckResult",
+    "DtypeTolerances",
+    "LeafReport",
+    "NUM_DIMS",
     "RuleSpec",
+    "Sampler",
+    "TOLERANCES",
+    "Tolerance",
+    "assert_close",
     "check_rule",
     "check_spec",
-    "CheckResult",
-    "LeafReport",
-    "COMPARISONS",
-    "summary",
-    "TOLERANCES",
-    "DtypeTolerances",
-    "Tolerance",
     "elementwise_sampler",
+    "integers",
     "normal",
     "normals",
-    "integers",
-    "NUM_DIMS",
-    "Sampler",
     "shift_away",
+    "summary",
 ]

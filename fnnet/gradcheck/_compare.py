@@ -18,7 +18,7 @@ import numpy as np
 
 from fnnet.gradcheck import _engine as engine
 from fnnet.gradcheck._sampling import Sampler
-from fnnet.gradcheck._tolerances import Tolerance, less_precise, lookup
+from fnnet.gradcheck._tolerances import Tolerance, less_precise, lookup, ratios
 
 _FULL_LIMIT, _FULL_SIDE = 4096, 256  # full Jacobians when output x input size <= 4096, each <= 256
 
@@ -69,12 +69,9 @@ def _locate(segments: Sequence[_Segment], flat: int) -> str:
 
 def _stats(a, b, magnitude, tol: Tolerance, noise=0.0) -> tuple[float, float, int, float]:
     """Worst entry of ``|a − b| ≤ atol · s + rtol · |b| + noise``: (max abs, max rel, argmax, ratio)."""
+    ratio = ratios(a, b, tol, magnitude, noise)
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     err = np.abs(a - b)
-    scale = max(1.0, float(np.max(magnitude)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = err / (tol.atol * scale + tol.rtol * np.abs(b) + np.ravel(noise))
-    ratio = np.where(np.isnan(err), np.inf, ratio)
     worst = int(np.argmax(ratio))
     max_err, max_b = float(np.max(err)), float(np.max(np.abs(b)))
     rel = max_err / max_b if max_b > 0 else (0.0 if max_err == 0 else math.inf)

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Tolerance(NamedTuple):
@@ -103,4 +105,65 @@ def check_table(tolerances: Any) -> Mapping[str, DtypeTolerances]:
     return tolerances
 
 
-__all__ = ["Tolerance", "DtypeTolerances", "TOLERANCES"]
+def ratios(computed: Any, desired: Any, tol: Tolerance, magnitude: Any = None, noise: Any = 0.0):
+    """``|a − b| / (atol · s + rtol · |b| + noise)`` per entry, flattened (≤ 1 passes; a NaN
+    difference is ``inf``); ``s = max(1, max |magnitude|)``, ``magnitude`` defaulting to ``b``."""
+    a, b = np.asarray(computed, np.float64).ravel(), np.asarray(desired, np.float64).ravel()
+    err = np.abs(a - b)
+    size = np.abs(b if magnitude is None else np.asarray(magnitude, np.float64))
+    scale = max(1.0, float(np.max(size))) if size.size else 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = err / (tol.atol * scale + tol.rtol * np.abs(b) + np.ravel(noise))
+    return np.where(np.isnan(err), np.inf, ratio)
+
+
+def _floating(x: Any) -> Any:
+    dtype = np.result_type(x)
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype("float64")
+
+
+def assert_close(actual: Any, desired: Any, *, kind: str = "autodiff", err_msg: str = "") -> None:
+    """Assert that ``actual`` equals ``desired`` to the tolerance gradcheck uses for ``kind``.
+
+    The one table (:data:`TOLERANCES`) and the one criterion of the gradient checker, for tests
+    that compare a rule against an independent reference: per leaf of matching pytrees,
+    ``|a − b| ≤ atol · max(1, max|b|) + rtol · |b|`` with the row of the less precise of the
+    two dtypes. NaN matches NaN at the same place (NaN in, NaN out); anywhere else it fails.
+
+    Args:
+        actual: the rule's result (an array or a pytree of arrays).
+        desired: the reference's result, same structure and shapes.
+        kind: ``"autodiff"`` (rule against autodiff of a reference, or forward values) or
+            ``"finite_differences"``.
+        err_msg: added to the failure message.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from fnnet.gradcheck import assert_close
+        >>> assert_close(jnp.float32(1.0) + 1e-6, jnp.float32(1.0))
+    """
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
+    got, want = jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(desired)
+    if jax.tree_util.tree_structure(actual) != jax.tree_util.tree_structure(desired):
+        raise AssertionError(
+            f"different pytrees: {jax.tree_util.tree_structure(actual)} vs "
+            f"{jax.tree_util.tree_structure(desired)}. {err_msg}"
+        )
+    for i, (a, b) in enumerate(zip(got, want)):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            raise AssertionError(f"leaf {i}: shapes differ, {a.shape} vs {b.shape}. {err_msg}")
+        tol = lookup(TOLERANCES, less_precise(_floating(a), _floating(b)), kind)
+        both_nan = np.isnan(a.astype(np.float64)) & np.isnan(b.astype(np.float64))
+        ratio = np.where(both_nan.ravel(), 0.0, ratios(a, np.where(both_nan, 0, b), tol))
+        if ratio.size and not np.max(ratio) <= 1:
+            at = int(np.argmax(ratio))
+            raise AssertionError(
+                f"leaf {i}: not close at flat index {at} ({a.ravel()[at]!r} vs "
+                f"{b.ravel()[at]!r}), {ratio[at]:.3g}x the tolerance {tol} "
+                f"({int(np.sum(ratio > 1))} of {ratio.size} entries off). {err_msg}"
+            )
+
+
+__all__ = ["TOLERANCES", "DtypeTolerances", "Tolerance", "assert_close", "ratios"]
