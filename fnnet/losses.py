@@ -5,7 +5,9 @@ the ``k`` features or classes) and returns their **mean over the batch**, a scal
 dtype. An unbatched ``(k,)`` vector is a batch of one. Because of the mean, every gradient
 carries a factor ``1/batch``.
 
-Each loss is paired with the output activation that makes its derivative collapse. With
+Each loss is paired with the output activation that makes its derivative collapse: the
+**matched output δ** (the name fnnet uses for it; "fused" is kept for the dense layer's one
+rule for ``x @ W + b`` and its activation, the *fused dense rule*). With
 ``z = x @ W + b`` the output layer's pre-activation, ``a = f(z)``, ``δ = ∂L/∂z`` and
 ``s = Σ_j y_j`` the sum of an example's targets:
 
@@ -88,7 +90,7 @@ def squared_error(prediction: Array, target: Array) -> Array:
 
         ∂L/∂a = (a − y) / batch,    ∂L/∂y = (y − a) / batch
 
-    Fused output rule: with a linear (identity) output layer ``a = z``, the output
+    Matched output δ: with a linear (identity) output layer ``a = z``, the output
     ``δ = ∂L/∂z = (a − y) / batch``.
 
     Args:
@@ -250,7 +252,7 @@ def _softmax_cross_entropy_bwd(res, dloss):
     y = _targets(labels, log_p.shape[-1], log_p.dtype)
     scale = dloss / _batch_size(log_p)
     p = jnp.exp(log_p)
-    # δ = (p·Σy − y)/batch, which is the fused (p − y)/batch whenever the targets sum to 1
+    # δ = (p·Σy − y)/batch: the matched output δ, (p − y)/batch whenever the targets sum to 1
     dlogits = scale * (p * jnp.sum(y, axis=-1, keepdims=True) - y)
     if jnp.issubdtype(labels.dtype, jnp.integer):  # static: dtype, not a value
         return dlogits, None  # class indices are not differentiable

@@ -73,8 +73,8 @@ def _diagnose_and_deltas(acts, loss, params, x, y):
     forward = networks.loss_trace(acts, loss, params, x, y)
     delta, _ = networks.output_delta(forward, jnp.ones_like(forward.value))
     deltas = networks.backprop(params, forward.trace.inputs, forward.trace.pullbacks, delta)[2]
-    fused_grads = jax.grad(networks.mlp_loss, argnums=2)(acts, loss, params, x, y)
-    return diagnose(acts, loss, params, x, y), deltas, fused_grads
+    rule_grads = jax.grad(networks.mlp_loss, argnums=2)(acts, loss, params, x, y)
+    return diagnose(acts, loss, params, x, y), deltas, rule_grads
 
 
 def _normals(seed, dtype, *shapes):
@@ -103,7 +103,7 @@ CASES = {  # name: activations, loss, targets from a standard normal (batch, cla
         losses.softmax_cross_entropy,
         lambda g: np.argmax(g, axis=1).astype(np.int32),
     ),
-    "relu-sigmoid|sigmoid out, not fused": (
+    "relu-sigmoid|sigmoid out, unmatched": (
         (R, S, S),
         losses.squared_error,
         lambda g: 1.0 / (1.0 + np.exp(-g)),
@@ -118,7 +118,7 @@ def _check_against_reference(case, dtype, rtol, atol):
     params = _params(len(case), sizes, dtype)
     x, g = _normals(1, dtype, (9, sizes[0]), (9, sizes[-1]))
     x, y = jnp.asarray(x), jnp.asarray(targets(g))
-    d, deltas, fused_grads = _diagnose_and_deltas(acts, loss, params, x, y)
+    d, deltas, rule_grads = _diagnose_and_deltas(acts, loss, params, x, y)
     value, grads, ref_deltas, per_example = jax.tree_util.tree_map(
         np.asarray, _reference(acts, loss, params, x, y)
     )
@@ -128,11 +128,11 @@ def _check_against_reference(case, dtype, rtol, atol):
     same = functools.partial(
         np.testing.assert_allclose, rtol=1e-6 if dtype == jnp.float32 else 1e-14, atol=0
     )
-    for got, fused, want in zip(
-        d.grads, fused_grads, grads
-    ):  # gradients: jax.grad of the fused loss
-        same(got.w, fused.w)  # the same rule's arithmetic: equal up to the last bits
-        same(got.b, fused.b)
+    for got, rule, want in zip(
+        d.grads, rule_grads, grads
+    ):  # gradients: jax.grad of the whole-network loss rule
+        same(got.w, rule.w)  # the same rule's arithmetic: equal up to the last bits
+        same(got.b, rule.b)
         close(got.w, want.w)
         close(got.b, want.b)
     for got, want in zip(deltas, ref_deltas):  # δ_l elementwise

@@ -1,4 +1,4 @@
-"""The dense layer: ``DenseParams``, the fused ``dense`` rule, and ``Dense``.
+"""The dense layer: ``DenseParams``, the fused dense rule ``dense``, and ``Dense``.
 
 The affine map and its backward pass are written once here (:func:`affine`,
 :func:`affine_backward`); the ``dense`` rule and the whole-network rules of
