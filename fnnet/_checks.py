@@ -121,13 +121,14 @@ def check_number(name: str, value: Any) -> float:
     return float(value)
 
 
+def _callable_pair(obj: Any, first: str, second: str) -> bool:
+    """Whether ``obj`` is a tuple (a NamedTuple) with callable fields ``first`` and ``second``."""
+    return isinstance(obj, tuple) and all(callable(getattr(obj, f, None)) for f in (first, second))
+
+
 def is_layer(obj: Any) -> bool:
     """Duck type of ``fnnet.layers.Layer``: a tuple with callable ``init`` and ``apply``."""
-    return (
-        isinstance(obj, tuple)
-        and callable(getattr(obj, "init", None))
-        and callable(getattr(obj, "apply", None))
-    )
+    return _callable_pair(obj, "init", "apply")
 
 
 def check_layer(name: str, obj: Any) -> Any:
@@ -141,11 +142,7 @@ def check_layer(name: str, obj: Any) -> Any:
 
 def is_optimizer(obj: Any) -> bool:
     """Duck type of ``fnnet.optimizers.Optimizer``: a tuple with callable ``init`` and ``update``."""
-    return (
-        isinstance(obj, tuple)
-        and callable(getattr(obj, "init", None))
-        and callable(getattr(obj, "update", None))
-    )
+    return _callable_pair(obj, "init", "update")
 
 
 def check_optimizer(name: str, obj: Any) -> Any:

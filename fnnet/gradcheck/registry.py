@@ -166,40 +166,21 @@ _CORE: tuple[RuleSpec, ...] = (
         maxout_args(3),
     ),
     # layers: the fused dense rule with several activations
-    RuleSpec(
-        "layers.dense[identity]",
-        layers.dense,
-        lambda p, x: x @ p.w + p.b,
-        dense_args(),
-        static_args=(act.identity,),
-    ),
-    RuleSpec(
-        "layers.dense[sigmoid]",
-        layers.dense,
-        lambda p, x: jax.nn.sigmoid(x @ p.w + p.b),
-        dense_args(),
-        static_args=(act.sigmoid,),
-    ),
-    RuleSpec(
-        "layers.dense[tanh]",
-        layers.dense,
-        lambda p, x: jnp.tanh(x @ p.w + p.b),
-        dense_args(),
-        static_args=(act.tanh,),
-    ),
-    RuleSpec(
-        "layers.dense[relu]",
-        layers.dense,
-        lambda p, x: jax.nn.relu(x @ p.w + p.b),
-        dense_args(away_from_zero=True),
-        static_args=(act.relu,),
-    ),
-    RuleSpec(
-        "layers.dense[softmax]",
-        layers.dense,
-        lambda p, x: jax.nn.softmax(x @ p.w + p.b),
-        dense_args(),
-        static_args=(act.softmax,),
+    *(
+        RuleSpec(
+            f"layers.dense[{name}]",
+            layers.dense,
+            lambda p, x, f=reference: f(x @ p.w + p.b),
+            dense_args(away_from_zero=name == "relu"),
+            static_args=(rule,),
+        )
+        for name, rule, reference in (
+            ("identity", act.identity, lambda z: z),
+            ("sigmoid", act.sigmoid, jax.nn.sigmoid),
+            ("tanh", act.tanh, jnp.tanh),
+            ("relu", act.relu, jax.nn.relu),
+            ("softmax", act.softmax, jax.nn.softmax),
+        )
     ),
     # dropout with a fixed mask
     RuleSpec(

@@ -16,7 +16,8 @@ the one its ``init`` makes (:func:`check_state`), so a state from another optimi
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

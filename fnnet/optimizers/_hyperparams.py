@@ -18,7 +18,8 @@ have the gradients' dtype. Step counters are 0-d int32 arrays that saturate
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

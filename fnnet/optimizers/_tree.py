@@ -4,7 +4,8 @@ loss penalties of :mod:`fnnet.regularizers`."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
