@@ -329,3 +329,14 @@ def test_optimizer_files_import_only_earlier_files():
                 assert order.index(source.rsplit(".", 1)[1]) < i, (stem, source)
             else:
                 assert source in SHARED or not source.startswith("fnnet"), (stem, source)
+
+
+def test_the_architecture_page_maps_every_file():
+    """docs/architecture.md's module map names every package and file of fnnet/."""
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in FILES
+        if p.name not in text and not (p.name == "__init__.py" and f"{p.parent.name}/" in text)
+    ]
+    assert missing == [], f"add these to the module map of docs/architecture.md: {missing}"
