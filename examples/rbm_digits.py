@@ -81,7 +81,7 @@ def sklearn_regression(ftr, fte, ytr, yte) -> float:
 
 def train_rbm(xtr, *, epochs: int = 20, seed: int = 0, verbose: bool = True):
     """PCD-1, sgd(0.06), batch 10, the rows in the same order every epoch (scikit-learn's
-    ``BernoulliRBM`` does not shuffle; shuffled epochs gave 0.4 points less here); one
+    ``BernoulliRBM`` does not shuffle; shuffled epochs gave 0.2 points less here); one
     compiled epoch, reported after each epoch."""
     key = jax.random.key(seed)
     opt = optimizers.sgd(0.06)
