@@ -76,7 +76,14 @@ def sampler(key, dtype, dims):
 def main() -> None:
     key = jax.random.key(0)
     good = gradcheck.check_rule(
-        squareplus, reference, sampler, key=key, dtype=jnp.float64, points=4, order=2, forward_mode=True
+        squareplus,
+        reference,
+        sampler,
+        key=key,
+        dtype=jnp.float64,
+        points=4,
+        order=2,
+        forward_mode=True,
     )
     print(good, end="\n\n")
     good.raise_if_failed()

@@ -62,11 +62,14 @@ def train(activation, w_init, data, *, steps: int, seed: int = 0):
             params, opt_state, _ = carry
             d = diagnose(net, losses.softmax_cross_entropy, params, x, y)  # loss, grads, δ stats
             updates, opt_state = optimizer.update(d.grads, opt_state, params)
-            return (optimizers.apply_updates(params, updates), opt_state, params), d._replace(grads=None)
+            new_params = optimizers.apply_updates(params, updates)
+            return (new_params, opt_state, params), d._replace(grads=None)
 
         carry = (params, optimizer.init(params), params)
-        (_, _, trained), history = jax.lax.scan(step, carry, None, length=steps + 1)  # trained: after `steps`
-        accuracy = jnp.mean((jnp.argmax(net.apply(trained, x_test), axis=-1) == y_test).astype(jnp.float32))
+        # trained: the params after `steps` updates
+        (_, _, trained), history = jax.lax.scan(step, carry, None, length=steps + 1)
+        predictions = jnp.argmax(net.apply(trained, x_test), axis=-1)
+        accuracy = jnp.mean((predictions == y_test).astype(jnp.float32))
         return history, accuracy
 
     return net, run(params)
@@ -90,17 +93,23 @@ def plot(results, steps: int, path: pathlib.Path) -> None:
         line = axes[0, 0].semilogy(layers, delta[0], "o-", label=name)[0]
         axes[0, 1].semilogy(layers, delta[-1], "o-", label=name)
         axes[1, 0].semilogy(delta[:, 0], color=line.get_color(), label=f"{name}, layer 1")
-        axes[1, 0].semilogy(delta[:, -1], "--", color=line.get_color(), label=f"{name}, layer {DEPTH}")
+        axes[1, 0].semilogy(
+            delta[:, -1], "--", color=line.get_color(), label=f"{name}, layer {DEPTH}"
+        )
         axes[1, 1].plot(np.asarray(history.loss), color=line.get_color(), label=name)
     for ax, title in ((axes[0, 0], "at initialisation"), (axes[0, 1], f"after {steps} steps")):
-        ax.set(title=f"‖δ_l‖ per layer, {title}", xlabel="layer l (1 = first hidden)", ylabel="‖δ_l‖")
+        ax.set(
+            title=f"‖δ_l‖ per layer, {title}", xlabel="layer l (1 = first hidden)", ylabel="‖δ_l‖"
+        )
         ax.set_xticks(layers)
     axes[1, 0].set(title="‖δ_l‖ during training", xlabel="step", ylabel="‖δ_l‖")
     axes[1, 1].set(title="training loss", xlabel="step", ylabel="cross-entropy")
     for ax in axes.flat:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="center right" if ax is axes[1, 0] else "best")
-    fig.suptitle(f"{DEPTH}-layer networks of width {WIDTH} on digits: sigmoid/tanh (Glorot) vs ReLU (He)")
+    fig.suptitle(
+        f"{DEPTH}-layer networks of width {WIDTH} on digits: sigmoid/tanh (Glorot) vs ReLU (He)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -109,8 +118,12 @@ def plot(results, steps: int, path: pathlib.Path) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default 300, quick 5)")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out"), help="folder for the PNG")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps (default 300, quick 5)"
+    )
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path("out"), help="folder for the PNG"
+    )
     args = parser.parse_args(argv)
     steps = args.steps if args.steps is not None else (5 if args.quick else 300)
 
