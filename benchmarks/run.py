@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tolerance", type=float, default=0.05, help="noise allowance when checking goals (default 0.05 = 5%%)")
     p.add_argument("--sweeps", action="store_true", help="also run benchmarks/sweep_scaling.py if present")
     p.add_argument("--out", default=str(HERE / "results"), help="output folder (default benchmarks/results/)")
+    p.add_argument("--figures", default=None,
+                   help="PNG folder (default benchmarks/figures/ with the default --out, else OUT/figures)")
     args = p.parse_args(argv)
     if args.smoke:
         args.quick = True
@@ -255,12 +257,12 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
     return goals
 
 
-def run_sweeps(args: argparse.Namespace) -> dict[str, Any]:
-    """Hook for the sweep-scaling benchmark (benchmarks/sweep_scaling.py, written separately):
-    run as a subprocess with ``--quick`` when this run is quick and ``--out`` this run's folder;
+def run_sweeps(args: argparse.Namespace, name: str = "sweep_scaling.py") -> dict[str, Any]:
+    """Hook for a sweep benchmark (benchmarks/sweep_scaling.py, sweep_fastpath.py): run as a
+    subprocess with ``--quick`` when this run is quick and ``--out`` this run's folder;
     its exit code, the tail of its output and the JSON and markdown it wrote (sweep_scaling.json,
     sweep_scaling.md) are recorded."""
-    script = HERE / "sweep_scaling.py"
+    script = HERE / name
     if not script.exists():
         return {"status": "absent", "script": str(script)}
     out_dir = Path(args.out) / "sweeps"
@@ -346,12 +348,24 @@ def main(argv: list[str] | None = None) -> int:
         "configs": configs,
         "goals": evaluate_goals(configs, args.tolerance),
         "sweeps": run_sweeps(args) if args.sweeps else {"status": "not requested (--sweeps)"},
+        "sweep_fastpath": (
+            run_sweeps(args, "sweep_fastpath.py") if args.sweeps else {"status": "not requested"}
+        ),
     }
     machine["load_average_end"] = harness.load_average()
     results["duration_s"] = time.perf_counter() - t_start
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
     (out_dir / "results.md").write_text(report.markdown(results))
     log(f"wrote {out_dir / 'results.json'} and {out_dir / 'results.md'} in {results['duration_s']:.0f} s")
+    try:  # the figures (matplotlib, the `examples` extra): benchmarks/figures/*.png
+        import plots
+
+        default_out = Path(args.out).resolve() == (HERE / "results").resolve()
+        figures = args.figures or (HERE / "figures" if default_out else out_dir / "figures")
+        for path in plots.write_all(out_dir, Path(figures)):
+            log(f"wrote {path}")
+    except ImportError as err:
+        log(f"figures skipped: {err}")
     return 0
 
 
