@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import pathlib
 import pkgutil
+import re
 
 import pytest
 
@@ -340,3 +341,27 @@ def test_the_architecture_page_maps_every_file():
         if p.name not in text and not (p.name == "__init__.py" and f"{p.parent.name}/" in text)
     ]
     assert missing == [], f"add these to the module map of docs/architecture.md: {missing}"
+
+
+def test_the_architecture_page_states_each_units_imports():
+    """The dependency lines of docs/architecture.md are the import graph, unit by unit."""
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    block = text.split("## Dependency direction", 1)[1].split("```", 2)[1]
+    units = {_unit(m).removeprefix("fnnet.") for m in MODULES if m != "fnnet"}
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        if module != "fnnet":
+            graph.setdefault(_unit(module).removeprefix("fnnet."), set()).update(
+                _unit(t).removeprefix("fnnet.") for t in _edges(path)
+            )
+    stated = {}
+    for line in block.strip().splitlines():
+        names, _, deps = line.partition("(")
+        listed = [n.strip() for n in names.split("   ")[0].split(",")]
+        if not set(listed) <= units or "every" in deps:  # the top level; gradcheck imports all
+            continue
+        for name in listed:
+            stated[name] = set(re.findall(r"[a-z_]+", deps)) & units
+    for name, deps in stated.items():
+        assert graph[name] - {name, "_checks", "_types"} == deps - {name}, name
+    assert set(stated) == units - {"gradcheck", "demo"}, units - set(stated)
