@@ -373,3 +373,16 @@ def test_assert_close_uses_the_checkers_table_and_criterion():
         assert_close((np.ones(2),), [np.ones(2)])
     with pytest.raises(ValueError, match="`kind`"):
         assert_close(one, one, kind="loose")
+
+
+def test_a_result_names_fnnets_rule_by_its_public_path():
+    sampler = fnnet.gradcheck.elementwise_sampler()
+    rule = functools.partial(fnnet.activations.leaky_relu, negative_slope=0.2)
+    result = fnnet.gradcheck.check_rule(rule, jax.nn.sigmoid, sampler, key=jax.random.key(0))
+    assert result.name == "fnnet.activations.leaky_relu"  # not ...activations._elementwise...
+
+    def mine(z):
+        return z
+
+    result = fnnet.gradcheck.check_rule(mine, lambda z: z, sampler, key=jax.random.key(0))
+    assert result.name.endswith("test_a_result_names_fnnets_rule_by_its_public_path.<locals>.mine")

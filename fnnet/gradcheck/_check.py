@@ -30,6 +30,7 @@ from fnnet.gradcheck._compare import compare, setup
 from fnnet.gradcheck._report import CheckResult, LeafReport
 from fnnet.gradcheck._sampling import NUM_DIMS, Sampler, random_dims
 from fnnet.gradcheck._tolerances import TOLERANCES, DtypeTolerances, check_table, dtype_name, lookup
+from fnnet.rules import all_rules
 
 
 def _check_options(points, order, full, projections, forward_mode, dims) -> None:
@@ -113,6 +114,9 @@ def check_spec(
 def _rule_name(rule: Any) -> str:
     while isinstance(rule, functools.partial):
         rule = rule.func
+    for name, registered in all_rules().items():  # fnnet's rules: their public path
+        if registered is rule:
+            return name
     qualname = getattr(rule, "__qualname__", None)
     return f"{getattr(rule, '__module__', '?')}.{qualname}" if qualname else repr(rule)
 
