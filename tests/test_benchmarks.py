@@ -29,8 +29,19 @@ def _run(out: Path, *extra: str) -> dict:
 
 
 def _check_entry(entry: dict) -> None:
-    for field in ("median_s", "p25_s", "p75_s", "steps_per_s", "gemm_fraction", "ratio_vs_reference"):
-        assert math.isfinite(entry[field]) and entry[field] > 0, (entry["variant"], field, entry[field])
+    for field in (
+        "median_s",
+        "p25_s",
+        "p75_s",
+        "steps_per_s",
+        "gemm_fraction",
+        "ratio_vs_reference",
+    ):
+        assert math.isfinite(entry[field]) and entry[field] > 0, (
+            entry["variant"],
+            field,
+            entry[field],
+        )
     assert entry["p25_s"] <= entry["median_s"] <= entry["p75_s"]
     assert entry["rounds"] == len(entry["samples_s"]) >= 1
     assert math.isfinite(entry["last_loss"])
@@ -51,7 +62,12 @@ def test_smoke_run_writes_json_and_markdown(tmp_path):
     assert tiny["sizes"] == [2, 2, 2] and tiny["batch"] == 1
     assert tiny["flops_per_step"] == 6 * 1 * (2 * 2 + 2 * 2)
     keys = {(e["variant"], e["mode"]) for e in tiny["results"]}
-    assert {("raw_jax", "loop"), ("raw_jax", "scan"), ("fnnet_step", "loop"), ("fnnet_step", "scan")} <= keys
+    assert {
+        ("raw_jax", "loop"),
+        ("raw_jax", "scan"),
+        ("fnnet_step", "loop"),
+        ("fnnet_step", "scan"),
+    } <= keys
     for entry in tiny["results"]:
         _check_entry(entry)
         assert entry["compile"]["compile_s"] > 0 and entry["compile"]["hlo_kernels"] > 0
@@ -61,10 +77,18 @@ def test_smoke_run_writes_json_and_markdown(tmp_path):
     assert tiny["first_loss_spread"] < 1e-5
 
     goals = results["goals"]
-    assert goals and all({"goal", "config", "mode", "subject", "value", "ok"} <= set(g) for g in goals)
+    assert goals and all(
+        {"goal", "config", "mode", "subject", "value", "ok"} <= set(g) for g in goals
+    )
 
     md = (tmp_path / "results.md").read_text()
-    for heading in ("## Machine", "## GEMM limit", "### tiny", "## Compilation and memory", "## Goals"):
+    for heading in (
+        "## Machine",
+        "## GEMM limit",
+        "### tiny",
+        "## Compilation and memory",
+        "## Goals",
+    ):
         assert heading in md
     assert "| `fnnet_step` | scan |" in md
 
@@ -76,8 +100,21 @@ def test_smoke_run_writes_json_and_markdown(tmp_path):
 )
 def test_peers_run(tmp_path):
     results = _run(
-        tmp_path, "--configs", "tiny", "--variants", "raw_jax", "--modes", "loop", "--reps", "2",
-        "--target-seconds", "0.01", "--gemm-size", "256", "--gemm-repeats", "2",
+        tmp_path,
+        "--configs",
+        "tiny",
+        "--variants",
+        "raw_jax",
+        "--modes",
+        "loop",
+        "--reps",
+        "2",
+        "--target-seconds",
+        "0.01",
+        "--gemm-size",
+        "256",
+        "--gemm-repeats",
+        "2",
     )
     entries = {e["variant"]: e for e in results["configs"]["tiny"]["results"]}
     for name, available in results["settings"]["peers"].items():

@@ -24,7 +24,9 @@ def checks():
     # Unoptimised XLA code compiles ~2.5x faster; both sides of every comparison share it.
     flags = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
-    done = subprocess.run([sys.executable, HELPER], capture_output=True, text=True, env=env, timeout=900)
+    done = subprocess.run(
+        [sys.executable, HELPER], capture_output=True, text=True, env=env, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -89,4 +91,7 @@ def test_single_device_helpers_and_errors():
 
 @pytest.mark.slow
 def test_uneven_batch_is_a_clear_error(checks):
-    assert "`batch` must have" in checks["data"]["uneven_error"] and "8 devices" in checks["data"]["uneven_error"]
+    assert (
+        "`batch` must have" in checks["data"]["uneven_error"]
+        and "8 devices" in checks["data"]["uneven_error"]
+    )
