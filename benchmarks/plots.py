@@ -50,7 +50,13 @@ def step_times(results: dict, path: Path) -> Path:
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("µs per step (median, IQR)")
-        ax.set_title(f"{name}: {config.get('description', '')}", fontsize=8)
+        shape = "-".join(map(str, config.get("sizes", [])))
+        load = config.get("load_average_start", ["?"])[0]
+        ax.set_title(
+            f"{name}: {shape} {config.get('activation', '')}, batch {config.get('batch', '?')}"
+            f" (load {load})",
+            fontsize=8,
+        )
         ax.grid(axis="x", which="both", alpha=0.3)
     fig.suptitle(
         f"Train step (forward + backward + Adam), float32; black = raw JAX; "
