@@ -13,7 +13,11 @@ rows, no validation), the learning rate drawn per member. Runners, all compiled 
 * ``raw_vmap_shared`` / ``raw_vmap_own``: a raw-JAX training run (jnp forward, ``jax.grad``, Adam
   in jnp, the same shuffling) ``vmap``-ped over the learning rate, with one shared data order
   and with one per member;
-* ``sequential``: ``jax.jit(trainer.run)`` called member after member (8 members, per member).
+* ``sequential``: ``jax.jit(trainer.run)`` called member after member (8 members, per member);
+* ``*_mesh`` (with ``--devices N`` > 1, default the CPU count): the same sweep with the member
+  axis split over N CPU devices (``jax_num_cpu_devices``, ``mesh=device_mesh("members")``):
+  one program per core, run side by side; ``raw_vmap_shared_mesh`` is raw JAX given the same
+  sharding. The single-device runners run on device 0 as before.
 
 Rounds are interleaved (A, B, C, ... rotating the first), medians reported; ratios are taken
 within the run. Also reported: the sweep's compile time per K (``SweepResult.compile_seconds``)
@@ -37,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import fnnet
-from fnnet import activations, losses, optimizers, sweep
+from fnnet import activations, losses, optimizers, parallel, sweep
 
 ROWS, FEATURES, CLASSES, BATCH, EPOCHS = 2560, 64, 10, 128, 10
 SIZES = (64, 128, 128, 10)
@@ -134,6 +138,8 @@ def measure(sizes: list[int], rounds: int, sequential_members: int) -> dict:
                                    learning_rate=sweep.log_uniform(1e-4, 1e-2))  # fmt: skip
 
     runners, compile_s, members = {}, {}, {}
+    devices = jax.device_count()
+    mesh = parallel.device_mesh("members") if devices > 1 else None
     for k in sizes:  # compile every program first (run() caches it per trainer and length)
         shared = space(k, k)
         compile_s[("fnnet_shared", k)] = sweep.run(trainer, shared, key).compile_seconds
@@ -145,6 +151,13 @@ def measure(sizes: list[int], rounds: int, sequential_members: int) -> dict:
                 sweep.run(trainer, s, key, seeds=2).metrics
             )
         members[k] = np.asarray(shared.values["learning_rate"], np.float32)
+        if mesh is not None and k % devices == 0:
+            compile_s[("fnnet_shared_mesh", k)] = sweep.run(
+                trainer, shared, key, mesh=mesh
+            ).compile_seconds
+            runners[("fnnet_shared_mesh", k)] = lambda s=shared: (
+                sweep.run(trainer, s, key, mesh=mesh).metrics
+            )
 
     for k in [s for s in sizes if s >= 8][:2]:  # raw-JAX vmaps at the two smallest K >= 8
         lrs = jnp.asarray(members[k])
@@ -159,6 +172,15 @@ def measure(sizes: list[int], rounds: int, sequential_members: int) -> dict:
             )
             compile_s[(name, k)] = time.perf_counter() - tic
             runners[(name, k)] = lambda f=fn, a=(lrs, member_keys, *train): f(*a)
+        if mesh is not None and k % devices == 0:
+            split, whole = parallel.leading_sharding(mesh), parallel.replicated(mesh)
+            program = jax.jit(jax.vmap(raw_run, in_axes=(0, None, None, None)),
+                              in_shardings=(split, whole, whole, whole), out_shardings=split)  # fmt: skip
+            args = (jax.device_put(lrs, split), *parallel.replicate((key, *train), mesh))
+            tic = time.perf_counter()
+            fn = program.lower(*args).compile()
+            compile_s[("raw_vmap_shared_mesh", k)] = time.perf_counter() - tic
+            runners[("raw_vmap_shared_mesh", k)] = lambda f=fn, a=args: f(*a)
 
     hp0 = {"learning_rate": jnp.float32(1e-3)}
     tic = time.perf_counter()
@@ -207,7 +229,7 @@ def measure(sizes: list[int], rounds: int, sequential_members: int) -> dict:
 
 def _per_member(result: dict, name: str, k: int, field: str = "ms_per_member") -> float | None:
     for row in result["rows"]:
-        if row["runner"] == name and row["members"] == k:
+        if row["runner"] == name and (row["members"] == k or name == "sequential"):
             return row[field]
     return None
 
@@ -236,12 +258,19 @@ def table(result: dict) -> str:
     for k in ks:
         fast = _per_member(result, "fnnet_shared", k)
         fast_cpu = _per_member(result, "fnnet_shared", k, "cpu_ms_per_member")
-        for peer in ("raw_vmap_own", "raw_vmap_shared", "fnnet_own_keys"):
+        for peer in ("raw_vmap_own", "raw_vmap_shared", "fnnet_own_keys", "sequential"):
             other = _per_member(result, peer, k)
             other_cpu = _per_member(result, peer, k, "cpu_ms_per_member")
             if fast and other:
                 lines.append(f"- K = {k}: `{peer}` / `fnnet_shared` = {other / fast:.2f} (wall), "
                              f"{other_cpu / fast_cpu:.2f} (CPU)")  # fmt: skip
+        mesh_fast = _per_member(result, "fnnet_shared_mesh", k)
+        for peer in ("raw_vmap_shared_mesh", "raw_vmap_own", "sequential"):
+            other = _per_member(result, peer, k)
+            if mesh_fast and other:
+                lines.append(
+                    f"- K = {k}: `{peer}` / `fnnet_shared_mesh` = {other / mesh_fast:.2f} (wall)"
+                )
     compiles = {r["members"]: r["compile_s"] for r in rows if r["runner"] == "fnnet_shared"}
     if len(compiles) > 1:
         lo, hi = min(compiles), max(compiles)
@@ -256,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None, help="comma-separated K (default 1,8,32,128)")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sweeps"))
+    parser.add_argument("--devices", type=int, default=os.cpu_count() or 1,
+                        help="CPU devices for the *_mesh runners (default: the CPU count; 1: none)")  # fmt: skip
     args = parser.parse_args(argv)
+    jax.config.update("jax_num_cpu_devices", max(1, args.devices))  # before any device is used
     default = "8,32" if args.quick else "1,8,32,128"
     sizes = sorted(int(k) for k in (args.sizes or default).split(","))
     result = measure(sizes, args.rounds or (2 if args.quick else 3), sequential_members=8)
