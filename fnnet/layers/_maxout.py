@@ -22,7 +22,8 @@ import jax.numpy as jnp
 from fnnet import activations, initializers
 from fnnet._checks import check_positive_int
 from fnnet._types import Initializer
-from fnnet.layers import Dense, Layer  # bound in fnnet.layers before this module loads
+from fnnet.layers._contract import Layer
+from fnnet.layers._dense import Dense
 
 
 def Maxout(
