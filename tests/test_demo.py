@@ -186,7 +186,7 @@ _RNN = "adam lr 0.01, batch 100, 1 epochs (40 steps), dropout 0.0"
 )  # fmt: skip
 def test_tiny_run_of_each_model(dataset, model, parameters, steps, line, tmp_path, capsys,
                                 monkeypatch):  # fmt: skip
-    monkeypatch.setattr(demo.data, "mnist1d", _mnist1d)
+    monkeypatch.setattr(fnnet.data, "mnist1d", _mnist1d)
     argv = ["--dataset", dataset, "--model", model, "--epochs", "1", "--quiet"]
     assert demo.main([*argv, "--out", str(tmp_path)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
