@@ -27,14 +27,14 @@ import fnnet
 ROOT = pathlib.Path(fnnet.__file__).resolve().parent
 FILES = sorted(ROOT.rglob("*.py"))
 SHARED = {"fnnet._checks", "fnnet._types"}  # shared private modules: everyone may import them
-SCRIPTS = {  # entry points: nothing imports them (the demo package is one entry point)
-    "fnnet.demo",
-    "fnnet.demo.__main__",
-    "fnnet.demo._cli",
-    "fnnet.demo._models",
-    "fnnet.demo._run",
-    "fnnet.gradcheck.__main__",
-}
+ENTRY_POINTS = ("fnnet.demo", "fnnet.gradcheck.__main__")  # run, never imported by fnnet
+
+
+def _script(module: str) -> bool:
+    """Whether ``module`` belongs to an entry point (the demo package is one)."""
+    return any(module == e or module.startswith(e + ".") for e in ENTRY_POINTS)
+
+
 MAX_LINES = 420  # "about 400"
 
 
@@ -206,7 +206,7 @@ def test_the_units_import_graph_is_acyclic():
             _unit(t) for t in _edges(path) if _unit(t) != _unit(module)
         )
     importers = sorted(m for m, p in MODULES.items() if "fnnet" in _edges(p) and m != "fnnet")
-    assert set(importers) <= SCRIPTS, f"only entry-point scripts import the top level: {importers}"
+    assert all(map(_script, importers)), f"only entry points import the top level: {importers}"
     assert _cycle(graph) == []
 
 
@@ -218,21 +218,7 @@ def test_the_cycle_finder_finds_a_cycle():
 # -- module size -------------------------------------------------------------------------------
 
 
-# Known violations, each with its owner (the mark goes when the file is split; an XPASS in the
-# summary says it can). None today.
-_LONG: dict[str, str] = {}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(reason=_LONG[p.name], strict=False))
-        if p.name in _LONG
-        else p
-        for p in FILES
-    ],
-    ids=lambda p: str(p.relative_to(ROOT)),
-)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_modules_stay_near_400_lines(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES, path
 
@@ -257,7 +243,7 @@ def _exported() -> dict[int, tuple[object, list[str]]]:
 
 def test_every_public_module_declares_its_public_names():
     """Library modules list their public names in ``__all__`` (scripts are run, not imported)."""
-    for name in sorted(set(_public_modules()) - SCRIPTS):
+    for name in sorted(m for m in _public_modules() if not _script(m)):
         module = importlib.import_module(name)
         assert hasattr(module, "__all__"), f"{name} has no __all__"
         assert len(set(module.__all__)) == len(module.__all__), f"{name}.__all__ repeats a name"
