@@ -17,7 +17,8 @@ import re
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -276,7 +277,11 @@ def hlo_stats(compiled: Any) -> dict[str, Any]:
         cost = compiled.cost_analysis()
         if isinstance(cost, (list, tuple)):
             cost = cost[0] if cost else {}
-        for k_in, k_out in (("flops", "xla_flops"), ("bytes accessed", "xla_bytes_accessed"), ("transcendentals", "xla_transcendentals")):
+        for k_in, k_out in (
+            ("flops", "xla_flops"),
+            ("bytes accessed", "xla_bytes_accessed"),
+            ("transcendentals", "xla_transcendentals"),
+        ):
             if cost and k_in in cost:
                 out[k_out] = float(cost[k_in])
     except Exception as e:  # noqa: BLE001
@@ -298,8 +303,14 @@ def calibrate(runner: Runner, target_s: float, max_units: int = 1_000_000) -> in
     return max(1, min(max_units, round(n * target_s / max(dt, 1e-9))))
 
 
-def interleaved(runners: list[Runner], *, reps: int, target_s: float, warmup_units: int = 1,
-                log: Callable[[str], None] = lambda s: None) -> None:
+def interleaved(
+    runners: list[Runner],
+    *,
+    reps: int,
+    target_s: float,
+    warmup_units: int = 1,
+    log: Callable[[str], None] = lambda s: None,
+) -> None:
     """Warm up and calibrate every runner, then time ``reps`` rounds, A, B, C, A, B, C, ...,
     rotating the first runner each round. Fills ``runner.samples`` (seconds per step)."""
     for r in runners:
@@ -316,7 +327,13 @@ def interleaved(runners: list[Runner], *, reps: int, target_s: float, warmup_uni
 def summarize(samples: list[float]) -> dict[str, float]:
     s = sorted(samples)
     q = statistics.quantiles(s, n=4, method="inclusive") if len(s) >= 2 else [s[0]] * 3
-    return {"median_s": statistics.median(s), "p25_s": q[0], "p75_s": q[2], "min_s": s[0], "max_s": s[-1]}
+    return {
+        "median_s": statistics.median(s),
+        "p25_s": q[0],
+        "p75_s": q[2],
+        "min_s": s[0],
+        "max_s": s[-1],
+    }
 
 
 # ---------------------------------------------------------------- the GEMM limit
@@ -361,7 +378,12 @@ def torch_gemm_peak(n: int, repeats: int) -> dict[str, Any] | None:
         t0 = time.perf_counter()
         torch.mm(a, b)
         times.append(time.perf_counter() - t0)
-    return {"size": n, "repeats": repeats, "best_s": min(times), "gflops_best": 2.0 * n**3 / min(times) / 1e9}
+    return {
+        "size": n,
+        "repeats": repeats,
+        "best_s": min(times),
+        "gflops_best": 2.0 * n**3 / min(times) / 1e9,
+    }
 
 
 # ---------------------------------------------------------------- machine information
@@ -384,7 +406,16 @@ def _cpu_flags() -> list[str]:
             for line in f:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+                    wanted = (
+                        "sse4_2",
+                        "avx",
+                        "avx2",
+                        "fma",
+                        "avx512f",
+                        "avx512_bf16",
+                        "avx512_vnni",
+                        "amx_tile",
+                    )
                     return [f for f in wanted if f in flags]
     except OSError:
         pass
@@ -411,8 +442,15 @@ def machine_info(torch_threads: int | None) -> dict[str, Any]:
     except (OSError, ValueError, IndexError):
         mem_kb = 0
     env_keys = (
-        "XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_X64", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "TF_CPP_MIN_LOG_LEVEL",
+        "XLA_FLAGS",
+        "JAX_PLATFORMS",
+        "JAX_ENABLE_X64",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_WAIT_POLICY",
+        "KMP_BLOCKTIME",
+        "TF_CPP_MIN_LOG_LEVEL",
     )
     info: dict[str, Any] = {
         "cpu_model": _cpu_model(),
@@ -422,7 +460,9 @@ def machine_info(torch_threads: int | None) -> dict[str, Any]:
         "memory_gb": round(mem_kb / 2**20, 1),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
-        "versions": {m: _version(m) for m in ("jax", "jaxlib", "numpy", "fnnet", "torch", "scikit-learn")},
+        "versions": {
+            m: _version(m) for m in ("jax", "jaxlib", "numpy", "fnnet", "torch", "scikit-learn")
+        },
         "jax_devices": [str(d) for d in jax.devices()],
         "env": {k: os.environ.get(k) for k in env_keys if os.environ.get(k) is not None},
         "xla_flags": os.environ.get("XLA_FLAGS", ""),

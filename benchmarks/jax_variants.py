@@ -237,7 +237,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
         ),
         Variant(
             "fnnet_mlp",
-            "MLP(...).loss, the whole-network rule mlp_loss (fused output δ); bare step",
+            "MLP(...).loss, the whole-network rule mlp_loss (matched output δ); bare step",
             fresh_state,
             bare_step(mlp_loss),
             "hand",

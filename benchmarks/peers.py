@@ -11,7 +11,6 @@ import time
 import warnings
 
 import numpy as np
-
 from configs import Config
 from harness import Runner, rss_bytes
 from jax_variants import B1, B2, EPS, LEARNING_RATE
@@ -41,7 +40,9 @@ class TorchRunner(Runner):
     library = "torch"
     family = "peer"
 
-    def __init__(self, config: Config, x: np.ndarray, y: np.ndarray, params: list, threads: int) -> None:
+    def __init__(
+        self, config: Config, x: np.ndarray, y: np.ndarray, params: list, threads: int
+    ) -> None:
         super().__init__()
         import torch
 
@@ -62,7 +63,9 @@ class TorchRunner(Runner):
             if i < len(params) - 1:
                 layers.append(act())
         self.model = torch.nn.Sequential(*layers)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE, betas=(B1, B2), eps=EPS)
+        self.opt = torch.optim.Adam(
+            self.model.parameters(), lr=LEARNING_RATE, betas=(B1, B2), eps=EPS
+        )
         pool = min(len(x), 16)
         self.xs = [torch.from_numpy(np.asarray(x[i])) for i in range(pool)]
         self.ys = [torch.from_numpy(np.asarray(y[i]).astype(np.int64)) for i in range(pool)]
@@ -80,7 +83,10 @@ class TorchRunner(Runner):
         t0 = time.perf_counter()
         self.loss = self._step(self.xs[0], self.ys[0])
         self.first_loss = float(self.loss.detach())
-        self.info = {"first_call_s": time.perf_counter() - t0, "rss_delta_bytes": rss_bytes() - rss0}
+        self.info = {
+            "first_call_s": time.perf_counter() - t0,
+            "rss_delta_bytes": rss_bytes() - rss0,
+        }
 
     def run(self, n: int) -> float:
         xs, ys, pool, step = self.xs, self.ys, len(self.xs), self._step
@@ -138,7 +144,10 @@ class SklearnRunner(Runner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model.partial_fit(self.xs[0], self.ys[0], classes=self.classes)
-        self.info = {"first_call_s": time.perf_counter() - t0, "rss_delta_bytes": rss_bytes() - rss0}
+        self.info = {
+            "first_call_s": time.perf_counter() - t0,
+            "rss_delta_bytes": rss_bytes() - rss0,
+        }
         self.first_loss = float(self.model.loss_)
 
     def run(self, n: int) -> float:

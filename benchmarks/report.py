@@ -79,21 +79,40 @@ def markdown(res: dict[str, Any]) -> str:
             "",
         ]
         rows = []
-        for e in sorted(c["results"], key=lambda e: (e["library"] != "jax", e["mode"], e["median_s"])):
+        for e in sorted(
+            c["results"], key=lambda e: (e["library"] != "jax", e["mode"], e["median_s"])
+        ):
             rows.append(
                 [
                     f"`{e['variant']}`",
                     e["mode"],
                     f"{fmt_time(e['median_s'])} [{fmt_time(e['p25_s'])}, {fmt_time(e['p75_s'])}]",
-                    f"{e['ratio_vs_reference']:.2f}" if e["ratio_vs_reference"] is not None else "–",
+                    f"{e['ratio_vs_reference']:.2f}"
+                    if e["ratio_vs_reference"] is not None
+                    else "–",
                     f"{e['ratio_of_minima']:.2f}" if e.get("ratio_of_minima") is not None else "–",
                     _pct(e["gemm_fraction"]),
                     _pct(e["gemm_fraction_matched"]),
                     f"{e['steps_per_s']:,.0f}",
-                    f"{e['cpu_utilization_median']:.2f}" if e["cpu_utilization_median"] is not None else "–",
+                    f"{e['cpu_utilization_median']:.2f}"
+                    if e["cpu_utilization_median"] is not None
+                    else "–",
                 ]
             )
-        lines += _table(["variant", "mode", "median/step [IQR]", "× ref", "× ref (min)", "% limit", "% matched", "steps/s", "CPU util"], rows)
+        lines += _table(
+            [
+                "variant",
+                "mode",
+                "median/step [IQR]",
+                "× ref",
+                "× ref (min)",
+                "% limit",
+                "% matched",
+                "steps/s",
+                "CPU util",
+            ],
+            rows,
+        )
         lines.append("")
     lines += [
         "## Compilation and memory",
@@ -130,19 +149,60 @@ def markdown(res: dict[str, Any]) -> str:
                 ]
             )
     lines += _table(
-        ["config", "variant", "mode", "lower ms", "compile ms", "first ms", "args MB", "temp MB",
-         "RSS Δ MB", "kernels", "fusions", "dots", "copies", "XLA GB"],
+        [
+            "config",
+            "variant",
+            "mode",
+            "lower ms",
+            "compile ms",
+            "first ms",
+            "args MB",
+            "temp MB",
+            "RSS Δ MB",
+            "kernels",
+            "fusions",
+            "dots",
+            "copies",
+            "XLA GB",
+        ],
         rows,
     )
-    lines += ["", "## Goals", "", f"Checked with a {100 * s['tolerance']:.0f}% noise allowance.", ""]
+    lines += [
+        "",
+        "## Goals",
+        "",
+        f"Checked with a {100 * s['tolerance']:.0f}% noise allowance.",
+        "",
+    ]
     rows = []
     for goal in res["goals"]:
-        value = f"{100 * goal['value']:.1f}%" if "fraction" in goal["detail"] else f"{goal['value']:.3f}"
-        rows.append([goal["goal"], goal["config"], goal["mode"], f"`{goal['subject']}`", f"`{goal['reference']}`",
-                     value, "yes" if goal["ok"] else "**no**"])
-    lines += _table(["goal", "config", "mode", "subject", "against", "time ratio / fraction", "met"], rows)
+        value = (
+            f"{100 * goal['value']:.1f}%"
+            if "fraction" in goal["detail"]
+            else f"{goal['value']:.3f}"
+        )
+        rows.append(
+            [
+                goal["goal"],
+                goal["config"],
+                goal["mode"],
+                f"`{goal['subject']}`",
+                f"`{goal['reference']}`",
+                value,
+                "yes" if goal["ok"] else "**no**",
+            ]
+        )
+    lines += _table(
+        ["goal", "config", "mode", "subject", "against", "time ratio / fraction", "met"], rows
+    )
     sw = res.get("sweeps") or {}
-    lines += ["", "## Sweep scaling", "", f"Status: {sw.get('status')}" + (f" (`{sw['command']}`)" if sw.get("command") else ""), ""]
+    lines += [
+        "",
+        "## Sweep scaling",
+        "",
+        f"Status: {sw.get('status')}" + (f" (`{sw['command']}`)" if sw.get("command") else ""),
+        "",
+    ]
     if sw.get("markdown"):
         lines += [sw["markdown"].strip(), ""]
     lines += ["## Variants", ""]

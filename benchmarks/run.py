@@ -15,7 +15,6 @@ import argparse
 import datetime as _dt
 import gc
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -27,10 +26,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
 import harness  # noqa: E402
+import numpy as np  # noqa: E402
 import report  # noqa: E402
 from configs import CONFIGS, Config  # noqa: E402
 from jax_variants import AUTODIFF_TWIN, FULL_VARIANTS, QUICK_VARIANTS, all_variants  # noqa: E402
@@ -40,27 +37,68 @@ REFERENCE = "raw_jax"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer rounds and shorter rounds (about 2 minutes)")
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny configuration, raw_jax and fnnet_step only, 2 rounds, no peers, small GEMM (seconds)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="fewer rounds and shorter rounds (about 2 minutes)"
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny configuration, raw_jax and fnnet_step only, 2 rounds, no peers, small GEMM (seconds)",
+    )
     p.add_argument("--configs", default=None, help=f"comma-separated subset of {','.join(CONFIGS)}")
-    p.add_argument("--variants", default=None,
-                   help=f"comma-separated JAX variants, raw_jax always included (default: {','.join(FULL_VARIANTS)}; "
-                   f"quick: {','.join(QUICK_VARIANTS)})")
-    p.add_argument("--modes", default="loop,scan", help="JAX compilation modes: loop, scan, or both (default)")
-    p.add_argument("--reps", type=int, default=None, help="timed rounds per runner (default 15; quick 5)")
-    p.add_argument("--target-seconds", type=float, default=None, help="wall time of one round per runner (default 0.25; quick 0.06)")
+    p.add_argument(
+        "--variants",
+        default=None,
+        help=f"comma-separated JAX variants, raw_jax always included (default: {','.join(FULL_VARIANTS)}; "
+        f"quick: {','.join(QUICK_VARIANTS)})",
+    )
+    p.add_argument(
+        "--modes", default="loop,scan", help="JAX compilation modes: loop, scan, or both (default)"
+    )
+    p.add_argument(
+        "--reps", type=int, default=None, help="timed rounds per runner (default 15; quick 5)"
+    )
+    p.add_argument(
+        "--target-seconds",
+        type=float,
+        default=None,
+        help="wall time of one round per runner (default 0.25; quick 0.06)",
+    )
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn even if installed")
     p.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    p.add_argument("--gemm-size", type=int, default=None, help="square matmul size for the GEMM limit (default 2048)")
-    p.add_argument("--gemm-repeats", type=int, default=None, help="timed matmuls, best taken (default 7; quick 4)")
-    p.add_argument("--tolerance", type=float, default=0.05, help="noise allowance when checking goals (default 0.05 = 5%%)")
-    p.add_argument("--sweeps", action="store_true", help="also run benchmarks/sweep_scaling.py if present")
-    p.add_argument("--out", default=str(HERE / "results"), help="output folder (default benchmarks/results/)")
-    p.add_argument("--figures", default=None,
-                   help="PNG folder (default benchmarks/figures/ with the default --out, else OUT/figures)")
+    p.add_argument(
+        "--gemm-size",
+        type=int,
+        default=None,
+        help="square matmul size for the GEMM limit (default 2048)",
+    )
+    p.add_argument(
+        "--gemm-repeats",
+        type=int,
+        default=None,
+        help="timed matmuls, best taken (default 7; quick 4)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="noise allowance when checking goals (default 0.05 = 5%%)",
+    )
+    p.add_argument(
+        "--sweeps", action="store_true", help="also run benchmarks/sweep_scaling.py if present"
+    )
+    p.add_argument(
+        "--out", default=str(HERE / "results"), help="output folder (default benchmarks/results/)"
+    )
+    p.add_argument(
+        "--figures",
+        default=None,
+        help="PNG folder (default benchmarks/figures/ with the default --out, else OUT/figures)",
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.quick = True
@@ -83,7 +121,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.mode_list = [m for m in args.modes.split(",") if m]
     if not set(args.mode_list) <= {"loop", "scan"} or not args.mode_list:
         p.error("--modes must be loop, scan or loop,scan")
-    args.variant_list = tuple(args.variants.split(",")) if args.variants else (QUICK_VARIANTS if args.quick else FULL_VARIANTS)
+    args.variant_list = (
+        tuple(args.variants.split(","))
+        if args.variants
+        else (QUICK_VARIANTS if args.quick else FULL_VARIANTS)
+    )
     return args
 
 
@@ -98,7 +140,9 @@ def make_data(config: Config, n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def build_runners(config: Config, args: argparse.Namespace, peers: dict[str, bool]) -> list[harness.Runner]:
+def build_runners(
+    config: Config, args: argparse.Namespace, peers: dict[str, bool]
+) -> list[harness.Runner]:
     """The JAX variants in each mode, then the peers; the GEMM runner is added by run_config."""
     steps = config.quick_scan_steps if args.quick else config.scan_steps
     x, y = make_data(config, max(steps, 16))
@@ -151,7 +195,9 @@ def run_config(config: Config, args: argparse.Namespace, peers: dict[str, bool])
                 **stats,
                 "steps_per_s": 1.0 / stats["median_s"],
                 "gemm_fraction": None,  # filled in by main() from the run's GEMM peak
-                "gemm_fraction_matched": config.step_flops / (np.median(gemm_rates) * 1e9) / stats["median_s"],
+                "gemm_fraction_matched": config.step_flops
+                / (np.median(gemm_rates) * 1e9)
+                / stats["median_s"],
                 "cpu_utilization_median": float(np.nanmedian(r.cpu)) if r.cpu else None,
                 "first_loss": r.first_loss,
                 "last_loss": r.last_loss,
@@ -189,7 +235,9 @@ def run_config(config: Config, args: argparse.Namespace, peers: dict[str, bool])
         "first_loss_spread": _loss_spread(results),
         "results": results,
     }
-    log(f"  GEMM interleaved: median {np.median(gemm_rates):.1f}, best {max(gemm_rates):.1f} GFLOP/s")
+    log(
+        f"  GEMM interleaved: median {np.median(gemm_rates):.1f}, best {max(gemm_rates):.1f} GFLOP/s"
+    )
     for e in sorted(results, key=lambda e: (e["mode"], e["median_s"])):
         log(
             f"  {e['variant']:>22}/{e['mode']:<11} {report.fmt_time(e['median_s']):>9}/step"
@@ -204,7 +252,11 @@ def run_config(config: Config, args: argparse.Namespace, peers: dict[str, bool])
 def _loss_spread(results: list[dict]) -> float | None:
     """Largest difference between the first-step losses of the runners that share the initial
     params (every JAX variant and PyTorch): a correctness cross-check of the benchmark."""
-    losses = [e["first_loss"] for e in results if e["library"] in ("jax", "torch") and e["first_loss"] is not None]
+    losses = [
+        e["first_loss"]
+        for e in results
+        if e["library"] in ("jax", "torch") and e["first_loss"] is not None
+    ]
     return float(max(losses) - min(losses)) if losses else None
 
 
@@ -219,8 +271,18 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
         return None
 
     def add(goal, cfg, mode, subject, reference, ratio, ok, detail=""):
-        goals.append({"goal": goal, "config": cfg, "mode": mode, "subject": subject, "reference": reference,
-                      "value": ratio, "ok": bool(ok), "detail": detail})
+        goals.append(
+            {
+                "goal": goal,
+                "config": cfg,
+                "mode": mode,
+                "subject": subject,
+                "reference": reference,
+                "value": ratio,
+                "ok": bool(ok),
+                "detail": detail,
+            }
+        )
 
     for cfg in configs:
         for hand, auto in AUTODIFF_TWIN.items():
@@ -228,7 +290,16 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
                 a, b = t(cfg, hand, mode), t(cfg, auto, mode)
                 if a and b:
                     r = a["median_s"] / b["median_s"]
-                    add("hand rules no slower than autodiff", cfg, mode, hand, auto, r, r <= 1 + tol, "time ratio")
+                    add(
+                        "hand rules no slower than autodiff",
+                        cfg,
+                        mode,
+                        hand,
+                        auto,
+                        r,
+                        r <= 1 + tol,
+                        "time ratio",
+                    )
     for cfg in ("medium", "wide"):
         if cfg not in configs:
             continue
@@ -237,15 +308,32 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
                 a, b = t(cfg, subject, mode), t(cfg, REFERENCE, mode)
                 if a and b:
                     r = a["median_s"] / b["median_s"]
-                    add("at least as fast as raw JAX", cfg, mode, subject, REFERENCE, r, r <= 1 + tol, "time ratio")
+                    add(
+                        "at least as fast as raw JAX",
+                        cfg,
+                        mode,
+                        subject,
+                        REFERENCE,
+                        r,
+                        r <= 1 + tol,
+                        "time ratio",
+                    )
     if "wide" in configs:
         for subject in ("fnnet_step", "fnnet_step_fit", "fnnet_serial", "fnnet_mlp", REFERENCE):
             for mode in ("loop", "scan"):
                 a = t("wide", subject, mode)
                 if a:
                     f = a["gemm_fraction"]
-                    add("wide at >= 85% of the GEMM limit", "wide", mode, subject, "GEMM peak", f, f >= 0.85,
-                        f"fraction of the GEMM limit (load-matched: {100 * a['gemm_fraction_matched']:.1f}%)")
+                    add(
+                        "wide at >= 85% of the GEMM limit",
+                        "wide",
+                        mode,
+                        subject,
+                        "GEMM peak",
+                        f,
+                        f >= 0.85,
+                        f"fraction of the GEMM limit (load-matched: {100 * a['gemm_fraction_matched']:.1f}%)",
+                    )
     for cfg in ("tiny", "small"):
         if cfg not in configs:
             continue
@@ -253,7 +341,16 @@ def evaluate_goals(configs: dict[str, dict], tol: float) -> list[dict[str, Any]]
             a, b = t(cfg, subject, "scan"), t(cfg, REFERENCE, "scan")
             if a and b:
                 r = a["median_s"] / b["median_s"]
-                add("as fast as raw JAX under lax.scan", cfg, "scan", subject, REFERENCE, r, r <= 1 + tol, "time ratio")
+                add(
+                    "as fast as raw JAX under lax.scan",
+                    cfg,
+                    "scan",
+                    subject,
+                    REFERENCE,
+                    r,
+                    r <= 1 + tol,
+                    "time ratio",
+                )
     return goals
 
 
@@ -303,8 +400,12 @@ def main(argv: list[str] | None = None) -> int:
         "sklearn": (not args.no_sklearn) and peer_mod.sklearn_available(),
     }
     machine = harness.machine_info(args.torch_threads if peers["torch"] else None)
-    command = shlex.join(["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
-    log(f"fnnet benchmarks: {machine['cpu_model']}, {machine['cpus_available']} CPUs, load {machine['load_average_start']}")
+    command = shlex.join(
+        ["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]
+    )
+    log(
+        f"fnnet benchmarks: {machine['cpu_model']}, {machine['cpus_available']} CPUs, load {machine['load_average_start']}"
+    )
     log(f"peers: {', '.join(k for k, v in peers.items() if v) or 'none'}")
 
     gemm_start = harness.gemm_peak(args.gemm_size, args.gemm_repeats)
@@ -316,13 +417,20 @@ def main(argv: list[str] | None = None) -> int:
 
     gemm_end = harness.gemm_peak(args.gemm_size, args.gemm_repeats)
     # the limit: the best matmul rate seen anywhere in this run (start, end, interleaved rounds)
-    peak = max([gemm_start["gflops_best"], gemm_end["gflops_best"],
-                *(c["gemm_interleaved"]["gflops_best"] for c in configs.values())])
+    peak = max(
+        [
+            gemm_start["gflops_best"],
+            gemm_end["gflops_best"],
+            *(c["gemm_interleaved"]["gflops_best"] for c in configs.values()),
+        ]
+    )
     for c in configs.values():
         c["gemm_limit_step_s"] = c["flops_per_step"] / (peak * 1e9)
         for e in c["results"]:
             e["gemm_fraction"] = c["gemm_limit_step_s"] / e["median_s"]
-    torch_gemm = harness.torch_gemm_peak(args.gemm_size, args.gemm_repeats) if peers["torch"] else None
+    torch_gemm = (
+        harness.torch_gemm_peak(args.gemm_size, args.gemm_repeats) if peers["torch"] else None
+    )
     log(f"GEMM at the end: {gemm_end['gflops_best']:.1f} GFLOP/s; limit used {peak:.1f} GFLOP/s")
 
     results: dict[str, Any] = {
@@ -354,9 +462,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     machine["load_average_end"] = harness.load_average()
     results["duration_s"] = time.perf_counter() - t_start
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=1, default=_json_default) + "\n"
+    )
     (out_dir / "results.md").write_text(report.markdown(results))
-    log(f"wrote {out_dir / 'results.json'} and {out_dir / 'results.md'} in {results['duration_s']:.0f} s")
+    log(
+        f"wrote {out_dir / 'results.json'} and {out_dir / 'results.md'} in {results['duration_s']:.0f} s"
+    )
     try:  # the figures (matplotlib, the `examples` extra): benchmarks/figures/*.png
         import plots
 

@@ -48,13 +48,24 @@ def build(config: str, epochs: int) -> sweep.Trainer:
     if config == "digits":
         digits = fnnet.data.digits()
         net = fnnet.serial(fnnet.Dense(64, activations.relu), fnnet.Dense(10))
-        train, val, batch = (digits.x[:1024], digits.y[:1024]), (digits.x[1024:1280], digits.y[1024:1280]), 64
+        train, val, batch = (
+            (digits.x[:1024], digits.y[:1024]),
+            (digits.x[1024:1280], digits.y[1024:1280]),
+            64,
+        )
     else:
         moons = fnnet.data.two_moons(jax.random.key(1), 320)
         net = fnnet.serial(fnnet.Dense(8, activations.tanh), fnnet.Dense(2))
         train, val, batch = (moons.x[:256], moons.y[:256]), (moons.x[256:], moons.y[256:]), 8
-    return sweep.make_trainer(net, losses.softmax_cross_entropy, _optimizer, train, epochs=epochs,
-                              batch_size=batch, validation=val)
+    return sweep.make_trainer(
+        net,
+        losses.softmax_cross_entropy,
+        _optimizer,
+        train,
+        epochs=epochs,
+        batch_size=batch,
+        validation=val,
+    )
 
 
 DESCRIPTIONS = {
@@ -74,8 +85,15 @@ def measure(config: str, sizes: list[int], epochs: int, rounds: int) -> dict:
     alone = jax.jit(trainer.run).lower(hp0, key, trainer.data).compile()
     alone_compile = time.perf_counter() - tic
 
-    spaces = {k: sweep.random_search(jax.random.fold_in(key, k), k, learning_rate=sweep.log_uniform(1e-4, 1e-1),
-                                     weight_decay=sweep.log_uniform(1e-5, 1e-1)) for k in sizes}
+    spaces = {
+        k: sweep.random_search(
+            jax.random.fold_in(key, k),
+            k,
+            learning_rate=sweep.log_uniform(1e-4, 1e-1),
+            weight_decay=sweep.log_uniform(1e-5, 1e-1),
+        )
+        for k in sizes
+    }
     compile_seconds = {}
     for k in sizes:  # compile every K first (run() compiles once per member-axis length)
         compile_seconds[k] = sweep.run(trainer, spaces[k], key).compile_seconds
@@ -100,11 +118,27 @@ def measure(config: str, sizes: list[int], epochs: int, rounds: int) -> dict:
     rows = []
     for k in sizes:
         s, q = statistics.median(samples[k]["sweep"]), statistics.median(samples[k]["sequential"])
-        rows.append({"members": k, "sweep_s": s, "sweep_ms_per_member": 1e3 * s / k, "sequential_s": q,
-                     "sequential_ms_per_member": 1e3 * q / k, "speedup": q / s, "sweep_compile_s": compile_seconds[k]})
-    return {"config": config, "description": DESCRIPTIONS[config], "epochs": epochs, "rounds": rounds, "rows": rows,
-            "samples": {str(k): v for k, v in samples.items()}, "single_member_compile_s": alone_compile,
-            "load_average": {"before": load_before, "after": _load()}}
+        rows.append(
+            {
+                "members": k,
+                "sweep_s": s,
+                "sweep_ms_per_member": 1e3 * s / k,
+                "sequential_s": q,
+                "sequential_ms_per_member": 1e3 * q / k,
+                "speedup": q / s,
+                "sweep_compile_s": compile_seconds[k],
+            }
+        )
+    return {
+        "config": config,
+        "description": DESCRIPTIONS[config],
+        "epochs": epochs,
+        "rounds": rounds,
+        "rows": rows,
+        "samples": {str(k): v for k, v in samples.items()},
+        "single_member_compile_s": alone_compile,
+        "load_average": {"before": load_before, "after": _load()},
+    }
 
 
 def table(m: dict) -> str:
@@ -128,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="K = 1, 8, 32; 2 epochs; 2 rounds")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sweeps"))
-    parser.add_argument("--configs", default="tiny,digits", help="comma-separated subset of tiny,digits")
-    parser.add_argument("--sizes", default=None, help="comma-separated K values (default 1,8,32,128,256)")
+    parser.add_argument(
+        "--configs", default="tiny,digits", help="comma-separated subset of tiny,digits"
+    )
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated K values (default 1,8,32,128,256)"
+    )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args(argv)
@@ -137,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(configs) - set(DESCRIPTIONS))
     if unknown:
         parser.error(f"--configs: unknown {unknown}; choose from {sorted(DESCRIPTIONS)}")
-    sizes = [int(k) for k in args.sizes.split(",")] if args.sizes else ([1, 8, 32] if args.quick else [1, 8, 32, 128, 256])
+    sizes = (
+        [int(k) for k in args.sizes.split(",")]
+        if args.sizes
+        else ([1, 8, 32] if args.quick else [1, 8, 32, 128, 256])
+    )
     epochs = args.epochs or (2 if args.quick else 10)
     rounds = args.rounds or (2 if args.quick else 3)
 
@@ -147,12 +189,22 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep_scaling.md").write_text(text + "\n")
-    (out / "sweep_scaling.json").write_text(json.dumps({
-        "results": results,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
-                    "xla_flags": os.environ.get("XLA_FLAGS", "")},
-    }, indent=2))
+    (out / "sweep_scaling.json").write_text(
+        json.dumps(
+            {
+                "results": results,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "jax": jax.__version__,
+                    "devices": [str(d) for d in jax.devices()],
+                    "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                },
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

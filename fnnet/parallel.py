@@ -21,7 +21,8 @@ Set the device count before JAX starts to try this on a CPU:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -32,7 +33,9 @@ from jax.sharding import PartitionSpec as P
 from fnnet._types import PRNGKey
 
 
-def device_mesh(axis_name: str = "data", *, num_devices: int | None = None, devices: Sequence[Any] | None = None) -> Mesh:
+def device_mesh(
+    axis_name: str = "data", *, num_devices: int | None = None, devices: Sequence[Any] | None = None
+) -> Mesh:
     """A one-axis ``Mesh`` over ``num_devices`` devices (default: all), with automatic sharding.
 
     Args:
@@ -45,7 +48,9 @@ def device_mesh(axis_name: str = "data", *, num_devices: int | None = None, devi
     available = list(jax.devices() if devices is None else devices)
     n = len(available) if num_devices is None else num_devices
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(available):
-        raise ValueError(f"`num_devices` must be an int in [1, {len(available)}]; got {num_devices!r}.")
+        raise ValueError(
+            f"`num_devices` must be an int in [1, {len(available)}]; got {num_devices!r}."
+        )
     return jax.make_mesh((n,), (axis_name,), axis_types=(AxisType.Auto,), devices=available[:n])
 
 
@@ -57,7 +62,9 @@ def check_mesh(mesh: Any) -> Mesh:
     rules are written free of sharding annotations, so they run on automatic axes.
     """
     if not isinstance(mesh, Mesh):
-        raise TypeError(f"`mesh` must be a jax.sharding.Mesh (e.g. fnnet.parallel.device_mesh()); got {mesh!r}.")
+        raise TypeError(
+            f"`mesh` must be a jax.sharding.Mesh (e.g. fnnet.parallel.device_mesh()); got {mesh!r}."
+        )
     if all(t == AxisType.Auto for t in mesh.axis_types):
         return mesh
     return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
@@ -136,7 +143,9 @@ def constrain_batches(batches: Any, mesh: Mesh) -> Any:
     return jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, spec), batches)
 
 
-def data_parallel_step(step: Callable[..., Any], mesh: Mesh, *, donate: bool = True) -> Callable[..., Any]:
+def data_parallel_step(
+    step: Callable[..., Any], mesh: Mesh, *, donate: bool = True
+) -> Callable[..., Any]:
     """Compile a train step ``(state, batch, key) -> (state, metrics)`` to run data-parallel on ``mesh``.
 
     The state and the key are replicated, each array of ``batch`` is split along its rows
@@ -157,10 +166,17 @@ def data_parallel_step(step: Callable[..., Any], mesh: Mesh, *, donate: bool = T
         raise TypeError(f"`donate` must be a bool; got {donate!r}.")
     mesh = check_mesh(mesh)
     rep, rows = replicated(mesh), leading_sharding(mesh)
-    compiled = jax.jit(step, in_shardings=(rep, rows, rep), out_shardings=(rep, rep), donate_argnums=(0,) if donate else ())
+    compiled = jax.jit(
+        step,
+        in_shardings=(rep, rows, rep),
+        out_shardings=(rep, rep),
+        donate_argnums=(0,) if donate else (),
+    )
 
     def parallel_step(state: Any, batch: Any, key: PRNGKey) -> tuple[Any, Any]:
-        return compiled(replicate(state, mesh), shard_leading(batch, mesh, name="batch"), replicate(key, mesh))
+        return compiled(
+            replicate(state, mesh), shard_leading(batch, mesh, name="batch"), replicate(key, mesh)
+        )
 
     return parallel_step
 
