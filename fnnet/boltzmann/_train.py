@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import optimizers
+from fnnet import optimizers, training
 from fnnet._checks import (
     check_bool,
     check_floating,
@@ -121,8 +121,7 @@ def rbm_step(
     grads = jax.grad(free_energy_gap, argnums=1)(gaussian, params, v, v_model)
     updates, opt_state = optimizer.update(grads, state.opt_state, params)
     new = optimizers.apply_updates(params, updates)
-    leaves = jax.tree_util.tree_leaves((new, h_end))
-    ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    ok = training.all_finite((new, opt_state, h_end))  # the train step's own check
     keep = functools.partial(jax.tree_util.tree_map, lambda a, b: jnp.where(ok, a, b))
     return RBMState(
         keep(new, params),
