@@ -139,6 +139,10 @@ def test_layer_accepts_one_example_and_bad_input_is_named():
         classic.rbf_two_stage(jax.random.key(0), jnp.zeros((4, 2)), jnp.zeros((3, 2)), 2)
     with pytest.raises(ValueError, match="`units` \\(5\\) must be at most"):
         classic.rbf_two_stage(jax.random.key(0), jnp.zeros((4, 2)), jnp.zeros((4, 2)), 5)
+    with pytest.raises(ValueError, match="`x` row 2 contains nan"):
+        classic.rbf_two_stage(
+            jax.random.key(0), jnp.zeros((4, 2)).at[2, 1].set(jnp.nan), jnp.zeros((4, 2)), 2
+        )
     with pytest.raises(ValueError, match="`ridge` must be >= 0"):
         classic.least_squares_output(jnp.ones((3, 2)), jnp.ones((3, 1)), ridge=-1.0)
     with pytest.raises(ValueError, match="`units`"):

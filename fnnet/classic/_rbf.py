@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._checks import (
+    check_finite_rows,
     check_floating,
     check_key,
     check_positive_int,
@@ -213,8 +214,8 @@ def rbf_two_stage(
     Returns:
         The ``serial`` params ``(RBFParams, DenseParams)``, ready for ``apply`` or ``fnnet.fit``.
     """
-    x = check_floating("x", x)
-    targets = check_floating("targets", targets)
+    x = check_finite_rows("x", check_floating("x", x))
+    targets = check_finite_rows("targets", check_floating("targets", targets))
     if targets.ndim != 2 or targets.shape[0] != x.shape[0]:
         raise ValueError(
             f"`targets` must have shape (n, m) with n = {x.shape[0]} like `x`; got {targets.shape}."
@@ -228,7 +229,10 @@ def rbf_two_stage(
     hidden = rbf_params(centres, haykin_width(centres))
     features = gaussian_rbf(hidden, x)
     if is_concrete(features) and not np.all(np.isfinite(np.asarray(features))):
-        raise ValueError("the RBF activations of `x` are not finite; check `x` for NaN or inf.")
+        raise ValueError(  # x is finite (checked above): the widths collapsed (equal centres)
+            "the RBF activations of `x` are not finite: the centres coincide, so the width "
+            "d_max/sqrt(2k) is 0; use fewer `units` or distinct rows of `x`."
+        )
     return hidden, least_squares_output(features, targets, ridge)
 
 
