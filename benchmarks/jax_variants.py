@@ -117,8 +117,12 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     def fresh_fnnet_params():
         return tuple(fnnet.layers.DenseParams(w, b) for w, b in fresh_params())
 
-    def fresh_state():
+    def fresh_state():  # with the certified bounds make_train_step's guard keeps
         return fnnet.make_train_step(net.apply, sce, optimizer).init(fresh_fnnet_params())
+
+    def fresh_state_unbounded():  # what fit starts from: no bounds (it checks once per epoch)
+        train_step = fnnet.make_train_step(net.apply, sce, optimizer, check_update=False)
+        return train_step.init(fresh_fnnet_params())
 
     def library_step(apply, loss, **options):
         train_step = fnnet.make_train_step(apply, loss, optimizer, **options).step
@@ -149,7 +153,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             )
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = fnnet.optimizers.apply_updates(state.params, updates)
-            new_state = fnnet.training.TrainState(params, opt_state, state.step + 1)
+            new_state = state._replace(params=params, opt_state=opt_state, step=state.step + 1)
             return new_state, StepMetrics(value, accuracy(outputs, y), yes, yes, yes, yes)
 
         return step
@@ -180,7 +184,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
                 lambda _: (state.params, state.opt_state),
                 None,
             )
-            new_state = fnnet.training.TrainState(params, opt_state, state.step + 1)
+            new_state = state._replace(params=params, opt_state=opt_state, step=state.step + 1)
             ok = loss_ok & grads_ok
             return new_state, StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, ok, ok)
 
@@ -193,7 +197,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             loss, grads = jax.value_and_grad(loss_of_params)(state.params, x, y)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = fnnet.optimizers.apply_updates(state.params, updates)
-            return fnnet.training.TrainState(params, opt_state, state.step + 1), loss
+            return state._replace(params=params, opt_state=opt_state, step=state.step + 1), loss
 
         return step
 
@@ -224,28 +228,28 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "fnnet_serial",
             "serial(Dense...) + softmax_cross_entropy, hand rules; bare step (value_and_grad, fnnet adam, "
             "apply_updates; no guard, no metrics)",
-            fresh_state,
+            fresh_state_unbounded,
             bare_step(serial_loss),
             "hand",
         ),
         Variant(
             "fnnet_serial_autodiff",
             "fnnet_serial with the loss wrapped in fnnet.with_autodiff",
-            fresh_state,
+            fresh_state_unbounded,
             bare_step(auto(serial_loss)),
             "autodiff",
         ),
         Variant(
             "fnnet_mlp",
             "MLP(...).loss, the whole-network rule mlp_loss (matched output δ); bare step",
-            fresh_state,
+            fresh_state_unbounded,
             bare_step(mlp_loss),
             "hand",
         ),
         Variant(
             "fnnet_mlp_autodiff",
             "fnnet_mlp with MLP(...).loss wrapped in fnnet.with_autodiff",
-            fresh_state,
+            fresh_state_unbounded,
             bare_step(auto(mlp_loss)),
             "autodiff",
         ),
@@ -253,7 +257,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "fnnet_step_fit",
             "fnnet.make_train_step(..., check_update=False): the step fit runs (loss and "
             "gradients checked per step, the state once per epoch with a replay if needed)",
-            fresh_state,
+            fresh_state_unbounded,
             library_step(net.apply, sce, check_update=False),
             "hand",
         ),
@@ -261,7 +265,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "fnnet_step_unguarded",
             "what-if, not fnnet code: make_train_step's data flow and StepMetrics without the "
             "non-finite guard (fnnet_step over this = the guard's cost)",
-            fresh_state,
+            fresh_state_unbounded,
             unguarded_step(net.apply, sce),
             "proposal",
         ),
@@ -269,7 +273,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "proposal_cond_guard",
             "what-if, the previous library guard: loss and gradients only (all(isfinite) per "
             "leaf), update under lax.cond; new params and optimizer state not checked",
-            fresh_state,
+            fresh_state_unbounded,
             cond_guard_step(net.apply, sce),
             "proposal",
         ),

@@ -9,8 +9,9 @@ Data flow of one step (``make_train_step``)::
       → updates, opt_state = optimizer.update(grads, opt_state, params)
       → params' = params + updates
       → kept only if L, every gradient, every new parameter and every new optimizer-state
-        leaf are finite (one fused reduction per leaf, decided before the state is written)
-    → (TrainState(params', opt_state', step + 1), StepMetrics)
+        leaf are finite: proved from the carried intervals (``TrainState.bounds``) by interval
+        arithmetic over the optimizer's jaxpr, or, when that cannot prove it, read exactly
+    → (TrainState(params', opt_state', step + 1, bounds'), StepMetrics)
 
 ``make_train_step`` returns the pair ``TrainStep(init, step)``; ``step`` is a pure function:
 compile it once (``jax.jit(train_step.step)``), or let :func:`fnnet.fit` run whole epochs of it
@@ -29,6 +30,8 @@ import jax.numpy as jnp
 from fnnet._checks import check_bool, check_callable, check_optimizer
 from fnnet._types import Array, OptState, Params, PRNGKey
 from fnnet.optimizers import Optimizer, apply_updates
+from fnnet.training._bounds import exact_bounds, pack, propagate, share_by_role, unpack
+from fnnet.training._intervals import symmetric_interval
 
 Loss = Callable[[Array, Array], Array]
 
@@ -39,6 +42,9 @@ class TrainState(NamedTuple):
     params: Params
     opt_state: OptState
     step: Array  # 0-d int32: active steps attempted (rejected non-finite steps included)
+    # Certified [lo, hi] of each float array leaf of (params, opt_state), an (n, 2) array kept
+    # by make_train_step's guard (fnnet/training/_bounds.py); None: the guard re-reads instead.
+    bounds: Any = None
 
 
 class StepMetrics(NamedTuple):
@@ -103,7 +109,7 @@ def make_train_step(
     Example::
 
         train_step = fnnet.make_train_step(net.apply, fnnet.losses.squared_error, opt)
-        state = train_step.init(params)                 # TrainState(params, opt.init(params), 0)
+        state = train_step.init(params)         # TrainState(params, opt.init(params), 0, bounds)
         step = jax.jit(train_step.step)                 # or donate_argnums=0 if params is yours
         state, metrics = step(state, (x, y), key)
 
@@ -129,11 +135,18 @@ def make_train_step(
         array) freezes the whole state, ``step`` included, without a second pass over it
         (``fit`` uses it to stop at the first non-finite step, sweeps to stop a member).
 
-    The full guard costs one read-only pass: the candidate update is computed inside one fused
-    finiteness reduction per parameter shape, and the state is then written once, under a
-    ``lax.cond`` on that scalar (XLA turns it into a select fused into the update loop); on CPU
-    that pass costs about a third of a step (``benchmarks/RESULTS.md``), which is why ``fit``
-    checks the state once per epoch instead and replays an epoch that went wrong.
+    How the guard stays cheap: reading the candidate state to check it would cost one more
+    pass over the optimizer's math (a third of a step on CPU). Instead ``init`` records an
+    interval ``[lo, hi]`` per float array leaf of params and optimizer state
+    (``TrainState.bounds``, an ``(n, 2)`` array), and each step pushes those intervals and the
+    gradients' ``[−Σ|g|, Σ|g|]`` through the optimizer's own jaxpr (``fnnet/training/_bounds.py``:
+    a few scalar operations, once for all layers). When that proves the new state finite the
+    step writes it without reading it; otherwise (an overflowing update, a NaN hyperparameter,
+    a primitive without an interval rule, float16 near its range) the candidate is read exactly,
+    which also refreshes the intervals. The decision is exact either way. A ``TrainState`` built
+    by hand (``bounds=None``) is always read exactly; an unchecked step (``check_update=False``)
+    marks the intervals unknown. ``fit`` and sweeps check the state once per epoch instead and
+    replay an epoch that went wrong (their states carry no bounds).
     """
     check_callable("apply", apply, example="net.apply")
     check_callable("loss", loss, example="fnnet.losses.softmax_cross_entropy")
@@ -145,7 +158,13 @@ def make_train_step(
         )
 
     def init(params: Params) -> TrainState:
-        return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+        opt_state = optimizer.init(params)
+        bounds = exact_bounds((params, opt_state)) if check_update else None
+        return TrainState(params, opt_state, jnp.zeros((), jnp.int32), bounds)
+
+    def update(grads, opt_state, params):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return apply_updates(params, updates), opt_state
 
     def objective(params, x, y, key):
         outputs = apply(params, x, key=key, training=True)
@@ -166,25 +185,55 @@ def make_train_step(
             state.params, x, y, key
         )
         loss_ok = jnp.isfinite(value)
-        grads_ok = all_finite(grads)
 
         def candidate(_=None):
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            return apply_updates(state.params, updates), opt_state
+            return update(grads, state.opt_state, state.params)
 
-        # Decide before writing: the candidate is recomputed inside the finiteness reduction
-        # (read-only, one fused pass per parameter shape), so the state is written once and no
-        # select-after-update pass over it is needed.
-        update_ok = all_finite(candidate()) if check_update else jnp.array(True)
+        bounds = state.bounds
+        if check_update and bounds is not None:
+            # Certify the candidate finite from intervals (scalar work, no pass over the state);
+            # only an uncertified step reads it, exactly, and refreshes the intervals.
+            like = (state.params, state.opt_state)
+            grad_bounds = jax.tree_util.tree_map(symmetric_interval, grads)
+            grads_ok = jax.lax.cond(  # Σ|g| finite ⇒ every g finite; else look (overflow?)
+                jnp.all(jnp.isfinite(pack(grad_bounds, grads))),
+                lambda _: jnp.array(True),
+                lambda _: all_finite(grads),
+                None,
+            )
+            params_bounds, opt_bounds = unpack(bounds, like)
+            unit = jax.tree_util.tree_structure(state.params)
+            args = (grads, state.opt_state, state.params)
+            shared = share_by_role((grad_bounds, opt_bounds, params_bounds), args, unit)
+            intervals, certified = propagate(update, shared, *args)
+
+            def checked(_):
+                new = exact_bounds(candidate())
+                return jnp.all(jnp.isfinite(new)), new
+
+            update_ok, new_bounds = jax.lax.cond(
+                certified, lambda _: (jnp.array(True), pack(intervals, like)), checked, None
+            )
+        else:
+            grads_ok = all_finite(grads)
+            # Decide before writing: the candidate is recomputed inside the finiteness reduction
+            # (read-only, one fused pass per parameter shape), so the state is written once.
+            update_ok = all_finite(candidate()) if check_update else jnp.array(True)
+            if bounds is not None and not check_update:  # unchecked: nothing is known any more
+                new_bounds = jnp.full_like(bounds, jnp.inf) * jnp.array([-1, 1], bounds.dtype)
+            else:
+                new_bounds = bounds
         ok = loss_ok & grads_ok & update_ok
         if active is not None:
             ok = ok & active
         params, opt_state = jax.lax.cond(
             ok, candidate, lambda _: (state.params, state.opt_state), None
         )
+        if bounds is not None:
+            new_bounds = jnp.where(ok, new_bounds, bounds)
         count = state.step + (1 if active is None else active.astype(state.step.dtype))
         metrics = StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, update_ok, ok)
-        return TrainState(params, opt_state, count), metrics
+        return TrainState(params, opt_state, count, new_bounds), metrics
 
     return TrainStep(init, step)
 
