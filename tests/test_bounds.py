@@ -140,7 +140,7 @@ OPTIMIZERS = {
         optimizers.clip_by_value(0.5), optimizers.add_l1_decay(1e-3), optimizers.sgd(0.1)
     ),
 }
-NET = fnnet.serial(fnnet.Dense(6, fnnet.activations.tanh), fnnet.Dense(3))
+NET = fnnet.serial(fnnet.Dense(200, fnnet.activations.tanh), fnnet.Dense(3))  # 1,603 params
 
 
 def _data(key, n=32):
@@ -194,15 +194,16 @@ def test_certified_step_equals_the_exact_check_bit_for_bit(key, overflow):
     """Ordinary steps with NaN rows in two batches; or squared-error gradients of order 1e6 with
     a learning rate of 1e36, so the first update overflows (rejected: the exact check decides)."""
     if overflow:
-        net, loss, lr = fnnet.Dense(3), losses.squared_error, 1e36
-        x = 1e3 * jax.random.normal(key, (40, 4))
+        net, loss, lr, d = fnnet.Dense(3), losses.squared_error, 1e36, 400
+        x = 1e3 * jax.random.normal(key, (40, d))
         y = jax.random.normal(jax.random.fold_in(key, 1), (40, 3))
     else:
-        net, loss, lr = NET, losses.softmax_cross_entropy, 1e-2
+        net, loss, lr, d = NET, losses.softmax_cross_entropy, 1e-2, 4
         x, y = _data(key, 40)
         x = x.at[5, 0].set(jnp.nan)
     train_step = make_train_step(net.apply, loss, optimizers.sgd(lr, 0.9))
-    certified = train_step.init(net.init(key, 4))
+    certified = train_step.init(net.init(key, d))
+    assert certified.bounds is not None
     exact = certified._replace(bounds=None)  # no intervals: the guard reads the candidate
     step = jax.jit(train_step.step)
     applied = []
@@ -260,6 +261,17 @@ def test_a_hand_built_state_without_bounds_still_trains_under_scan(key):
         lambda s: jax.lax.scan(lambda s, _: train_step.step(s, (x, y), key), s, None, length=5)
     )(train_step.init(params))
     assert _same(bounded.params, final.params)
+
+
+def test_tiny_models_read_the_candidate_instead(key):
+    """Under 1,024 parameters the interval program costs more than reading the new state."""
+    tiny = fnnet.serial(fnnet.Dense(2, fnnet.activations.sigmoid), fnnet.Dense(2))
+    train_step = make_train_step(tiny.apply, losses.squared_error, optimizers.sgd(1e36))
+    state = train_step.init(tiny.init(key, 2))
+    assert state.bounds is None
+    x = 1e3 * jnp.ones((1, 2))
+    new, metrics = jax.jit(train_step.step)(state, (x, 1e3 * jnp.ones((1, 2))), key)
+    assert not bool(metrics.applied) and _same(new.params, state.params)
 
 
 def test_roles_share_intervals_only_within_a_params_shaped_subtree():

@@ -191,11 +191,11 @@ class _Program:
 
 
 def _check_range(value: Interval, checks: list) -> None:
+    """Append "within ``finfo.max / 16``" (False for a NaN endpoint: comparisons with NaN are)."""
     dtype = value.lo.dtype
     if jnp.issubdtype(dtype, jnp.floating):
         limit = jnp.asarray(float(jnp.finfo(dtype).max) / _MARGIN, dtype)
-        ratio = jnp.maximum(jnp.abs(value.lo), jnp.abs(value.hi)) / limit
-        checks.append(jnp.ravel(ratio).astype(jnp.float32))
+        checks.append(jnp.ravel(jnp.maximum(jnp.abs(value.lo), jnp.abs(value.hi)) <= limit))
 
 
 def _single(eqn, ins: list) -> list | None:
@@ -273,7 +273,8 @@ def propagate(fn: Callable[..., Any], bounds: Any, *args: Any) -> tuple[Any, Arr
     Returns:
         ``(intervals, certified)``: the outputs' pytree with an :class:`Interval` (or ``None``
         where nothing is known) at every leaf, and a 0-d bool that is True only when every
-        floating output is proved finite.
+        floating output is proved finite; the Python ``False`` when an output has no interval
+        at all (a primitive without a rule), known while tracing.
     """
     closed = jax.make_jaxpr(fn)(*args)
     leaves, treedef = jax.tree_util.tree_flatten(args)
@@ -292,10 +293,11 @@ def propagate(fn: Callable[..., Any], bounds: Any, *args: Any) -> tuple[Any, Arr
     for i in intervals:  # a 0-d output computed exactly is checked too
         if i is not _UNKNOWN:
             _check_range(i, checks)
-    certified = jnp.asarray(known)
-    if checks:  # NaN fails: max keeps it, and NaN <= 1 is False
-        certified &= jnp.max(jnp.concatenate(checks)) <= 1.0
-    if domain:
-        certified &= jnp.all(jnp.concatenate([jnp.ravel(d) for d in domain]))
     out_tree = jax.tree_util.tree_structure(jax.eval_shape(fn, *args))
+    if not known:  # decided while tracing: some output has no interval at all
+        return jax.tree_util.tree_unflatten(out_tree, intervals), False
+    certified = jnp.asarray(True)
+    proofs = checks + [jnp.ravel(d) for d in domain]
+    if proofs:  # one fused reduction over every range and domain condition
+        certified &= jnp.all(jnp.concatenate(proofs))
     return jax.tree_util.tree_unflatten(out_tree, intervals), certified

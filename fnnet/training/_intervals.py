@@ -101,10 +101,19 @@ def _binary(fn: Callable[[Interval, Interval], Interval]):
 
 
 def _div(eqn, ins, domain):
+    """Two quotients, not four: with the divisor made positive (``a/b = (−a)/(−b)``, exact),
+    ``x/y`` rises with ``x`` and, for ``y > 0``, falls with ``y`` when ``x ≥ 0`` and rises when
+    ``x < 0``, so each endpoint's divisor is chosen by its sign (XLA keeps every division
+    result as its own kernel, so the count matters)."""
     a, b = ins
     tiny = smallest_normal(b.lo)  # a divisor that may be 0 (or flushed to 0) proves nothing
-    domain.append((b.lo > tiny) | (b.hi < -tiny))
-    return hull(a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi)
+    negative = b.hi < -tiny
+    domain.append((b.lo > tiny) | negative)
+    a_lo, a_hi = jnp.where(negative, -a.hi, a.lo), jnp.where(negative, -a.lo, a.hi)
+    b_lo, b_hi = jnp.where(negative, -b.hi, b.lo), jnp.where(negative, -b.lo, b.hi)
+    return Interval(
+        a_lo / jnp.where(a_lo >= 0, b_hi, b_lo), a_hi / jnp.where(a_hi >= 0, b_lo, b_hi)
+    )
 
 
 def _rsqrt(eqn, ins, domain):
