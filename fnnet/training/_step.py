@@ -37,7 +37,14 @@ Loss = Callable[[Array, Array], Array]
 
 
 class TrainState(NamedTuple):
-    """What a training run carries from step to step (a pytree; checkpointable)."""
+    """What a training run carries from step to step (a pytree; checkpointable).
+
+    ``bounds`` is a cache of the guard, never a source of truth: replacing it with ``None``
+    is always safe (the step then reads each candidate state, exactly and more slowly), so a
+    checkpoint written before bounds existed loads with ``like=state._replace(bounds=None)``.
+    Never copy bounds from another state (say a fresh ``init``): they must enclose this
+    state's values.
+    """
 
     params: Params
     opt_state: OptState
