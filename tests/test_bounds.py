@@ -6,6 +6,8 @@ NaN or inf. The train step that certifies is compared bit for bit with the step 
 candidate state (the exact check), on ordinary, overflowing and NaN steps.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -308,3 +310,54 @@ def test_the_guard_needs_no_state_sized_temporary(key):
 
     guarded, unchecked = scratch(True), scratch(False)
     assert guarded <= unchecked + 0.1 * state_bytes, (guarded, unchecked, state_bytes)
+
+
+_SCALE_OPTIMIZERS = {
+    "sgd": optimizers.sgd,
+    "momentum": lambda lr: optimizers.sgd(lr, 0.9),
+    "adam": optimizers.adam,
+    "rmsprop": optimizers.rmsprop,
+    "adagrad": optimizers.adagrad,
+}
+
+
+@functools.cache
+def _both_guards(name):
+    """Three steps of the certified and of the exact guard, learning rate and data traced."""
+
+    @jax.jit
+    def run(lr, x, y, key):
+        train_step = make_train_step(
+            NET.apply, losses.softmax_cross_entropy, _SCALE_OPTIMIZERS[name](lr)
+        )
+        certified = train_step.init(NET.init(key, 4))
+        exact = certified._replace(bounds=None)
+        applied = []
+        for i in range(3):
+            batch = (x[i * 8 : i * 8 + 16], y[i * 8 : i * 8 + 16])
+            certified, m1 = train_step.step(certified, batch, key)
+            exact, m2 = train_step.step(exact, batch, key)
+            applied.append((m1.applied, m2.applied))
+        return certified, exact, applied
+
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(_SCALE_OPTIMIZERS))
+@settings(max_examples=20, deadline=None)
+@given(log_lr=st.floats(-4, 38), log_scale=st.floats(-3, 30))
+def test_certified_and_exact_guards_agree_at_every_scale(name, log_lr, log_scale):
+    """Learning rates up to 1e38 and inputs up to 1e30: whatever is proved or read, the two
+    guards keep the same steps, bit for bit, and never keep a non-finite state."""
+    key = jax.random.key(0)
+    x, y = _data(key, 40)
+    x = x * jnp.float32(10.0**log_scale)
+    certified, exact, applied = _both_guards(name)(jnp.float32(10.0**log_lr), x, y, key)
+    assert _same(certified.params, exact.params) and _same(certified.opt_state, exact.opt_state)
+    assert [bool(a) for a, _ in applied] == [bool(b) for _, b in applied]
+    for leaf in jax.tree_util.tree_leaves((certified.params, certified.opt_state)):
+        assert bool(jnp.all(jnp.isfinite(leaf)))
+    assert np.all(np.isfinite(np.asarray(certified.bounds)))
+    real = np.asarray(exact_bounds((certified.params, certified.opt_state)))
+    carried = np.asarray(certified.bounds)
+    assert np.all(carried[:, 0] <= real[:, 0]) and np.all(real[:, 1] <= carried[:, 1])
