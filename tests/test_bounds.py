@@ -361,3 +361,24 @@ def test_certified_and_exact_guards_agree_at_every_scale(name, log_lr, log_scale
     real = np.asarray(exact_bounds((certified.params, certified.opt_state)))
     carried = np.asarray(certified.bounds)
     assert np.all(carried[:, 0] <= real[:, 0]) and np.all(real[:, 1] <= carried[:, 1])
+
+
+def test_an_optimizer_without_interval_rules_is_guarded_exactly(key):
+    """A custom transform using a primitive with no interval rule (a sort) cannot be proved;
+    the step reads its candidate instead: same results, overflow still rejected."""
+
+    def sorted_sgd(lr):
+        def update(grads, state, params=None):
+            step = lambda g: -lr * (g + 0.0 * jnp.sort(g.ravel()).reshape(g.shape))  # noqa: E731
+            return jax.tree_util.tree_map(step, grads), state
+
+        return optimizers.Optimizer(lambda params: (), update)
+
+    x, y = _data(key)
+    for lr, applied in [(1e-2, True), (1e38, False)]:
+        custom = make_train_step(NET.apply, losses.softmax_cross_entropy, sorted_sgd(lr))
+        plain = make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.sgd(lr))
+        params = NET.init(key, 4)
+        got, m = jax.jit(custom.step)(custom.init(params), (1e4 * x, y), key)
+        want, _ = jax.jit(plain.step)(plain.init(params), (1e4 * x, y), key)
+        assert bool(m.applied) == applied and _same(got.params, want.params)
