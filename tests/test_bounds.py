@@ -382,3 +382,4 @@ def test_an_optimizer_without_interval_rules_is_guarded_exactly(key):
         got, m = jax.jit(custom.step)(custom.init(params), (1e4 * x, y), key)
         want, _ = jax.jit(plain.step)(plain.init(params), (1e4 * x, y), key)
         assert bool(m.applied) == applied and _same(got.params, want.params)
+        assert np.all(np.isinf(np.asarray(got.bounds)))  # stale bounds are never kept

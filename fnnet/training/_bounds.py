@@ -36,6 +36,7 @@ from fnnet.training._intervals import (
     same,
     square,
     widen,
+    without_subnormals,
 )
 
 _MARGIN = 16.0  # certified magnitudes stay below finfo(dtype).max / _MARGIN
@@ -246,7 +247,9 @@ def _run(program: _Program, checks: list, domain: list) -> None:
         outs = _single(eqn, ins)
         if outs is None:
             name = eqn.primitive.name
-            operands = [_as_interval(v) for v in ins[1 if name == "select_n" else 0 :]]
+            operands = [
+                without_subnormals(_as_interval(v)) for v in ins[1 if name == "select_n" else 0 :]
+            ]
             squared = name == "mul" and node.ins[0] == node.ins[1]
             out = square(operands[0], 2) if squared else RULES[name](eqn, operands, domain)
             if out is not _UNKNOWN:

@@ -256,6 +256,30 @@ NONNEGATIVE = {"sqrt", "rsqrt", "square", "exp", "exp2", "logistic"}  # never be
 ULPS = 16  # the widening, in units of the dtype's epsilon (relative)
 
 
+def _bits(x: Array) -> Array:  # the bit pattern: immune to subnormals being read as zero
+    return lax.bitcast_convert_type(x, jnp.dtype(f"uint{8 * jnp.dtype(x.dtype).itemsize}"))
+
+
+def without_subnormals(a: Interval) -> Interval:
+    """``a`` widened so that no endpoint is subnormal: ``lo`` to 0 (or to minus the smallest
+    normal when negative), ``hi`` to the smallest normal (or to 0 when not positive).
+
+    XLA:CPU reads subnormal operands as zero in some kernels and not in others, so a subnormal
+    endpoint may sit on the wrong side of zero in a comparison (``lo >= 0``) or of the real
+    value. The sign is read from the bit pattern, which no flushing changes."""
+    if not jnp.issubdtype(a.lo.dtype, jnp.floating):
+        return a
+    tiny = smallest_normal(a.lo)
+    zero = jnp.zeros_like(a.lo)
+    sign = jnp.asarray(1, _bits(a.lo).dtype) << (8 * jnp.dtype(a.lo.dtype).itemsize - 1)
+    lo_negative = (_bits(a.lo) & sign) != 0
+    lo_below = lo_negative & (_bits(a.lo) != sign)  # negative, and not −0
+    hi_positive = ((_bits(a.hi) & sign) == 0) & (_bits(a.hi) != 0)
+    lo = jnp.where(jnp.abs(a.lo) < tiny, jnp.where(lo_below, -tiny, zero), a.lo)
+    hi = jnp.where(jnp.abs(a.hi) < tiny, jnp.where(hi_positive, tiny, zero), a.hi)
+    return Interval(lo, hi)
+
+
 def widen(out: Interval, nonnegative: bool, operands: list[Interval]) -> Interval:
     """Move the endpoints outwards by ``16 ε |x|`` plus the smallest normal number.
 

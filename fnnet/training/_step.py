@@ -248,10 +248,10 @@ def make_train_step(
                 lambda _: exact_bounds((params, opt_state)),  # reads the state as written
                 None,
             )
-        elif bounds is not None and not check_update:  # unchecked: nothing is known any more
+        elif bounds is not None:  # unchecked, or no proof possible: nothing is known any more
             new_bounds = jnp.full_like(bounds, jnp.inf) * jnp.array([-1, 1], bounds.dtype)
         else:
-            new_bounds = bounds
+            new_bounds = None
         count = state.step + (1 if active is None else active.astype(state.step.dtype))
         metrics = StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, update_ok, ok)
         return TrainState(params, opt_state, count, new_bounds), metrics
