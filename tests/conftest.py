@@ -1,5 +1,8 @@
 """Shared test configuration: strict dtype promotion, key and float64 fixtures."""
 
+import importlib.util
+import pathlib
+
 import jax
 import pytest
 
@@ -17,3 +20,18 @@ def x64():
     """Run a test with float64 enabled, restoring the previous setting afterwards."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture
+def load_example():
+    """``load_example(name)`` imports ``examples/<name>.py`` as a module (examples are scripts,
+    not a package), so a test can call its ``main`` or read its published figures."""
+    examples = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"example_{name}", examples / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,6 +1,5 @@
 """The whole-network δ rule against per-layer composition, jax.grad and published numbers."""
 
-import importlib.util
 import pathlib
 
 import jax
@@ -247,20 +246,13 @@ def test_mlp_errors(key):
         fnnet.MLP(())
 
 
-def _load_example(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_worked_example_reproduces_published_numbers():
+def test_worked_example_reproduces_published_numbers(load_example):
     """Figures published for this network (forward values, updated weights, errors).
 
     The published error after training was computed from rounded intermediate values, so it
     agrees to about 5e-7 (one update) and 2e-4 (10,000 updates) relative.
     """
-    example = _load_example("worked_example")
+    example = load_example("worked_example")
     with jax.enable_x64(True):
         r = example.run(10_000)
     np.testing.assert_allclose(r["output"], [0.75136507, 0.772928465], rtol=1e-8)

@@ -105,17 +105,6 @@ def test_bash_commands_name_extras_and_modules_that_exist():
             assert os.path.exists(path + ".py") or os.path.exists(os.path.join(path, "__main__.py"))
 
 
-def _load_example(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(ROOT, "examples", f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _half_unit(value: float) -> float:
     """Half a unit in the last decimal that ``value`` was published with."""
     import numpy as np
@@ -124,11 +113,11 @@ def _half_unit(value: float) -> float:
     return 0.5 * 10.0**-decimals
 
 
-def test_worked_example_matches_every_published_figure_to_its_digits():
+def test_worked_example_matches_every_published_figure_to_its_digits(load_example):
     """README: forward values, all eight ∂E/∂w and the updated weights to their 8-9 digits."""
     import jax
 
-    example = _load_example("worked_example")
+    example = load_example("worked_example")
     published = example.PUBLISHED
     with jax.enable_x64(True):
         r = example.run(10_000)

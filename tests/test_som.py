@@ -329,25 +329,14 @@ def test_nan_in_nan_out_for_the_metrics():
     assert bool(jnp.isnan(C.u_matrix(grid, w.at[0, 0].set(jnp.nan))[0, 0]))
 
 
-def _example(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
-def test_som_examples_quick(tmp_path):
+def test_som_examples_quick(tmp_path, load_example):
     pytest.importorskip("matplotlib")
     pytest.importorskip("sklearn")
-    results = _example("som_digits").main(["--quick", "--out", str(tmp_path)])
+    results = load_example("som_digits").main(["--quick", "--out", str(tmp_path)])
     counts = results["rect"][2]
     assert float(C.label_purity(counts)) > 0.8
-    sweep = _example("som_sweep").main(["--quick", "--out", str(tmp_path)])
+    sweep = load_example("som_sweep").main(["--quick", "--out", str(tmp_path)])
     assert sweep.topographic_error.shape == (3, 3, 2)
     names = {"som_digits_umatrix.png", "som_digits_hits.png", "som_digits_planes.png"}
     assert names | {"som_digits_hex.png", "som_sweep.png"} <= {p.name for p in tmp_path.iterdir()}

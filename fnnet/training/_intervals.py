@@ -145,7 +145,7 @@ def _abs(eqn, ins, domain):
     return Interval(lo, jnp.maximum(-a.lo, a.hi))
 
 
-def _bounded(low: float, high: float):  # sin, cos, erf, tanh: a fixed range for finite input
+def _bounded(low: float, high: float):  # sin, cos: a fixed range for finite input
     def rule(eqn, ins, domain):
         dtype = ins[0].lo.dtype
         return Interval(jnp.asarray(low, dtype), jnp.asarray(high, dtype))
@@ -193,10 +193,6 @@ def _cast(eqn, ins, domain):
     return Interval(a.lo.astype(dtype), a.hi.astype(dtype))
 
 
-def _pad(eqn, ins, domain):
-    return hull(ins[0].lo, ins[0].hi, ins[1].lo, ins[1].hi)
-
-
 RULES: dict[str, Callable[..., Any]] = {
     "add": _binary(lambda a, b: Interval(a.lo + b.lo, a.hi + b.hi)),
     "sub": _binary(lambda a, b: Interval(a.lo - b.hi, a.hi - b.lo)),
@@ -229,7 +225,7 @@ RULES: dict[str, Callable[..., Any]] = {
     "convert_element_type": _cast,
     "select_n": _union,  # an exact predicate is handled before the rules
     "concatenate": _union,
-    "pad": _pad,
+    "pad": _union,  # the operand and the padding value
     "reduce_sum": _reduce_sum,
     "dot_general": _dot,
     **dict.fromkeys(
@@ -253,7 +249,7 @@ RULES: dict[str, Callable[..., Any]] = {
 
 
 NONNEGATIVE = {"sqrt", "rsqrt", "square", "exp", "exp2", "logistic"}  # never below zero
-ULPS = 16  # the widening, in units of the dtype's epsilon (relative)
+_ULPS = 16  # the widening, in units of the dtype's epsilon (relative)
 
 
 def _bits(x: Array) -> Array:  # the bit pattern: immune to subnormals being read as zero
@@ -293,7 +289,7 @@ def widen(out: Interval, nonnegative: bool, operands: list[Interval]) -> Interva
     if not jnp.issubdtype(dtype, jnp.floating):
         return out
     info = jnp.finfo(dtype)
-    k = jnp.asarray(ULPS * float(info.eps), dtype)
+    k = jnp.asarray(_ULPS * float(info.eps), dtype)
     tiny = smallest_normal(out.lo)
     lo = out.lo - (jnp.abs(out.lo) * k + tiny)
     hi = out.hi + (jnp.abs(out.hi) * k + tiny)
