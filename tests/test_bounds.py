@@ -383,3 +383,12 @@ def test_an_optimizer_without_interval_rules_is_guarded_exactly(key):
         want, _ = jax.jit(plain.step)(plain.init(params), (1e4 * x, y), key)
         assert bool(m.applied) == applied and _same(got.params, want.params)
         assert np.all(np.isinf(np.asarray(got.bounds)))  # stale bounds are never kept
+
+
+def test_bounds_of_another_state_are_refused(key):
+    train_step = make_train_step(NET.apply, losses.softmax_cross_entropy, optimizers.adam(1e-3))
+    state = train_step.init(NET.init(key, 4))
+    rows = 3 * len(jax.tree_util.tree_leaves(state.params))  # params, Adam's two moments
+    wrong = state._replace(bounds=state.bounds[:-1])
+    with pytest.raises(ValueError, match=rf"`state.bounds` must have shape \({rows}, 2\)"):
+        train_step.step(wrong, _data(key), key)

@@ -49,7 +49,7 @@ class _Exact(NamedTuple):  # the value itself (0-d, or a literal), computed as t
 _UNKNOWN = None  # an input or result nothing is known about: never certified
 
 
-def packed_dtype(tree: Any) -> Any:
+def _packed_dtype(tree: Any) -> Any:
     """The dtype :func:`pack` stores intervals in: float64 if a leaf is, else float32 (both
     hold every float32, float16 and bfloat16 endpoint exactly)."""
     wide = any(jnp.result_type(x) == jnp.float64 for x in jax.tree_util.tree_leaves(tree))
@@ -68,7 +68,7 @@ def pack(intervals: Any, like: Any) -> Array:
     """
     leaves, treedef = jax.tree_util.tree_flatten(like)
     found = treedef.flatten_up_to(intervals)
-    dtype = packed_dtype(like)
+    dtype = _packed_dtype(like)
     rows = [jnp.stack([i.lo.astype(dtype), i.hi.astype(dtype)])
             for x, i in zip(leaves, found, strict=True) if _bounded_leaf(x)]  # fmt: skip
     return jnp.stack(rows) if rows else jnp.zeros((0, 2), dtype)
@@ -78,6 +78,13 @@ def unpack(packed: Array, like: Any) -> Any:
     """``like``'s structure with an :class:`Interval` (in the leaf's dtype, exact) at each float
     array leaf and ``None`` elsewhere (0-d leaves are read exactly; integer arrays unknown)."""
     leaves, treedef = jax.tree_util.tree_flatten(like)
+    rows = sum(_bounded_leaf(x) for x in leaves)
+    if jnp.shape(packed) != (rows, 2):  # JAX would clamp a wrong row index silently
+        raise ValueError(
+            f"`state.bounds` must have shape ({rows}, 2), one [lo, hi] row per float array leaf "
+            f"of (params, opt_state); got shape {jnp.shape(packed)}. Bounds belong to the state "
+            "they were computed for: use `state._replace(bounds=None)` for a state built elsewhere."
+        )
     out, row = [], 0
     for x in leaves:
         if _bounded_leaf(x):
