@@ -249,15 +249,13 @@ def test_bad_input_names_the_argument():
 
 
 @pytest.mark.slow
-def test_art_examples_quick(tmp_path):
+def test_art_examples_quick(tmp_path, load_example):
     pytest.importorskip("matplotlib")
     pytest.importorskip("sklearn")
-    from test_som import _example
-
-    results = _example("art_incremental").main(["--quick", "--out", str(tmp_path)])
+    results = load_example("art_incremental").main(["--quick", "--out", str(tmp_path)])
     assert results["Fuzzy ARTMAP", "B", "A"] > 0.9  # keeps A after learning B
     assert results["MLP", "B", "A"] < 0.5  # forgets A
-    sweep = _example("art_sweep").main(["--quick", "--out", str(tmp_path)])
+    sweep = load_example("art_sweep").main(["--quick", "--out", str(tmp_path)])
     assert sweep["accuracy"][-1] > 0.9
     assert {"art_incremental.png", "art_sweep.png"} <= {p.name for p in tmp_path.iterdir()}
 
