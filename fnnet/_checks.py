@@ -217,6 +217,97 @@ def check_finite_rows(name: str, x: Any, *, hint: str = "") -> Any:
     return x
 
 
+def check_samples(
+    name: str,
+    x: Any,
+    *,
+    features: int | None = None,
+    source: str = "",
+    low: float | None = None,
+    high: float | None = None,
+    hint: str = "",
+) -> jax.Array:
+    """Data of ``samples`` rows: a real array of shape ``(samples, features)``.
+
+    The one data validator of every public function that takes data. The kind, the rank, at
+    least one sample and the width are checked always (at trace time too, from the shape);
+    finiteness and the range ``[low, high]`` only when ``x`` is concrete (inside ``jit`` or
+    ``vmap`` they cannot raise: see the NaN rule in ``docs/architecture.md``).
+
+    Args:
+        name: the argument's name, used in every message.
+        x: the data. Floating data keeps its dtype; integer and bool data are accepted and
+            cast to JAX's default float dtype (``float32``, ``float64`` with
+            ``jax_enable_x64``). Complex, string and object arrays are refused.
+        features: the width expected, taken from the params or state (``None``: any width).
+        source: where that width comes from, for the message, e.g.
+            ``"the weights, w.shape = (64, 10)"``.
+        low, high: the range the values must lie in (checked only when concrete).
+        hint: appended to the finiteness and range messages (what to do about it).
+
+    Returns:
+        ``x`` as a 2-D floating ``jax.Array``.
+
+    Raises:
+        TypeError: if ``x`` is not an array (nested lists are accepted) of a real dtype.
+        ValueError: for a wrong rank (a 1-D ``x`` is refused with the fix ``x[None]`` or
+            ``x.reshape(-1, features)``), no samples, a wrong width, a non-finite value (the
+            first bad row is named) or a value outside ``[low, high]``.
+    """
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x)
+        except ValueError:
+            raise TypeError(
+                f"`{name}` must be an array; got a ragged {type(x).__name__}."
+            ) from None
+    if not isinstance(x, (jax.Array, np.ndarray)):
+        raise TypeError(f"`{name}` must be an array; got {type(x).__name__}.")
+    if not (
+        jnp.issubdtype(x.dtype, jnp.floating)
+        or jnp.issubdtype(x.dtype, jnp.integer)
+        or jnp.issubdtype(x.dtype, jnp.bool_)
+    ):
+        raise TypeError(f"`{name}` must have a real (float, int or bool) dtype; got {x.dtype}.")
+    shape = tuple(jnp.shape(x))
+    width = "features" if features is None else str(features)
+    if len(shape) == 1:
+        raise ValueError(
+            f"`{name}` must be 2-D (samples, features); got a 1-D array of shape {shape}. "
+            f"For one sample pass {name}[None]; for a flat array of samples "
+            f"{name}.reshape(-1, {width})."
+        )
+    if len(shape) != 2:
+        raise ValueError(f"`{name}` must be 2-D (samples, features); got shape {shape}.")
+    if 0 in shape:
+        raise ValueError(
+            f"`{name}` is empty (shape {shape}): it needs at least one sample and one feature."
+        )
+    if features is not None and shape[1] != features:
+        where = f" (from {source})" if source else ""
+        raise ValueError(
+            f"`{name}` has {shape[1]} features (shape {shape}) but {features} are expected{where}."
+        )
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    if not is_concrete(x):
+        return x
+    check_finite_rows(name, x, hint=hint)
+    if low is not None or high is not None:
+        values = np.asarray(x)  # NumPy: jnp would stage the reduction inside a jit trace
+        lo, hi = float(values.min()), float(values.max())
+        if (low is not None and lo < low) or (high is not None and hi > high):
+            bounds = (
+                f"{-math.inf if low is None else low:g}, {math.inf if high is None else high:g}"
+            )
+            raise ValueError(
+                f"`{name}` must lie in [{bounds}]; got values in [{lo:g}, {hi:g}]"
+                + (f". {hint}" if hint else ".")
+            )
+    return x
+
+
 def check_pair(name: str, pair: Any) -> tuple[Any, Any]:
     """A data pair ``(x, y)`` with as many rows of inputs as of targets; returns jax arrays."""
     if not (isinstance(pair, tuple) and len(pair) == 2):
@@ -263,9 +354,92 @@ __all__ = [
     "check_pair",
     "check_positive_int",
     "check_real",
+    "check_samples",
     "check_scalar",
     "is_concrete",
     "is_int",
     "is_layer",
     "is_optimizer",
 ]
+
+
+def check_at_most_rows(name: str, value: Any, rows: int, *, data: str) -> int:
+    """An int in ``[1, rows]``, such as a batch size: at most the ``rows`` rows of ``data``."""
+    value = check_positive_int(name, value)
+    if value > rows:
+        raise ValueError(
+            f"`{name}` ({value}) must be at most the number of rows of `{data}` ({rows})."
+        )
+    return value
+
+
+def check_activation(name: str, fn: Any) -> Any:
+    """An activation given as a function ``z -> a`` (a name such as ``"relu"`` is refused)."""
+    return check_callable(name, fn, example="fnnet.activations.relu")
+
+
+def check_batched(name: str, shape: Any, axes: tuple[str, ...]) -> tuple[int, ...]:
+    """A batch-first shape of rank ``len(axes)`` (``axes`` names them, batch first), for a layer
+    that takes batched input only (docs/architecture.md, the layer contract).
+
+    ``name`` is ``"x"`` (an array's shape) or ``"input_shape"`` (an ``init`` shape); the fixes
+    the message gives are written for that. A shape one axis short is the unbatched rank, which
+    also reads as a batch missing its last axis: the message names both and their fixes.
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == len(axes):
+        return shape
+    layout = f"({', '.join(axes)})"
+    message = f"`{name}` must have rank {len(axes)}, {layout}; got shape {shape}."
+    if len(shape) == len(axes) - 1:
+        if name == "input_shape":
+            one, last = f"{(1, *shape)}", f"{(*shape, 1)}"
+        else:
+            one, last = f"`{name}[None]`", f"`{name}[..., None]`"
+        message += (
+            f" This layer takes batched input only: for one example, add the batch axis, {one} "
+            f"(to map over examples, jax.vmap a function that adds it); for a batch without "
+            f"a {axes[-1]} axis, add that axis, {last}."
+        )
+    raise ValueError(message)
+
+
+def check_features(name: str, x: Any, features: int, dtype: Any) -> jax.Array:
+    """The input of a dense-like layer: floating, ``(batch, features)`` or one example
+    ``(features,)``, of the parameters' ``dtype``; returns ``jnp.asarray(x)``."""
+    x = check_floating(name, x)
+    if x.ndim not in (1, 2):
+        raise ValueError(
+            f"`{name}` must have shape (batch, {features}) or ({features},); got shape {x.shape}."
+        )
+    if x.shape[-1] != features:
+        raise ValueError(
+            f"`{name}` has {x.shape[-1]} features but the layer expects {features}: "
+            f"`{name}`.shape = {x.shape}, w.shape = ({features}, ...)."
+        )
+    if x.dtype != dtype:
+        raise TypeError(
+            f"`{name}` has dtype {x.dtype} but the layer's parameters are {dtype}; "
+            f"cast one to the other."
+        )
+    return x
+
+
+def check_affine_params(name: str, params: Any) -> tuple[Any, Any]:
+    """``(w, b)`` of an affine map: a 2-d weight ``(fan_in, fan_out)`` and a bias ``(fan_out,)``
+    of one floating dtype (``DenseParams``); returns the pair."""
+    if not (isinstance(params, tuple) and len(params) == 2):
+        raise TypeError(
+            f"`{name}` must be DenseParams(w, b); got {jax.tree_util.tree_structure(params)}."
+        )
+    w, b = params
+    if getattr(w, "ndim", None) != 2 or getattr(b, "ndim", None) != 1 or b.shape[0] != w.shape[1]:
+        raise ValueError(
+            f"`{name}` must hold w of shape (fan_in, fan_out) and b of shape (fan_out,); got "
+            f"w.shape = {getattr(w, 'shape', None)}, b.shape = {getattr(b, 'shape', None)}."
+        )
+    if w.dtype != b.dtype or not jnp.issubdtype(w.dtype, jnp.floating):
+        raise TypeError(
+            f"`{name}` must be floating and of one dtype; got w {w.dtype}, b {b.dtype}."
+        )
+    return w, b

@@ -297,7 +297,7 @@ def test_bad_input_names_the_argument(key):
     with pytest.raises(ValueError, match="`weights`"):
         learner.init(jnp.ones((5, 3)))
     state = learner.init(jnp.ones((4, 3)))
-    with pytest.raises(ValueError, match="`data` has 2 features.*expects 3"):
+    with pytest.raises(ValueError, match=r"`data` has 2 features.*3 are expected \(from the state"):
         C.train_online(learner, state, jnp.ones((5, 2)), num_steps=3, key=key)
     with pytest.raises(ValueError, match="`data` is empty"):
         C.train_batch(learner, state, jnp.ones((0, 3)), num_steps=3)
@@ -323,9 +323,13 @@ def test_bad_input_names_the_argument(key):
 
 
 def test_nan_in_nan_out_for_the_metrics():
+    """Eagerly NaN data is refused (row named); under jit, where nothing can raise, NaN out."""
     grid = C.rectangular_grid(2, 2)
     w = jnp.arange(8.0).reshape(4, 2)
-    assert bool(jnp.isnan(C.quantization_error(w, jnp.array([[jnp.nan, 0.0], [1.0, 1.0]]))))
+    bad = jnp.array([[1.0, 1.0], [jnp.nan, 0.0]])
+    with pytest.raises(ValueError, match="`data` row 1 contains nan"):
+        C.quantization_error(w, bad)
+    assert bool(jnp.isnan(jax.jit(C.quantization_error)(w, bad)))
     assert bool(jnp.isnan(C.u_matrix(grid, w.at[0, 0].set(jnp.nan))[0, 0]))
 
 

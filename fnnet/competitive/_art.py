@@ -40,9 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_finite_rows, check_positive_int, check_real, is_concrete
+from fnnet._checks import check_positive_int, check_real, check_samples, is_concrete
 from fnnet._types import Array
-from fnnet.competitive._scaling import check_data, check_unit_interval, complement_code
+from fnnet.competitive._scaling import complement_code
 
 
 class ARTState(NamedTuple):
@@ -219,8 +219,14 @@ def _learner(
     return ART(init, *_rules(encode, supervised), check)
 
 
+_UNIT_HINT = (
+    "ART inputs must lie in [0, 1]: scale them with fnnet.competitive.scale_to_unit(x, low=..., "
+    "high=...) using bounds known before training (the same for the test data)."
+)
+
+
 def _check_fuzzy(name: str, x: Any) -> Array:
-    return check_unit_interval(name, check_finite_rows(name, check_data(name, x)))
+    return check_samples(name, x, low=0.0, high=1.0, hint=_UNIT_HINT)
 
 
 def _check_nonzero_rows(name: str, x: Array) -> Array:
@@ -238,8 +244,7 @@ def _check_uncoded(name: str, x: Any) -> Array:
 
 
 def _check_binary(name: str, x: Any) -> Array:
-    x = jnp.asarray(x)
-    x = check_data(name, x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float))
+    x = check_samples(name, x)
     if is_concrete(x) and not np.isin(np.asarray(x), (0.0, 1.0)).all():
         raise ValueError(f"`{name}` must be binary (0 or 1) for ART 1; got other values.")
     return _check_nonzero_rows(name, x)

@@ -1,4 +1,4 @@
-"""Input checks shared by the SOM and ART, and the [0, 1] scaling ART needs.
+"""The [0, 1] scaling and the complement coding ART needs.
 
 ART's choice and match functions assume every feature lies in ``[0, 1]`` (complement coding
 ``(a, 1 − a)`` keeps ``|I|`` constant only then). :func:`scale_to_unit` maps data into ``[0, 1]``
@@ -13,36 +13,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_floating, check_ndim, is_concrete
+from fnnet._checks import check_floating, is_concrete
 from fnnet._types import Array
-
-
-def check_data(name: str, x: Any, *, features: int | None = None) -> Array:
-    """A non-empty floating ``(n, features)`` array; ``features`` (if given) must match."""
-    x = check_floating(name, x)
-    check_ndim(name, x, (2,), layout="(samples, features)")
-    if x.shape[0] == 0:
-        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is nothing to train on.")
-    if features is not None and x.shape[1] != features:
-        raise ValueError(
-            f"`{name}` has {x.shape[1]} features but the learner expects {features}; "
-            f"got shape {x.shape}."
-        )
-    return x
-
-
-def check_unit_interval(name: str, x: Array) -> Array:
-    """Refuse (concrete) data outside ``[0, 1]``, naming the offending range."""
-    if is_concrete(x):
-        values = np.asarray(x)
-        low, high = float(values.min()), float(values.max())
-        if not (low >= 0.0 and high <= 1.0):
-            raise ValueError(
-                f"`{name}` must lie in [0, 1] (ART inputs); got values in [{low:g}, {high:g}]. "
-                f"Scale it with fnnet.competitive.scale_to_unit(x, low=..., high=...) using "
-                f"bounds known before training (the same for the test data)."
-            )
-    return x
 
 
 def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
@@ -86,4 +58,4 @@ def complement_code(x: Array) -> Array:
     return jnp.concatenate([x, 1.0 - x], axis=-1)
 
 
-__all__ = ["check_data", "check_unit_interval", "complement_code", "scale_to_unit"]
+__all__ = ["complement_code", "scale_to_unit"]

@@ -31,14 +31,13 @@ import jax.numpy as jnp
 from fnnet import schedules
 from fnnet._checks import (
     check_callable,
-    check_finite_rows,
     check_key,
     check_positive_int,
     check_real,
+    check_samples,
 )
 from fnnet._types import Array, PRNGKey
 from fnnet.competitive._grid import Grid, check_grid, gaussian, node_positions
-from fnnet.competitive._scaling import check_data
 
 
 class SOMState(NamedTuple):
@@ -156,7 +155,7 @@ def som(
 def random_init(key: PRNGKey, grid: Grid, data: Any) -> Array:
     """Initial weights: ``rows·cols`` samples of ``data`` drawn uniformly with replacement."""
     key, grid = check_key("key", key), check_grid(grid)
-    data = check_finite_rows("data", check_data("data", data))
+    data = check_samples("data", data)
     return data[jax.random.randint(key, (grid.size,), 0, data.shape[0])]
 
 
@@ -168,7 +167,7 @@ def pca_init(grid: Grid, data: Any) -> Array:
     two largest eigenvalues (MiniSom does not scale them by the components' spread). Standardise
     the data first. Deterministic: no key.
     """
-    grid, data = check_grid(grid), check_finite_rows("data", check_data("data", data))
+    grid, data = check_grid(grid), check_samples("data", data)
     if data.shape[1] < 2:
         raise ValueError(f"`data` needs at least 2 features for PCA init; got {data.shape}.")
     centred = data - jnp.mean(data, axis=0)
@@ -184,8 +183,14 @@ def _check_training(state: Any, data: Any, num_steps: Any) -> Array:
     if not isinstance(state, SOMState):
         raise TypeError(f"`state` must be a SOMState from som(...).init(weights); got {state!r}.")
     check_positive_int("num_steps", num_steps)
-    data = check_data("data", data, features=state.weights.shape[1])
-    return check_finite_rows("data", data, hint="a SOM trained on it would keep NaN weights.")
+    w = state.weights
+    return check_samples(
+        "data",
+        data,
+        features=w.shape[1],
+        source=f"the state's weights, shape {w.shape}",
+        hint="a SOM trained on it would keep NaN weights.",
+    )
 
 
 def train_online(

@@ -17,10 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_positive_int, is_concrete
+from fnnet._checks import check_positive_int, check_samples, is_concrete
 from fnnet._types import Array
 from fnnet.competitive._grid import Grid, adjacency, check_grid
-from fnnet.competitive._scaling import check_data
 from fnnet.competitive._som import squared_distances, winners
 
 
@@ -32,13 +31,18 @@ def _check_map(grid: Grid, weights: Any, data: Any = None) -> tuple[Array, Array
             f"map; got {weights.shape}."
         )
     if data is not None:
-        data = check_data("data", data, features=weights.shape[1]).astype(weights.dtype)
+        data = check_samples(
+            "data", data, features=weights.shape[1], source=f"the weights, shape {weights.shape}"
+        ).astype(weights.dtype)
     return weights, data
 
 
 def quantization_error(weights: Array, data: Any) -> Array:
     """Mean distance from each sample to its best-matching unit's weights."""
-    data = check_data("data", data, features=jnp.shape(weights)[-1]).astype(weights.dtype)
+    weights = jnp.asarray(weights)
+    source = f"the weights, shape {weights.shape}"
+    data = check_samples("data", data, features=weights.shape[-1], source=source)
+    data = data.astype(weights.dtype)
     return jnp.mean(jnp.linalg.norm(data - weights[winners(weights, data)], axis=-1))
 
 

@@ -14,10 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_bool, check_callable, check_positive_int
+from fnnet._checks import check_bool, check_callable, check_positive_int, check_samples
 from fnnet._types import Array, PRNGKey
 from fnnet.competitive._grid import Grid, check_grid, gaussian
-from fnnet.competitive._scaling import check_data
 from fnnet.competitive._som import (
     asymptotic_decay,
     pca_init,
@@ -121,7 +120,7 @@ def sweep_som(
         pca: start every map from :func:`pca_init` (else :func:`random_init` with its key).
         batch: use the batch rule (:func:`train_batch`) instead of the online rule.
     """
-    grid, data = check_grid(grid), check_data("data", data)
+    grid, data = check_grid(grid), check_samples("data", data)
     sigma, learning_rate = (
         _values("sigma", sigma),
         _values("learning_rate", learning_rate),
