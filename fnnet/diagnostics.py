@@ -63,9 +63,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet import networks
+from fnnet._checks import check_activation
 from fnnet._types import ActivationFn, Array
 from fnnet.activations import relu, sigmoid, tanh
-from fnnet.layers import check_activation
 
 _RELU = (relu, jax.nn.relu)
 _SIGMOID = (sigmoid, jax.nn.sigmoid)
@@ -115,7 +115,7 @@ def _check_activations(activations: Any) -> tuple[ActivationFn, ...]:
             "`activations` must be an fnnet.MLP Network or a non-empty tuple of activation "
             f"functions, one per layer; got {activations!r}."
         )
-    return tuple(check_activation(f, f"activations[{i}]") for i, f in enumerate(activations))
+    return tuple(check_activation(f"activations[{i}]", f) for i, f in enumerate(activations))
 
 
 def _check_margin(saturation_margin: Any) -> None:
@@ -196,11 +196,11 @@ def diagnose(
         raise ValueError(
             f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
         )
-    forward = networks.loss_trace(acts, loss, params, x, jnp.asarray(y))
+    forward = networks.record_loss(acts, loss, params, x, jnp.asarray(y))
     delta, _ = networks.output_delta(forward, jnp.ones_like(forward.value))
-    inputs, pullbacks = forward.trace.inputs, forward.trace.pullbacks  # inputs[l] = a_{l−1}
+    inputs, pullbacks = forward.tape.inputs, forward.tape.pullbacks  # inputs[l] = a_{l−1}
     grads, _, deltas = networks.backprop(params, inputs, pullbacks, delta)
-    outputs = inputs[1:] + (forward.trace.output,)
+    outputs = inputs[1:] + (forward.tape.output,)
     margin = jnp.asarray(saturation_margin).astype(x.dtype)
     columns = zip(
         *(

@@ -45,16 +45,18 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import activations, initializers
-from fnnet._checks import check_positive_int
+from fnnet._checks import (
+    check_activation,
+    check_affine_params,
+    check_features,
+    check_positive_int,
+)
 from fnnet._types import ActivationFn, Array, Initializer, PRNGKey
 from fnnet.layers import (
     Dense,
-    Layer,
+    DenseParams,
     affine,
     affine_backward,
-    check_activation,
-    check_dense_params,
-    check_input,
     dense,
     serial,
 )
@@ -63,7 +65,7 @@ from fnnet.rules import hand_rule
 Loss = Callable[[Array, Array], Array]
 
 
-class Trace(NamedTuple):
+class Tape(NamedTuple):
     """What the forward pass keeps for the backward pass, one entry per layer ``l = 1..L``."""
 
     output: Array  # a_L, the network's output
@@ -71,15 +73,15 @@ class Trace(NamedTuple):
     pullbacks: tuple  # layer l's activation rule, ∂L/∂a_l ↦ (δ_l,) (applies ⊙ f_l'(z_l))
 
 
-class LossTrace(NamedTuple):
-    """A :class:`Trace` plus the loss: its value and its own rule's pullback."""
+class LossTape(NamedTuple):
+    """A :class:`Tape` plus the loss: its value and its own rule's pullback."""
 
     value: Array  # L(a_L, y)
-    trace: Trace
+    tape: Tape
     loss_pullback: Callable  # g ↦ (∂L/∂a_L, ∂L/∂y), or (∂L/∂a_L,) for integer labels
 
 
-def trace(activations_: Sequence[ActivationFn], params: tuple, x: Array) -> Trace:
+def record_forward(activations_: Sequence[ActivationFn], params: tuple, x: Array) -> Tape:
     """The forward pass ``z_l = a_{l−1} W_l + b_l``, ``a_l = f_l(z_l)``, keeping what backprop reads.
 
     ``z_l`` is the dense layer's :func:`fnnet.layers.affine`; ``a_l`` and its pullback come
@@ -91,7 +93,7 @@ def trace(activations_: Sequence[ActivationFn], params: tuple, x: Array) -> Trac
         inputs.append(a)
         a, pullback = jax.vjp(f, affine(p, a))
         pullbacks.append(pullback)
-    return Trace(a, tuple(inputs), tuple(pullbacks))
+    return Tape(a, tuple(inputs), tuple(pullbacks))
 
 
 def backprop(params: tuple, inputs: tuple, pullbacks: tuple, delta: Array) -> tuple:
@@ -103,7 +105,7 @@ def backprop(params: tuple, inputs: tuple, pullbacks: tuple, delta: Array) -> tu
 
     Args:
         params: a tuple of ``DenseParams``, one per layer.
-        inputs, pullbacks: the :class:`Trace` fields of the forward pass.
+        inputs, pullbacks: the :class:`Tape` fields of the forward pass.
         delta: ``δ_L = ∂L/∂z_L`` of the output layer, ``(batch, fan_out)``.
 
     Returns:
@@ -140,7 +142,7 @@ def mlp(activations_: tuple, params: tuple, x: Array) -> Array:
 
 
 def _mlp_fwd(activations_, params, x):
-    forward = trace(activations_, params, x)
+    forward = record_forward(activations_, params, x)
     return forward.output, (params, forward)
 
 
@@ -154,30 +156,30 @@ def _mlp_bwd(activations_, res, da):
 mlp.defvjp(_mlp_fwd, _mlp_bwd)
 
 
-def loss_trace(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array) -> LossTrace:
+def record_loss(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array) -> LossTape:
     """The forward pass and the loss ``loss(a_L, y)``, with the loss's own rule kept for δ_L.
 
     Float targets are an argument of the loss's pullback (they get a cotangent); integer labels
     are closed over (they get none).
     """
-    forward = trace(activations_, params, x)
+    forward = record_forward(activations_, params, x)
     if jnp.issubdtype(y.dtype, jnp.floating):
         value, loss_pullback = jax.vjp(loss, forward.output, y)
     else:
         value, loss_pullback = jax.vjp(lambda a: loss(a, y), forward.output)
-    return LossTrace(value, forward, loss_pullback)
+    return LossTape(value, forward, loss_pullback)
 
 
-def output_delta(loss_trace_: LossTrace, g: Array) -> tuple[Array, Array | None]:
+def output_delta(loss_tape: LossTape, g: Array) -> tuple[Array, Array | None]:
     """The output layer's ``δ_L = g ∂L/∂z_L`` and ``∂L/∂y``, both from the loss's own rule.
 
     ``δ_L = ∂L/∂a_L ⊙ f_L'(z_L)``: the loss's rule gives ``∂L/∂a_L`` (for an identity output
     and a loss from logits already the textbook's ``δ_L``, e.g. ``(softmax(z)·Σy − y)/batch``),
     the output activation's rule the ``⊙ f_L'``. ``∂L/∂y`` is ``None`` for integer labels.
     """
-    cotangents = loss_trace_.loss_pullback(g)
+    cotangents = loss_tape.loss_pullback(g)
     dy = cotangents[1] if len(cotangents) == 2 else None
-    (delta,) = loss_trace_.trace.pullbacks[-1](cotangents[0])
+    (delta,) = loss_tape.tape.pullbacks[-1](cotangents[0])
     return delta, dy
 
 
@@ -196,14 +198,14 @@ def mlp_loss(activations_: tuple, loss: Loss, params: tuple, x: Array, y: Array)
 
 
 def _mlp_loss_fwd(activations_, loss, params, x, y):
-    forward = loss_trace(activations_, loss, params, x, y)
+    forward = record_loss(activations_, loss, params, x, y)
     return forward.value, (params, forward)
 
 
 def _mlp_loss_bwd(activations_, loss, res, g):
     params, forward = res
     delta, dy = output_delta(forward, g)
-    grads, dx, _ = backprop(params, forward.trace.inputs, forward.trace.pullbacks, delta)
+    grads, dx, _ = backprop(params, forward.tape.inputs, forward.tape.pullbacks, delta)
     return grads, dx, dy
 
 
@@ -221,14 +223,16 @@ def check_mlp_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, Array]
             f"`params` must be a tuple of {num_layers} DenseParams; got "
             f"{jax.tree_util.tree_structure(params)}."
         )
-    params = tuple(check_dense_params(p, name=f"params[{i}]") for i, p in enumerate(params))
+    params = tuple(
+        DenseParams(*check_affine_params(f"params[{i}]", p)) for i, p in enumerate(params)
+    )
     for i in range(1, num_layers):
         if params[i].w.shape[0] != params[i - 1].w.shape[1]:
             raise ValueError(
                 f"`params[{i}].w` has shape {params[i].w.shape} but layer {i - 1} has "
                 f"{params[i - 1].w.shape[1]} outputs."
             )
-    return params, check_input(x, params[0].w.shape[0], params[0].w.dtype)
+    return params, check_features("x", x, params[0].w.shape[0], params[0].w.dtype)
 
 
 class Network(NamedTuple):
@@ -253,8 +257,8 @@ def MLP(
     b_init: Initializer = initializers.zeros,
     *,
     dtype: Any = jnp.float32,
-) -> Layer:
-    """A multilayer perceptron as one ``Layer`` with the whole-network rule :func:`mlp`.
+) -> Network:
+    """A multilayer perceptron as a ``Network``: a layer plus its whole-network rule ``mlp_loss``.
 
     Args:
         layer_sizes: units per layer after the input, e.g. ``(2, 2)`` for the 2-2-2 network.
@@ -264,7 +268,8 @@ def MLP(
         dtype: parameter dtype.
 
     Returns:
-        A ``Layer`` whose params are a tuple of ``DenseParams``, the same structure as
+        A :class:`Network`, usable wherever a ``Layer`` is (its first two fields are
+        ``init`` and ``apply``), whose params are a tuple of ``DenseParams``, the same structure as
         ``serial(Dense(...), ...)``, and whose ``apply`` maps ``(batch, fan_in)`` to
         ``(batch, layer_sizes[-1])``; ``loss(params, x, y, loss_fn)`` is the whole-network rule
         :func:`mlp_loss` (output δ from the loss's rule); ``activations`` the per-layer tuple of
@@ -286,8 +291,8 @@ def MLP(
         )
     for i, n in enumerate(sizes):
         check_positive_int(f"layer_sizes[{i}]", n)
-    acts = tuple([check_activation(activation)] * (len(sizes) - 1)) + (
-        check_activation(output_activation, "output_activation"),
+    acts = tuple([check_activation("activation", activation)] * (len(sizes) - 1)) + (
+        check_activation("output_activation", output_activation),
     )
     # The same layers as serial(Dense(...), ...): Dense's own init (same keys, same params).
     layers = serial(*(Dense(n, f, w_init, b_init, dtype=dtype) for n, f in zip(sizes, acts)))
@@ -314,14 +319,14 @@ def MLP(
 
 __all__ = [
     "MLP",
-    "LossTrace",
+    "LossTape",
     "Network",
-    "Trace",
+    "Tape",
     "backprop",
     "check_mlp_input",
-    "loss_trace",
     "mlp",
     "mlp_loss",
     "output_delta",
-    "trace",
+    "record_forward",
+    "record_loss",
 ]

@@ -70,9 +70,9 @@ def _reference(acts, loss, params, x, y):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _diagnose_and_deltas(acts, loss, params, x, y):
     """``diagnose`` plus the δ_l arrays of the public recursion and jax.grad of ``mlp_loss``."""
-    forward = networks.loss_trace(acts, loss, params, x, y)
+    forward = networks.record_loss(acts, loss, params, x, y)
     delta, _ = networks.output_delta(forward, jnp.ones_like(forward.value))
-    deltas = networks.backprop(params, forward.trace.inputs, forward.trace.pullbacks, delta)[2]
+    deltas = networks.backprop(params, forward.tape.inputs, forward.tape.pullbacks, delta)[2]
     rule_grads = jax.grad(networks.mlp_loss, argnums=2)(acts, loss, params, x, y)
     return diagnose(acts, loss, params, x, y), deltas, rule_grads
 
