@@ -22,7 +22,8 @@ files, in dependency order:
 * ``_scaling.py`` (``scale``, ``scale_by_learning_rate``), ``_clipping.py``
   (``clip_by_value``, ``clip_by_global_norm``), ``_moments.py`` (``trace``,
   ``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adam``, ``scale_by_amsgrad``), ``_decay.py``
-  (``add_decayed_weights``, ``add_l1_decay``);
+  (``add_decayed_weights``, ``add_l1_decay``), ``_averaging.py`` (``polyak_average``,
+  ``averaged_params``: the running mean of the iterates);
 * ``_alias.py``: ``sgd``, ``adagrad``, ``rmsprop``, ``adam``, ``nadam``, ``adamw``, ``amsgrad``.
 
 Each
@@ -55,6 +56,9 @@ from fnnet.optimizers._alias import amsgrad as amsgrad
 from fnnet.optimizers._alias import nadam as nadam
 from fnnet.optimizers._alias import rmsprop as rmsprop
 from fnnet.optimizers._alias import sgd as sgd
+from fnnet.optimizers._averaging import PolyakAverageState as PolyakAverageState
+from fnnet.optimizers._averaging import averaged_params as averaged_params
+from fnnet.optimizers._averaging import polyak_average as polyak_average
 from fnnet.optimizers._base import Optimizer as Optimizer
 from fnnet.optimizers._base import StateMismatchError as StateMismatchError
 from fnnet.optimizers._base import apply_updates as apply_updates
@@ -105,6 +109,7 @@ __all__ = [
     "ClipByGlobalNormState",
     "ClipByValueState",
     "Optimizer",
+    "PolyakAverageState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
@@ -122,6 +127,7 @@ __all__ = [
     "add_l1_decay",
     "amsgrad",
     "apply_updates",
+    "averaged_params",
     "cast_like",
     "chain",
     "check_hyperparam",
@@ -136,6 +142,7 @@ __all__ = [
     "hyperparam_transform",
     "increment",
     "nadam",
+    "polyak_average",
     "register_hyperparams",
     "resolve_mask",
     "rmsprop",
