@@ -227,19 +227,51 @@ def layer(
     return RecurrentLayer(init_fn, apply, run, deltas_fn)
 
 
-def delta_norms(deltas: Array) -> Array:
-    """``‖δh_t‖₂`` per time step, averaged over the batch: ``(time,)`` from ``(batch, time, H)``
-    (or ``(time,)`` from an unbatched ``(time, H)``).
+def delta_norms(deltas: Array, lengths: Any = None, *, align: str = "start") -> Array:
+    """``‖δh_t‖₂`` per time step, averaged over the rows that have that step.
 
-    Scaled by the largest entry before squaring, so norms far below ``√tiny`` (1e-19 in float32,
-    where vanishing gradients through time quickly go) do not underflow to 0; NaN stays NaN.
+    Args:
+        deltas: ``δh`` as a layer's ``deltas`` returns it, ``(batch, time, H)`` (or an unbatched
+            ``(time, H)``).
+        lengths: ``None`` (every row has every step) or the ``lengths`` given to ``deltas``, one
+            int per row in ``[1, time]`` (a scalar for an unbatched ``deltas``): row ``i``'s
+            steps ``t ≥ lengths[i]`` are padding and stay out of the mean.
+        align: ``"start"``: entry ``t`` averages step ``t`` of each row. ``"end"``: entry
+            ``time − 1 − k`` averages the step ``k`` steps before each row's last one (every
+            row's last step lands on the last entry), for a loss read at each row's end.
+
+    Returns:
+        ``(time,)`` of ``deltas``' dtype: each entry the mean over the rows that have that
+        step, NaN where none does (steps past the longest row).
+
+    Each norm is scaled by the step's largest entry before squaring, so norms far below
+    ``√tiny`` (1e-19 in float32, where vanishing gradients through time quickly go) do not
+    underflow to 0; NaN in a row's valid steps stays NaN.
     """
-    deltas = jnp.asarray(deltas)
+    if align not in ("start", "end"):
+        raise ValueError(f'`align` must be "start" or "end"; got {align!r}.')
+    deltas = _checks.check_floating("deltas", deltas)
+    _checks.check_ndim("deltas", deltas, (2, 3), layout="(batch, time, hidden) or (time, hidden)")
     scale = jnp.max(jnp.abs(deltas), axis=-1, keepdims=True)
     safe = jnp.where(scale > 0, scale, jnp.ones_like(scale))
     norms = (safe * jnp.sqrt(jnp.sum(jnp.square(deltas / safe), axis=-1, keepdims=True)))[..., 0]
     norms = jnp.where(scale[..., 0] > 0, norms, scale[..., 0])
-    return norms if norms.ndim == 1 else jnp.mean(norms, axis=0)
+    unbatched = norms.ndim == 1
+    norms = norms[None] if unbatched else norms
+    batch, time = norms.shape
+    lengths = check_lengths(lengths, batch, time, unbatched=unbatched)
+    if lengths is None:
+        return jnp.mean(norms, axis=0)
+    steps = jnp.arange(time)[None, :]
+    if align == "end":  # entry t shows step t − (time − length) of each row
+        source = steps - (time - lengths[:, None])
+        norms = jnp.take_along_axis(norms, jnp.maximum(source, 0), axis=1)
+        valid = source >= 0
+    else:
+        valid = steps < lengths[:, None]
+    count = jnp.sum(valid, axis=0).astype(norms.dtype)
+    total = jnp.sum(jnp.where(valid, norms, 0), axis=0)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
 __all__ = [
