@@ -32,7 +32,9 @@ def one_split(x, y, num_classes, k, seed, *, epochs=30):
     (xtr, ytr), (xte, yte) = fnnet.data.train_test_split(jax.random.key(seed), x, y)
     (xtr, xte), stats = fnnet.data.standardize(xtr, xte)
     net = fnnet.serial(classic.RBF(k), fnnet.Dense(num_classes))
-    params = classic.rbf_two_stage(jax.random.key(seed), xtr, jax.nn.one_hot(ytr, num_classes), k)
+    params = classic.rbf_two_stage(
+        xtr, jax.nn.one_hot(ytr, num_classes), k, key=jax.random.key(seed)
+    )
     tuned = fnnet.fit(
         net.apply, params, losses.softmax_cross_entropy, optimizers.adam(3e-3), (xtr, ytr),
         key=jax.random.key(seed), epochs=epochs, batch_size=32, verbose=False,

@@ -27,15 +27,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._checks import (
-    check_finite_rows,
+    check_features,
     check_floating,
     check_key,
     check_positive_int,
     check_real,
+    check_samples,
+    check_shape,
     is_concrete,
 )
 from fnnet._types import Array, PRNGKey
-from fnnet.layers import DenseParams, Layer, check_input
+from fnnet.layers import DenseParams, Layer
 from fnnet.rules import hand_rule
 
 
@@ -92,11 +94,18 @@ gaussian_rbf.defvjp(_gaussian_rbf_fwd, _gaussian_rbf_bwd)
 
 def rbf_params(centres: Any, widths: Any) -> RBFParams:
     """``RBFParams`` from centres ``(k, d)`` and positive widths ``σ`` (a scalar, ``(k,)``,
-    or ``(k, d)``), stored as ``log σ``. Non-positive widths are an error."""
+    or ``(k, d)``), stored as ``log σ``. Another shape, or non-positive widths, are an error
+    naming ``widths``."""
     centres = check_floating("centres", centres)
     if centres.ndim != 2:
         raise ValueError(f"`centres` must have shape (k, d); got {centres.shape}.")
     widths = jnp.asarray(widths, centres.dtype)
+    k, d = centres.shape
+    if widths.shape not in ((), (k,), (k, d)):
+        raise ValueError(
+            f"`widths` must be a scalar, ({k},) (one per centre) or ({k}, {d}) (one per centre "
+            f"and dimension) for centres of shape ({k}, {d}); got shape {widths.shape}."
+        )
     if widths.ndim == 1:
         widths = widths[:, None]
     if is_concrete(widths) and not bool(jnp.all(widths > 0)):
@@ -110,20 +119,22 @@ def rbf_params(centres: Any, widths: Any) -> RBFParams:
 def RBF(units: int, *, dtype: Any = jnp.float32) -> Layer:
     """A Gaussian RBF layer of ``units`` centres with per-dimension widths (``log σ``).
 
-    ``init(key, input_shape)`` draws centres ``N(0, 1)`` with ``σ = 1`` (for standardised
-    inputs; :func:`rbf_two_stage` gives data-driven ones); ``apply`` maps ``(batch, d)`` or
-    ``(d,)`` to ``(batch, units)`` through :func:`gaussian_rbf`.
+    ``init(key, input_shape)`` (the layer contract: ``key`` checked, ``input_shape`` a feature
+    count or a shape whose last axis is the features) draws centres ``N(0, 1)`` with ``σ = 1``
+    (for standardised inputs; :func:`rbf_two_stage` gives data-driven ones); ``apply`` maps
+    ``(batch, d)`` or ``(d,)`` to ``(batch, units)`` through :func:`gaussian_rbf`.
     """
     units = check_positive_int("units", units)
 
     def init(key: PRNGKey, input_shape: Any) -> RBFParams:
-        d = input_shape if isinstance(input_shape, int) else tuple(input_shape)[-1]
+        key = check_key("key", key)
+        d = check_shape("input_shape", input_shape)[-1]
         centres = jax.random.normal(key, (units, d), dtype)
         return RBFParams(centres, jnp.zeros((units, d), dtype))
 
     def apply(params: RBFParams, x: Array, *, key: Any = None, training: bool = False) -> Array:
         del key, training
-        x = check_input(x, params.centres.shape[1], params.centres.dtype)
+        x = check_features("x", x, params.centres.shape[1], params.centres.dtype)
         return gaussian_rbf(params, x[None])[0] if x.ndim == 1 else gaussian_rbf(params, x)
 
     return Layer(init, apply)
@@ -149,15 +160,21 @@ def _lloyd(key: PRNGKey, x: Array, k: int, iterations: int) -> tuple[Array, Arra
 
 
 def kmeans(
-    key: PRNGKey, x: Any, k: int, *, iterations: int = 50, restarts: int = 3
+    x: Any, k: int, *, key: PRNGKey, iterations: int = 50, restarts: int = 3
 ) -> tuple[Array, Array]:
     """Lloyd's k-means in JAX: ``restarts`` runs (vmapped) from ``k`` distinct random rows, each
     ``iterations`` assignment/mean steps; returns the centres ``(k, d)`` of the run with the
-    lowest inertia and that inertia (sum of squared distances to the nearest centre)."""
+    lowest inertia and that inertia (sum of squared distances to the nearest centre).
+
+    Args:
+        x: ``(n, d)`` data; integer data is cast to float32; NaN or ±inf is refused (naming
+            the row).
+        k: number of centres, ``1 <= k <= n``.
+        key: the starting rows of each restart (``split(key, restarts)``), keyword-only.
+        iterations, restarts: Lloyd steps per run, and runs.
+    """
     key = check_key("key", key)
-    x = check_floating("x", x)
-    if x.ndim != 2:
-        raise ValueError(f"`x` must have shape (n, d); got {x.shape}.")
+    x = check_samples("x", x)
     k = check_positive_int("k", k)
     if k > x.shape[0]:
         raise ValueError(f"`k` ({k}) must be at most the number of rows of `x` ({x.shape[0]}).")
@@ -169,9 +186,10 @@ def kmeans(
     return centres[best], inertia[best]
 
 
-def haykin_width(centres: Array) -> Array:
+def haykin_width(centres: Any) -> Array:
     """Haykin's width heuristic ``σ = d_max / √(2k)``, ``d_max`` the largest distance between
-    two of the ``k`` centres."""
+    two of the ``k`` centres ``(k, d)``."""
+    centres = check_samples("centres", centres)
     d2 = jnp.sum((centres[:, None, :] - centres[None, :, :]) ** 2, axis=-1)
     return jnp.sqrt(jnp.max(d2)) / jnp.sqrt(2.0 * centres.shape[0])
 
@@ -180,6 +198,13 @@ def least_squares_output(features: Array, targets: Array, ridge: Any = 1e-3) -> 
     """Output weights minimising ``‖φW + b − Y‖² + ridge ‖W‖²`` (the bias is not penalised):
     ``W = (φ̃ᵀφ̃ + ridge·I)⁻¹ φ̃ᵀỸ`` on centred ``φ̃``, ``Ỹ``; ``b = ȳ − φ̄ W``."""
     check_real("ridge", ridge, low=0.0)
+    features = check_samples("features", features)
+    targets = check_samples("targets", targets)
+    if targets.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"`targets` must have as many rows as `features` ({features.shape[0]}); got shape "
+            f"{targets.shape}."
+        )
     mean_f, mean_t = jnp.mean(features, 0), jnp.mean(targets, 0)
     f, t = features - mean_f, targets - mean_t
     gram = f.T @ f + jnp.asarray(ridge, f.dtype) * jnp.eye(f.shape[1], dtype=f.dtype)
@@ -188,11 +213,11 @@ def least_squares_output(features: Array, targets: Array, ridge: Any = 1e-3) -> 
 
 
 def rbf_two_stage(
-    key: PRNGKey,
     x: Any,
     targets: Any,
     units: int,
     *,
+    key: PRNGKey,
     ridge: Any = 1e-3,
     iterations: int = 50,
     restarts: int = 3,
@@ -204,28 +229,28 @@ def rbf_two_stage(
     2. output weights by :func:`least_squares_output` on the hidden activations.
 
     Args:
-        key: k-means initialisation.
-        x: ``(n, d)`` inputs (standardise them first).
+        x: ``(n, d)`` inputs (standardise them first); NaN or ±inf is refused.
         targets: ``(n, m)`` regression targets or one-hot class rows.
         units: number of centres ``k``.
+        key: k-means initialisation (keyword-only).
         ridge: least-squares penalty on the output weights.
         iterations, restarts: k-means settings.
 
     Returns:
         The ``serial`` params ``(RBFParams, DenseParams)``, ready for ``apply`` or ``fnnet.fit``.
     """
-    x = check_finite_rows("x", check_floating("x", x))
-    targets = check_finite_rows("targets", check_floating("targets", targets))
-    if targets.ndim != 2 or targets.shape[0] != x.shape[0]:
+    x = check_samples("x", x)
+    targets = check_samples("targets", targets)
+    if targets.shape[0] != x.shape[0]:
         raise ValueError(
-            f"`targets` must have shape (n, m) with n = {x.shape[0]} like `x`; got {targets.shape}."
+            f"`targets` must have as many rows as `x` ({x.shape[0]}); got shape {targets.shape}."
         )
     units = check_positive_int("units", units)
     if units > x.shape[0]:
         raise ValueError(
             f"`units` ({units}) must be at most the number of rows of `x` ({x.shape[0]})."
         )
-    centres, _ = kmeans(key, x, units, iterations=iterations, restarts=restarts)
+    centres, _ = kmeans(x, units, key=key, iterations=iterations, restarts=restarts)
     hidden = rbf_params(centres, haykin_width(centres))
     features = gaussian_rbf(hidden, x)
     if is_concrete(features) and not np.all(np.isfinite(np.asarray(features))):
@@ -234,15 +259,3 @@ def rbf_two_stage(
             "d_max/sqrt(2k) is 0; use fewer `units` or distinct rows of `x`."
         )
     return hidden, least_squares_output(features, targets, ridge)
-
-
-__all__ = [
-    "RBF",
-    "RBFParams",
-    "gaussian_rbf",
-    "haykin_width",
-    "kmeans",
-    "least_squares_output",
-    "rbf_params",
-    "rbf_two_stage",
-]
