@@ -155,7 +155,7 @@ def test_fit_compiles_once(key):
         )
         return len(traces), result
 
-    fnnet.training._cache.clear()
+    fnnet._cache.clear()
     traced, first = run(3)
     assert traced == 2  # one trace in the train step, one in evaluation: one epoch program
     assert first.compile_seconds > 0

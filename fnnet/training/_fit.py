@@ -6,7 +6,7 @@ stopping. The steps check the loss and the gradients; the new state is checked o
 of the epoch, and an epoch that ended with a non-finite state is replayed from its start with
 the full per-step guard (``make_train_step(check_update=True)``, compiled only then), so the
 result is bit for bit the fully guarded run's at a fraction of the guard's cost. The program is compiled once per structure and cached across calls
-(:mod:`fnnet.training._cache`): a second ``fit`` of the same model does not compile again.
+(:mod:`fnnet._cache`): a second ``fit`` of the same model does not compile again.
 Between epochs, on the host: the progress line, the non-finite stop and checkpoints.
 
 Keys: epoch ``e`` uses ``fold_in(key, e)``, split into a shuffling key and a step key; step
@@ -35,7 +35,7 @@ import numpy as np
 from fnnet import checkpoint, parallel
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.optimizers import Optimizer
-from fnnet.training import _cache
+from fnnet import _cache
 from fnnet.training._epoch import CAUSES, RunState, make_epoch, start_run
 from fnnet.training._inputs import check_data, check_finite_params, check_fit_args
 from fnnet.training._step import TrainState, make_eval_step, make_train_step
