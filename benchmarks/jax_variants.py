@@ -117,10 +117,10 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     def fresh_fnnet_params():
         return tuple(fnnet.layers.DenseParams(w, b) for w, b in fresh_params())
 
-    def fresh_state():  # with the certified bounds make_train_step's guard keeps
+    def fresh_state():  # make_train_step's initial state
         return fnnet.make_train_step(net.apply, sce, optimizer).init(fresh_fnnet_params())
 
-    def fresh_state_unbounded():  # what fit starts from: no bounds (it checks once per epoch)
+    def fresh_state_unbounded():  # what fit starts from (the same TrainState)
         train_step = fnnet.make_train_step(net.apply, sce, optimizer, check_update=False)
         return train_step.init(fresh_fnnet_params())
 

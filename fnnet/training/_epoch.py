@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from fnnet import parallel
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.data import minibatches
-from fnnet.training._step import TrainState, all_finite
+from fnnet.training._step import TrainState, state_finite
 
 # Why a run met a non-finite step (EpochRecord.nonfinite_cause).
 CAUSES = (
@@ -191,7 +191,7 @@ def make_epoch(
             jnp.where(any_rejected, counters[first], -1).astype(jnp.int32),
             jnp.where(any_rejected, causes[first], 0).astype(jnp.int32),
             active,
-            all_finite((state.params, state.opt_state)),
+            state_finite(state),
         )
         return RunState(state, stopping, halted), record
 

@@ -133,7 +133,7 @@ def fit(
         checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, resume=resume, mesh=mesh,
     )  # fmt: skip
     check_finite_params(params)
-    # validates them; its init carries no certified bounds (fit checks the state per epoch)
+    # validates them (the state is checked once per epoch)
     train_step = make_train_step(apply, loss, optimizer, penalty=penalty, check_update=False)
     evaluate = None if val is None else make_eval_step(apply, loss)
     arrays = {"x": x, "y": y} if val is None else {"x": x, "y": y, "val_x": val[0], "val_y": val[1]}
