@@ -15,6 +15,13 @@ from fnnet import demo
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    """The demo's default compilation cache goes to a temporary folder, never ~/.cache."""
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
 def _usage_error(argv, capsys):
     with pytest.raises(SystemExit) as info:
         demo.main(argv)
@@ -227,3 +234,35 @@ def test_command_line_exit_status():
     assert result.stderr == (
         "python -m fnnet.demo: error: argument --epochs: must be an int >= 1; got 0. (see --help)\n"
     )
+
+
+def test_cache_folder_defaults_and_switch(tmp_path, capsys, monkeypatch):
+    assert demo.parse([]).cache_dir == os.path.join(os.environ["XDG_CACHE_HOME"], "fnnet", "jax")
+    assert demo.parse(["--no-cache"]).cache_dir is None
+    assert demo.parse(["--cache-dir", str(tmp_path)]).cache_dir == str(tmp_path)
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))  # JAX's own variable
+    assert demo.parse([]).cache_dir == str(tmp_path / "jax")
+    err = _usage_error(["--no-cache", "--cache-dir", str(tmp_path)], capsys)
+    assert "argument --no-cache: not allowed with --cache-dir" in err
+
+
+@pytest.mark.slow
+def test_second_run_loads_every_program_from_the_cache(tmp_path):
+    """The first run fills the cache folder; the second compiles nothing new (no new entry)."""
+    cache = tmp_path / "cache"
+    argv = ["--dataset", "moons", "--epochs", "1", "--hidden", "4", "--quiet"]
+    entries = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "fnnet.demo", *argv, "--cache-dir", str(cache)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": ROOT},
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"compilation cache {cache})" in result.stdout
+        entries.append(sorted(os.listdir(cache)))
+    assert len(entries[0]) > 0 and entries[1] == entries[0]

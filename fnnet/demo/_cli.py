@@ -63,6 +63,15 @@ def _output_folder(text: str) -> str:
     return text
 
 
+def default_cache_dir() -> str:
+    """The demo's compilation cache folder: ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX's own
+    variable), else ``fnnet/jax`` under ``$XDG_CACHE_HOME`` (``~/.cache`` when unset)."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fnnet", "jax")
+
+
 _positive_int = _checked(int, _checks.check_int, low=1)
 _rate = _checked(float, _checks.check_real, low=0.0, high=1.0, high_open=True)
 
@@ -157,6 +166,17 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="folder for curves.png and metrics.json (created if missing)",
     )
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    p.add_argument(
+        "--cache-dir",
+        type=_output_folder,
+        default=preset,  # not given: default_cache_dir(), named in the help
+        help="folder of JAX's persistent compilation cache: a second run with the same flags "
+        "loads its programs instead of compiling them (created if missing; default: "
+        "$JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME/fnnet/jax, else ~/.cache/fnnet/jax)",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="compile everything; read and write no cache"
+    )
     args = p.parse_args(argv)
     if (args.dataset, args.model) not in PRESETS:
         models = ", ".join(m for d, m in PRESETS if d == args.dataset)
@@ -177,6 +197,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.error(f"argument --weight-decay: only --optimizer adamw decays weights; "
                     f"got --optimizer {args.optimizer}")  # fmt: skip
         args.weight_decay = 0.0
+    if args.no_cache and "cache_dir" in given:
+        p.error(f"argument --no-cache: not allowed with --cache-dir {args.cache_dir}")
+    args.cache_dir = None if args.no_cache else vars(args).get("cache_dir", default_cache_dir())
     args.cosine = preset_values["cosine"]
     args.residual = preset_values["residual"]
     return args
