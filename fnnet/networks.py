@@ -105,7 +105,8 @@ def backprop(params: tuple, inputs: tuple, pullbacks: tuple, delta: Array) -> tu
 
     Args:
         params: a tuple of ``DenseParams``, one per layer.
-        inputs, pullbacks: the :class:`Tape` fields of the forward pass.
+        inputs: the :class:`Tape` field of the forward pass.
+        pullbacks: the :class:`Tape` field of the forward pass.
         delta: ``δ_L = ∂L/∂z_L`` of the output layer, ``(batch, fan_out)``.
 
     Returns:
@@ -264,7 +265,8 @@ def MLP(
         layer_sizes: units per layer after the input, e.g. ``(2, 2)`` for the 2-2-2 network.
         activation: hidden activation function (default sigmoid, the textbook's).
         output_activation: last layer's activation (default identity: logits or regression).
-        w_init, b_init: initializers (default Glorot normal weights, zero biases).
+        w_init: weight initializer (default Glorot normal).
+        b_init: bias initializer (default zeros).
         dtype: parameter dtype.
 
     Returns:

@@ -136,7 +136,7 @@ def l2_penalty(params: Params, strength: Any, *, mask: Any = None) -> Array:
     Args:
         params: the parameter pytree.
         strength: ``λ`` (float or 0-d array, maybe traced).
-        mask: which leaves to penalize; default :func:`weight_mask` (``ndim >= 2``).
+        mask: which leaves to penalize; default :func:`fnnet.optimizers.weight_mask` (``ndim >= 2``).
 
     Returns:
         A scalar with the weights' dtype.

@@ -56,8 +56,12 @@ def dbn_pretrain(
         x: ``(n, visible)``, in ``[0, 1]`` (or standardised with ``gaussian=True``, which
             applies to the bottom RBM only: every layer above sees probabilities).
         hidden: hidden sizes bottom to top, e.g. ``(256, 256)``.
-        optimizer, epochs, batch_size, k, persistent, init_scale: as
-            :func:`fnnet.boltzmann.rbm_fit`, for every layer.
+        optimizer: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
+        epochs: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
+        batch_size: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
+        k: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
+        persistent: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
+        init_scale: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
 
     Returns:
         A :class:`DBNPretrain`.

@@ -171,7 +171,8 @@ def kmeans(
             the row).
         k: number of centres, ``1 <= k <= n``.
         key: the starting rows of each restart (``split(key, restarts)``), keyword-only.
-        iterations, restarts: Lloyd steps per run, and runs.
+        iterations: Lloyd steps per run.
+        restarts: the number of runs.
     """
     key = check_key("key", key)
     x = check_samples("x", x)
@@ -234,7 +235,8 @@ def rbf_two_stage(
         units: number of centres ``k``.
         key: k-means initialisation (keyword-only).
         ridge: least-squares penalty on the output weights.
-        iterations, restarts: k-means settings.
+        iterations: Lloyd steps per k-means run.
+        restarts: the number of k-means runs.
 
     Returns:
         The ``serial`` params ``(RBFParams, DenseParams)``, ready for ``apply`` or ``fnnet.fit``.

@@ -301,7 +301,9 @@ def fuzzy_artmap(
     Args:
         rho: baseline vigilance ``ρ̄ ∈ [0, 1]`` of the input module; ``0`` lets match tracking
             alone decide when to add categories.
-        alpha, beta: as in :func:`fuzzy_art`. epsilon: match-tracking step ``ε ≥ 0``
+        alpha: as in :func:`fuzzy_art`.
+        beta: as in :func:`fuzzy_art`.
+        epsilon: match-tracking step ``ε ≥ 0``
             (``ρ ← |I ∧ w_J|/|I| + ε`` after a wrong prediction; "MT+").
         capacity: the most categories (static).
     """

@@ -60,8 +60,9 @@ def train_art(
     """Present the rows of ``x`` once, in order, learning online; returns ``(state, categories)``.
 
     Args:
-        learner, state: an ART learner and its state (``learner.init(num_features)`` or the
-            state after earlier data: training is incremental).
+        learner: an ART learner.
+        state: its state (``learner.init(num_features)`` or the state after earlier data:
+            training is incremental).
         x: ``(n, features)`` in ``[0, 1]`` (binary for ART 1); checked here.
         labels: int class ids ``(n,)`` for :func:`fuzzy_artmap`; ``None`` otherwise.
         allow_overflow: don't raise when the capacity ran out (the count stays in

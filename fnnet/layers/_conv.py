@@ -339,7 +339,8 @@ def Conv(
     Args:
         features: output channels.
         kernel_size: an int (1-d) or a tuple, whose length is the number of spatial axes.
-        strides, dilation: a positive int or one per spatial axis.
+        strides: a positive int or one per spatial axis.
+        dilation: a positive int or one per spatial axis.
         padding: ``"VALID"`` (none), ``"SAME"`` (output ``⌈L/s⌉``, the extra on the high side),
             an int ``p`` (PyTorch's ``padding=p``: ``p`` zeros on both sides), or per axis an int
             or a ``(low, high)`` pair.

@@ -71,7 +71,8 @@ def make_trainer(
         optimizer: an ``Optimizer``, or ``hparams -> Optimizer``
             (``lambda hp: fnnet.optimizers.adam(hp["learning_rate"])``).
         data: ``(x, y)``; ``validation``: optional ``(x, y)`` evaluated after every epoch.
-        epochs, batch_size: as in ``fit``.
+        epochs: as in ``fit``.
+        batch_size: as in ``fit``.
         penalty: optional ``penalty(params, hparams) -> scalar`` added to the training loss
             (``lambda p, hp: fnnet.regularizers.l2_penalty(p, hp["weight_decay"])``).
         patience: per-member early stopping on the validation loss (needs ``validation``).
