@@ -753,12 +753,14 @@ def test_a_nonfinite_model_state_rejects_the_whole_step(key):
         (bad.params, bad.opt_state, bad.model_state),
         (good.params, good.opt_state, good.model_state),
     )
-    # An unchecked step (fit's per-step mode) lets it through; the state check catches it.
+    # The model state is the forward's output: even an unchecked step (fit's per-step mode,
+    # which leaves the new params and optimizer state to a later check) reads it.
     unchecked = make_train_step(
         apply, losses.squared_error, optimizers.adam(0.1), has_state=True, check_update=False
     )
-    through, m = jax.jit(unchecked.step)(good, (x.at[0, 0].set(1e3), y), key)
-    assert bool(m.applied) and not bool(fnnet.training._step.state_finite(through))
+    kept, m = jax.jit(unchecked.step)(good, (x.at[0, 0].set(1e3), y), key)
+    assert not bool(m.update_finite) and not bool(m.applied)
+    assert _equal(kept.model_state, good.model_state)
 
 
 def test_has_state_arguments_are_checked(key):
@@ -805,3 +807,53 @@ def test_a_fit_checkpoint_written_before_model_state_resumes(key, tmp_path):
     full = fit(*args, **kwargs, verbose=False)
     assert_close(resumed.params, full.params)
     assert_close(resumed.history["val_loss"], full.history["val_loss"])
+
+
+# ------------------------------------------------------- k steps per call: TrainStep.steps
+
+DROPNET = fnnet.serial(fnnet.Dense(8, activations.tanh), Dropout(0.3), fnnet.Dense(3))
+
+
+def _loop(train_step, state, batches, key):
+    """The reference: k calls of the jitted exact step, the key schedule written out."""
+    step, metrics = jax.jit(train_step.step), []
+    for i in range(jax.tree_util.tree_leaves(batches)[0].shape[0]):
+        batch = jax.tree_util.tree_map(lambda a, i=i: a[i], batches)
+        state, m = step(state, batch, jax.random.fold_in(key, state.step))
+        metrics.append(m)
+    return state, jax.tree_util.tree_map(lambda *ms: jnp.stack(ms), *metrics)
+
+
+@pytest.mark.parametrize("case", ["clean", "nan_batch", "overflow"])
+def test_steps_equal_k_exact_steps_bit_for_bit(key, case):
+    k, batch = 6, 8
+    if case == "overflow":
+        net, loss, opt = LINEAR, losses.squared_error, optimizers.sgd(1e36)
+        x, y = _regression(key, n=k * batch)
+    else:
+        net, loss, opt = DROPNET, losses.softmax_cross_entropy, optimizers.adam(1e-2)
+        x, y = _problem(key, n=k * batch)
+    if case == "nan_batch":
+        x = x.at[3 * batch + 2, 1].set(jnp.nan)  # batch 3 of 6
+    batches = (x.reshape(k, batch, -1), y.reshape((k, batch) + y.shape[1:]))
+    train_step = make_train_step(net.apply, loss, opt)
+    start = train_step.init(net.init(key, 5))
+    start = jax.jit(train_step.step)(start, (x[:batch], y[:batch]), key)[0]  # step 1, not 0
+    got, got_metrics = jax.jit(train_step.steps)(start, batches, key)
+    want, want_metrics = _loop(train_step, start, batches, key)
+    same = [
+        np.array_equal(u, v, equal_nan=np.issubdtype(np.asarray(u).dtype, np.inexact))
+        for u, v in zip(
+            jax.tree_util.tree_leaves(got_metrics), jax.tree_util.tree_leaves(want_metrics)
+        )
+    ]
+    assert _equal(got, want) and all(same)  # the NaN batch's loss is NaN in both
+    applied = np.asarray(got_metrics.applied)
+    assert int(got.step) == 1 + k and _finite(got)
+    expected = {"clean": [True] * k, "nan_batch": [True] * 3 + [False] + [True] * 2}
+    np.testing.assert_array_equal(applied, expected.get(case, [False] * k))
+    # Without the full guard (fit's per-step mode) steps is the plain scan: the overflow goes in.
+    if case == "overflow":
+        unchecked = make_train_step(net.apply, loss, opt, check_update=False)
+        bad, _ = jax.jit(unchecked.steps)(start, batches, key)
+        assert not _finite(bad.params)

@@ -32,14 +32,14 @@ import jax.numpy as jnp
 from fnnet import parallel
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.data import minibatches
-from fnnet.training._step import TrainState, state_finite
+from fnnet.training._step import TrainState, scan_steps, state_finite
 
 # Why a run met a non-finite step (EpochRecord.nonfinite_cause).
 CAUSES = (
     "",
     "non-finite loss",
     "non-finite gradients",
-    "non-finite update (new parameters or optimizer state)",
+    "non-finite update (new parameters, optimizer state or model state)",
 )
 
 
@@ -159,20 +159,13 @@ def make_epoch(
         if mesh is not None:  # data parallel: each step's batch rows split over the devices
             batches = parallel.constrain_batches(batches, mesh)
 
-        def body(carry, batch):
-            state, halted = carry
-            live = active & ~halted
-            new, m = step(state, batch, jax.random.fold_in(step_key, state.step), active=live)
-            rejected = live & ~m.applied
-            if halt_on_nonfinite:
-                halted = halted | rejected
-            cause = jnp.where(~m.loss_finite, 1, jnp.where(~m.grads_finite, 2, 3))
-            return (new, halted), (m.loss, m.accuracy, m.applied, rejected, state.step, cause)
-
-        (state, halted), per_step = jax.lax.scan(
-            body, (run.train, run.halted), (batches.x, batches.y)
-        )
-        loss, acc, applied, rejected, counters, causes = per_step
+        (state, halted), (m, counters, rejected) = scan_steps(
+            step, run.train, (batches.x, batches.y), step_key,
+            active=active, halt_on_nonfinite=halt_on_nonfinite,
+        )  # fmt: skip
+        halted = run.halted | halted
+        loss, acc, applied = m.loss, m.accuracy, m.applied
+        causes = jnp.where(~m.loss_finite, 1, jnp.where(~m.grads_finite, 2, 3))
         first = jnp.argmax(rejected)
         any_rejected = jnp.any(rejected)
         nan = jnp.full((), jnp.nan, jnp.float32)

@@ -92,17 +92,55 @@ def state_finite(state: TrainState) -> Array:
 
 
 class TrainStep(NamedTuple):
-    """A train step as a pair, like ``Layer`` and ``Optimizer``: the optimizer is given once.
+    """A train step, like ``Layer`` and ``Optimizer`` a tuple of functions: the optimizer is
+    given once.
 
-    ``state = train_step.init(params)``; ``state, metrics = train_step.step(state, (x, y), key)``.
-    Calling the pair itself, ``train_step(state, (x, y), key)``, is the same as ``.step``.
+    ``state = train_step.init(params)``; ``state, metrics = train_step.step(state, (x, y), key)``;
+    ``state, metrics = train_step.steps(state, (xs, ys), key)`` runs ``k`` steps at once (batches
+    stacked on a leading axis of length ``k``). Calling the tuple itself,
+    ``train_step(state, (x, y), key)``, is the same as ``.step``.
     """
 
     init: Callable[..., TrainState]
     step: Callable[..., tuple[TrainState, StepMetrics]]
+    steps: Callable[..., tuple[TrainState, StepMetrics]]
 
     def __call__(self, state: TrainState, batch: tuple[Array, Array], key: PRNGKey, **kw: Any):
         return self.step(state, batch, key, **kw)
+
+
+def scan_steps(
+    step: Callable[..., tuple[TrainState, StepMetrics]],
+    state: TrainState,
+    batches: Any,
+    key: PRNGKey,
+    *,
+    active: Array | None = None,
+    halt_on_nonfinite: bool = False,
+) -> tuple[tuple[TrainState, Array], tuple[StepMetrics, Array, Array]]:
+    """``step`` over the batches stacked on a leading axis, in ``lax.scan``; ``make_epoch`` and
+    ``TrainStep.steps`` both run it, so their key schedule is one.
+
+    Step ``i`` gets the key ``fold_in(key, state.step)`` (the step counter before it) and, when
+    ``active`` is given, ``active=active & ~halted``; with ``halt_on_nonfinite`` the run halts
+    at its first rejected step (the state is frozen from there on).
+
+    Returns:
+        ``((state, halted), (metrics, counters, rejected))``: the final state, whether it
+        halted, and per step the metrics, the step counter before the step and whether it was
+        rejected (live but not applied).
+    """
+
+    def body(carry, batch):
+        state, halted = carry
+        live = None if active is None else active & ~halted
+        new, m = step(state, batch, jax.random.fold_in(key, state.step), active=live)
+        rejected = ~m.applied if live is None else live & ~m.applied
+        if halt_on_nonfinite:
+            halted = halted | rejected
+        return (new, halted), (m, state.step, rejected)
+
+    return jax.lax.scan(body, (state, jnp.zeros((), bool)), batches)
 
 
 def _structure(tree: Any) -> tuple[Any, tuple[tuple[Any, Any], ...]]:
@@ -127,6 +165,8 @@ def make_train_step(
         state = train_step.init(params)                 # TrainState(params, opt.init(params), 0)
         step = jax.jit(train_step.step)                 # or donate_argnums=0 if params is yours
         state, metrics = step(state, (x, y), key)
+        steps = jax.jit(train_step.steps)               # k steps per call: the fastest loop
+        state, metrics = steps(state, (xs, ys), key)    # xs: (k, batch, features)
 
     Args:
         apply: a layer's apply function ``apply(params, x, *, key, training)``; with
@@ -135,11 +175,11 @@ def make_train_step(
         optimizer: an ``Optimizer`` from ``fnnet.optimizers``.
         penalty: optional ``penalty(params) -> scalar`` added to the loss (e.g.
             ``lambda p: fnnet.regularizers.l2_penalty(p, 1e-4)``: weights only, never biases).
-        check_update: also reject a step whose new parameters, optimizer state or model state
-            are not finite (default). ``False`` checks only the loss and the gradients and
-            reports ``update_finite=True``; only for callers that verify the state themselves
-            and can roll back, as ``fit`` does once per epoch (see
-            :func:`fnnet.training.make_epoch`).
+        check_update: also reject a step whose new parameters or optimizer state are not
+            finite (default). ``False`` checks only the loss, the gradients and the new model
+            state (``update_finite`` then says whether the model state was finite); only for
+            callers that verify the state themselves and can roll back, as ``fit`` does once
+            per epoch (see :func:`fnnet.training.make_epoch`).
         has_state: the model carries state between steps that is not differentiated (a
             running average, a persistent chain): ``apply`` takes it as ``state=`` and returns
             ``(outputs, new_state)`` of the same structure, and the train state holds it as
@@ -157,6 +197,21 @@ def make_train_step(
         NaN hyperparameter. ``active`` (a 0-d bool array) freezes the whole state, ``step``
         included (``fit`` uses it to stop at the first non-finite step, sweeps to stop a
         member).
+
+        ``steps(state, (xs, ys), key) -> (state, metrics)`` is ``k`` calls of ``step`` in one
+        ``lax.scan``, bit for bit: ``xs`` and ``ys`` hold ``k`` batches stacked on a leading
+        axis, step ``i`` draws from ``fold_in(key, state.step)`` (the counter before it, as
+        ``fit``'s epochs do), and ``metrics`` has a leading axis of length ``k``. It is the
+        fast path for a loop you write yourself: the ``k`` steps run with the cheaper check of
+        the loss and gradients only (``check_update=False``), the state is checked once at the
+        end, and if any step was rejected or the state is not finite the ``k`` steps are run
+        again from the start with the full guard (``fit``'s per-epoch mechanism, inside one
+        program). The shortcut is exact because a non-finite value, once in the parameters or
+        optimizer state, stays there through the following steps (NaN and ±inf propagate
+        through the optimizers' arithmetic; the model state, which a model may overwrite, is
+        checked every step), so a finite end state means every candidate was finite. Under ``vmap``
+        the two branches of that choice both run; sweeps (:func:`fnnet.sweep.run`) replay
+        flagged members instead.
 
     The guard is exact and simple: the candidate new state is computed inside one fused
     finiteness reduction per leaf shape (:func:`all_finite`, read-only), and the state is then
@@ -212,37 +267,59 @@ def make_train_step(
             value = value + penalty(params)
         return value, (outputs, new_model_state)
 
-    def step(
-        state: TrainState,
-        batch: tuple[Array, Array],
-        key: PRNGKey,
-        *,
-        active: Array | None = None,
+    def make_step(check_update: bool) -> Callable[..., tuple[TrainState, StepMetrics]]:
+        def step(
+            state: TrainState,
+            batch: tuple[Array, Array],
+            key: PRNGKey,
+            *,
+            active: Array | None = None,
+        ) -> tuple[TrainState, StepMetrics]:
+            x, y = batch
+            (value, (outputs, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+                state.params, state.model_state, x, y, key
+            )
+            loss_ok = jnp.isfinite(value)
+            grads_ok = all_finite(grads)
+
+            def candidate(_=None):
+                updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+                return apply_updates(state.params, updates), opt_state, model_state
+
+            # Decide before writing: the candidate is recomputed inside the finiteness reduction
+            # (read-only, one fused pass per leaf shape), so the state is written once. The new
+            # model state is the forward's output, checked always (True when there is none).
+            update_ok = all_finite(candidate() if check_update else model_state)
+            ok = loss_ok & grads_ok & update_ok
+            if active is not None:
+                ok = ok & active
+            old = (state.params, state.opt_state, state.model_state)
+            params, opt_state, model_state = jax.lax.cond(ok, candidate, lambda _: old, None)
+            count = state.step + (1 if active is None else active.astype(state.step.dtype))
+            metrics = StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, update_ok, ok)
+            return TrainState(params, opt_state, count, model_state), metrics
+
+        return step
+
+    step = make_step(check_update)
+    unchecked = make_step(False) if check_update else step
+
+    def steps(
+        state: TrainState, batches: tuple[Any, Any], key: PRNGKey
     ) -> tuple[TrainState, StepMetrics]:
-        x, y = batch
-        (value, (outputs, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
-            state.params, state.model_state, x, y, key
-        )
-        loss_ok = jnp.isfinite(value)
-        grads_ok = all_finite(grads)
+        """``k`` calls of ``step``, step ``i`` with ``fold_in(key, state.step)``, bit for bit."""
+        (fast, _), (metrics, _, _) = scan_steps(unchecked, state, batches, key)
+        if not check_update:
+            return fast, metrics
 
-        def candidate(_=None):
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            return apply_updates(state.params, updates), opt_state, model_state
+        def exact(_):  # rare: a step was rejected or the state went non-finite: replay all k
+            (new, _), (metrics, _, _) = scan_steps(step, state, batches, key)
+            return new, metrics
 
-        # Decide before writing: the candidate is recomputed inside the finiteness reduction
-        # (read-only, one fused pass per leaf shape), so the state is written once.
-        update_ok = all_finite(candidate()) if check_update else jnp.array(True)
-        ok = loss_ok & grads_ok & update_ok
-        if active is not None:
-            ok = ok & active
-        old = (state.params, state.opt_state, state.model_state)
-        params, opt_state, model_state = jax.lax.cond(ok, candidate, lambda _: old, None)
-        count = state.step + (1 if active is None else active.astype(state.step.dtype))
-        metrics = StepMetrics(value, accuracy(outputs, y), loss_ok, grads_ok, update_ok, ok)
-        return TrainState(params, opt_state, count, model_state), metrics
+        clean = state_finite(fast) & jnp.all(metrics.applied)
+        return jax.lax.cond(clean, lambda _: (fast, metrics), exact, None)
 
-    return TrainStep(init, step)
+    return TrainStep(init, step, steps)
 
 
 def make_eval_step(
