@@ -141,7 +141,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         for (d, m), p in sorted(PRESETS.items())
     )
     p = _Parser(
-        prog=PROG, description=__doc__.split("\n\n")[0], epilog=epilog, formatter_class=_Formatter
+        prog=PROG,
+        description=str(__doc__).split("\n\n")[0],
+        epilog=epilog,
+        formatter_class=_Formatter,
     )
     preset = argparse.SUPPRESS  # not given: filled from the preset (listed in the epilog)
     p.add_argument("--dataset", choices=DATASETS, default="digits", help="data set")

@@ -50,7 +50,7 @@ _PRESET_FIELDS = (
     "optimizer", "weight_decay", "activation",
 )  # fmt: skip
 _RNN = ((6,), 150, 100, 1e-2, 0.0, 0.0, False, 0.0, False, "adam", 0.0)
-PRESETS = {
+PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     pair: dict(zip(_PRESET_FIELDS, row, strict=True))
     for pair, row in {
         ("digits", "mlp"):  ((512,),     100, 32,  1e-3, 0.5, 0.2, True,  0.0, False, "adam",  0.0,  "relu"),
