@@ -41,6 +41,8 @@ class Optimizer(NamedTuple):
 class StateMismatchError(TypeError):
     """An optimizer ``update`` was given a state made by another optimizer's ``init``."""
 
+    chain_context: bool = False  # set by chain on the error it re-raises with its position
+
 
 def check_state(state: Any, state_type: type | tuple[type, ...], who: str) -> None:
     """Raise :class:`StateMismatchError` unless ``state`` is an instance of ``state_type``.
