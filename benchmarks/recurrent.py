@@ -192,7 +192,7 @@ def torch_agreement() -> None:
     with jax.enable_x64(True):
         for name, make in cells.items():
             layer = make(h, dtype=jnp.float64)
-            p = layer.init(jax.random.key(0), (t, f))
+            p = layer.init(jax.random.key(0), (b, t, f))
             peer = peers[name](f, h, batch_first=True).double()
             with torch.no_grad():
                 for ours, theirs in (("w_ih", "weight_ih_l0"), ("w_hh", "weight_hh_l0")):

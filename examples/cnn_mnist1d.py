@@ -29,7 +29,8 @@ from jax import lax
 
 import fnnet
 from fnnet import activations, losses, optimizers, schedules
-from fnnet.layers import Conv, Flatten, MaxPool, fan_in_uniform
+from fnnet.initializers import fan_in_uniform
+from fnnet.layers import Conv, Flatten, MaxPool
 
 relu = activations.relu
 

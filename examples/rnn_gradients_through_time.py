@@ -59,7 +59,7 @@ def run_cell(name: str, *, time: int, steps: int, seed: int):
     rnn, readout = CELLS[name](HIDDEN), layers.Dense(1)
     key, data_key, probe_key, test_key = jax.random.split(jax.random.key(seed), 4)
     k1, k2 = jax.random.split(key)
-    params = (rnn.init(k1, (time, 2)), readout.init(k2, HIDDEN))
+    params = (rnn.init(k1, (BATCH, time, 2)), readout.init(k2, HIDDEN))
     optimizer = optimizers.adam(3e-3)
 
     def head(readout_params, outputs, y):  # the loss reads the last step only

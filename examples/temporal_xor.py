@@ -42,7 +42,7 @@ def model():
 
     def init(key):
         k1, k2 = jax.random.split(key)
-        return rnn.init(k1, (3 * TRIPLES, 1)), readout.init(k2, HIDDEN)
+        return rnn.init(k1, (BATCH, 3 * TRIPLES, 1)), readout.init(k2, HIDDEN)
 
     def logits(params, bits):
         """Logit of bit ``t + 1`` after reading bits ``0..t``: ``(batch, time − 1)``."""

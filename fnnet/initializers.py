@@ -10,6 +10,7 @@ shape ``(fan_in, fan_out)``:
 ``he_normal()``           N(0, 2 / fan_in), for ReLU networks     (He et al., 2015)
 ``he_uniform()``          U(±√(6 / fan_in))
 ``lecun_normal()``        N(0, 1 / fan_in)                        (LeCun et al., 1998)
+``fan_in_uniform()``      U(±1/√fan_in): PyTorch's default for every layer
 ``zeros``                 all zeros: for biases only
 ========================  =====================================================
 
@@ -30,6 +31,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from fnnet._checks import check_positive_int
 from fnnet._types import Array, Initializer, PRNGKey, Shape
 
 
@@ -105,6 +107,49 @@ def lecun_normal() -> Initializer:
     return _variance_scaling(1.0, "fan_in", "normal")
 
 
+def fan_in_uniform(fan_in: int | None = None) -> Initializer:
+    """PyTorch's default initialisation, ``U(±1/√fan_in)``, for weights and biases alike.
+
+    * ``nn.Linear`` and ``nn.Conv*d``: leave ``fan_in`` out for a weight, whose fan-in is
+      read off its shape as the product of all but the last axis (``fan_in`` of a dense
+      ``(fan_in, fan_out)``, ``in_channels × kernel volume`` of a kernel
+      ``(*kernel, in_channels, features)``); a bias ``(features,)`` cannot know its layer's
+      fan-in, so pass it: ``b_init=fan_in_uniform(1 * 5)`` for ``Conv1d(1, 25, 5)``.
+    * ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``: every weight and bias uses the hidden size,
+      ``fan_in_uniform(hidden)`` (the recurrent layers' default).
+
+    Args:
+        fan_in: the fan-in ``n`` of the bound ``1/√n``; ``None``: read off a weight's shape.
+
+    Returns:
+        An initializer ``(key, shape, dtype=float32) -> array``; with ``fan_in=None`` it
+        refuses a shape of fewer than two axes.
+
+    Example:
+        >>> import jax
+        >>> from fnnet import initializers
+        >>> w = initializers.fan_in_uniform()(jax.random.key(0), (5, 1, 25))  # Conv1d(1, 25, 5)
+        >>> bool(abs(w).max() <= 1 / 5**0.5)
+        True
+    """
+    if fan_in is not None:
+        fan_in = check_positive_int("fan_in", fan_in)
+
+    def init(key: PRNGKey, shape: Shape, dtype=jnp.float32) -> Array:
+        _check(shape, dtype)
+        if fan_in is None and len(tuple(shape)) < 2:
+            raise ValueError(
+                f"`fan_in_uniform()` reads the fan-in off a weight's shape, but {tuple(shape)} "
+                f"has fewer than two axes (a bias?): pass the layer's fan-in, "
+                f"fan_in_uniform(fan_in)."
+            )
+        n = fan_in if fan_in is not None else max(math.prod(tuple(shape)[:-1]), 1)
+        bound = 1.0 / math.sqrt(n)
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
 def zeros(key: PRNGKey, shape: Shape, dtype=jnp.float32) -> Array:
     """All zeros (for biases). ``key`` is ignored."""
     del key
@@ -131,6 +176,7 @@ __all__ = [
     "he_normal",
     "he_uniform",
     "lecun_normal",
+    "fan_in_uniform",
     "zeros",
     "constant",
 ]

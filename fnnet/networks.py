@@ -45,12 +45,8 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import activations, initializers
-from fnnet._checks import (
-    check_activation,
-    check_affine_params,
-    check_features,
-    check_positive_int,
-)
+from fnnet._checks import check_activation, check_positive_int
+from fnnet._layer_checks import check_affine_params, check_features
 from fnnet._types import ActivationFn, Array, Initializer, PRNGKey
 from fnnet.layers import (
     Dense,

@@ -26,7 +26,12 @@ import fnnet
 
 ROOT = pathlib.Path(fnnet.__file__).resolve().parent
 FILES = sorted(ROOT.rglob("*.py"))
-SHARED = {"fnnet._cache", "fnnet._checks", "fnnet._types"}  # shared private modules: everyone may import them
+SHARED = {
+    "fnnet._cache",
+    "fnnet._checks",
+    "fnnet._layer_checks",
+    "fnnet._types",
+}  # shared private modules: everyone may import them
 ENTRY_POINTS = ("fnnet.demo", "fnnet.gradcheck.__main__")  # run, never imported by fnnet
 
 
@@ -356,5 +361,7 @@ def test_the_architecture_page_states_each_units_imports():
         for name in listed:
             stated[name] = set(re.findall(r"[a-z_]+", deps)) & units
     for name, deps in stated.items():
-        assert graph[name] - {name, "_cache", "_checks", "_types"} == deps - {name}, name
+        assert graph[name] - {name, *(m.removeprefix("fnnet.") for m in SHARED)} == deps - {name}, (
+            name
+        )
     assert set(stated) == units - {"gradcheck", "demo"}, units - set(stated)

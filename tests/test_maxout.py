@@ -10,6 +10,7 @@ import pytest
 
 import fnnet
 from fnnet import losses, optimizers
+from fnnet.gradcheck import assert_close
 from fnnet.layers import DenseParams, Maxout
 
 
@@ -31,7 +32,7 @@ def test_forward_and_gradients_match_autodiff_of_reference(batch, fan_in, units,
         x = jax.random.normal(jax.random.key(2), (batch, fan_in), dtype)
         out = layer.apply(params, x)
         assert out.shape == (batch, units) and out.dtype == dtype
-        np.testing.assert_allclose(out, _reference(params, x, pieces), rtol=1e-6)
+        assert_close(out, _reference(params, x, pieces))
 
         def loss(fn):
             return lambda p, x: jnp.sum(jnp.sin(fn(p, x)))
@@ -40,8 +41,7 @@ def test_forward_and_gradients_match_autodiff_of_reference(batch, fan_in, units,
         want = jax.grad(loss(functools.partial(_reference, pieces=pieces)), argnums=(0, 1))(
             params, x
         )
-        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert_close(got, want)
 
 
 def test_delta_goes_to_the_winning_piece_and_ties_to_the_first():
@@ -82,8 +82,7 @@ def test_sgd_steps_equal_numpy_transcription(x64):
         delta_z = (np.eye(3)[win] * delta_a[..., None]).reshape(8, 12)  # routed to the winner
         w2, b2 = w2 - lr * a.T @ delta_out, b2 - lr * delta_out.sum(0)
         w1, b1 = w1 - lr * xn.T @ delta_z, b1 - lr * delta_z.sum(0)
-        for got, want in zip(jax.tree_util.tree_leaves(params), (w1, b1, w2, b2)):
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+        assert_close(jax.tree_util.tree_leaves(params), [w1, b1, w2, b2])
 
 
 def test_composes_with_dropout_and_trains():

@@ -15,6 +15,8 @@ import pytest
 
 import fnnet
 from fnnet import activations, layers, recurrent
+from fnnet.gradcheck import assert_close
+from fnnet.recurrent._bidirectional import reverse_within_lengths
 
 KINDS = ("elman", "lstm", "lstm_peep", "gru")
 B, T, F, H = 3, 5, 2, 3
@@ -32,14 +34,14 @@ def _layer(kind, dtype=jnp.float64, **kw):
 
 
 def _setup(kind, dtype=jnp.float64, seed=0, **kw):
-    """(layer, params, x, h0 in the layer's format, lengths) with random peepholes."""
+    """(layer, params, x, h0 in the layer's form (1, B, H), lengths) with random peepholes."""
     layer = _layer(kind, dtype, **kw)
     k = jax.random.split(jax.random.key(seed), 4)
-    params = layer.init(k[0], (T, F))
+    params = layer.init(k[0], (B, T, F))
     if kind == "lstm_peep":
         params = params._replace(peepholes=0.5 * jax.random.normal(k[1], (3, H), dtype))
     x = jax.random.normal(k[2], (B, T, F), dtype)
-    h = 0.5 * jax.random.normal(k[3], (2, B, H), dtype)
+    h = 0.5 * jax.random.normal(k[3], (2, 1, B, H), dtype)
     h0 = h[0] if kind in ("elman", "gru") else (h[0], h[1])
     return layer, params, x, h0, jnp.array(LENGTHS, jnp.int32)
 
@@ -69,8 +71,9 @@ def _step(kind, xp, p, x_t, state):
 
 
 def _reference(kind, xp, p, x, h0, lengths, *, truncate=None, perturb=None):
-    """Outputs (B, T, H) and final state; ``perturb`` (T, B, H) is added to h_t (for δh_t)."""
-    state = (h0,) if kind in ("elman", "gru") else tuple(h0)
+    """Outputs (B, T, H) and final state, states in PyTorch's layout (1, B, H); ``perturb``
+    (T, B, H) is added to h_t (for δh_t)."""
+    state = (h0[0],) if kind in ("elman", "gru") else tuple(s[0] for s in h0)
     outputs = []
     for t in range(x.shape[1]):
         valid = (xp.arange(x.shape[0]) >= 0) & (t < lengths)
@@ -81,7 +84,7 @@ def _reference(kind, xp, p, x, h0, lengths, *, truncate=None, perturb=None):
         if perturb is not None:
             state = (state[0] + perturb[t],) + state[1:]
         outputs.append(xp.where(valid[:, None], state[0], 0.0))
-    final = state[0] if kind in ("elman", "gru") else state
+    final = state[0][None] if kind in ("elman", "gru") else tuple(s[None] for s in state)
     return xp.stack(outputs, axis=1), final
 
 
@@ -90,9 +93,14 @@ def _loss(outputs, final, weights):
     return jnp.sum(jnp.sin(outputs) * weights) + final
 
 
-def _close(a, b, **kw):
+def _rows(tree, start, stop):
+    """Rows ``start:stop`` of a state in PyTorch's layout ``(directions, batch, hidden)``."""
+    return jax.tree_util.tree_map(lambda a: a[:, start:stop], tree)
+
+
+def _equal(a, b):
     for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), **kw)
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
 # --- values and gradients -----------------------------------------------------------------------
@@ -104,24 +112,25 @@ def test_forward_matches_numpy_transcription(kind, x64):
 
     @_jit
     def forward(params, x, h0, lengths):
-        row = jax.tree_util.tree_map(lambda a: a[1], h0)
         return (
             layer.run(params, x, h0=h0, lengths=lengths),
-            layer.run(params, x[1], h0=row, lengths=lengths[1]),  # unbatched, scalar length
+            layer.run(params, x[1:2], h0=_rows(h0, 1, 2), lengths=lengths[1:2]),  # one row
             layer.apply(params, x, lengths=lengths),
+            layer.apply(params, (x, lengths)),  # the lengths with the input, as in serial
             layer.run(params, x, lengths=lengths)[0],  # h0 = 0
         )
 
-    (outputs, final), (out1, final1), applied, from_zero = forward(params, x, h0, lengths)
+    (outputs, final), (out1, final1), applied, paired, from_zero = forward(params, x, h0, lengths)
     p_np = jax.tree_util.tree_map(np.asarray, params)
     h0_np = jax.tree_util.tree_map(np.asarray, h0)
     want_out, want_final = _reference(kind, np, p_np, np.asarray(x), h0_np, np.asarray(lengths))
-    _close(outputs, want_out, rtol=1e-12, atol=1e-14)
-    _close(final, want_final, rtol=1e-12, atol=1e-14)
+    assert_close(outputs, want_out)
+    assert_close(final, want_final)  # PyTorch's h_n (and c_n) layout: (1, B, H)
     assert outputs.dtype == jnp.float64
-    _close(out1, outputs[1], rtol=1e-13, atol=1e-15)
-    _close(final1, jax.tree_util.tree_map(lambda a: a[1], final), rtol=1e-13, atol=1e-15)
-    _close(applied, from_zero, rtol=0)
+    assert_close(out1, outputs[1:2])
+    assert_close(final1, _rows(final, 1, 2))
+    _equal(applied, from_zero)
+    _equal(paired, from_zero)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -145,9 +154,9 @@ def test_bptt_matches_autodiff_of_reference_full_and_truncated(kind, x64):
         ]  # fmt: skip
 
     got = _jit(hand)(params, x, h0)
-    _close(got, _jit(reference)(params, x, h0), rtol=1e-10, atol=1e-12)
+    assert_close(got, _jit(reference)(params, x, h0))
     # the autodiff switch differentiates the forward body: same numbers, truncation included
-    _close(got, _jit(fnnet.with_autodiff(hand))(params, x, h0), rtol=1e-10, atol=1e-12)
+    assert_close(got, _jit(fnnet.with_autodiff(hand))(params, x, h0))
     # truncation really changes the gradient (of the recurrent weights, through early steps)
     assert not np.allclose(np.asarray(got[0][0].w_hh), np.asarray(got[1][0].w_hh))
 
@@ -160,7 +169,7 @@ def test_truncation_longer_than_the_sequence_is_full_bptt(x64):
         jax.grad(lambda p, m=m: _loss(*m.run(p, x, h0=h0, lengths=lengths), weights))(params)
         for m in (layer, full)
     ]
-    _close(grads[0], grads[1], rtol=1e-13, atol=1e-15)
+    assert_close(grads[0], grads[1])
 
 
 def test_truncation_never_cuts_inside_the_padding(x64):
@@ -192,26 +201,26 @@ def test_deltas_are_the_gradient_with_respect_to_each_state(kind, x64):
 
     @_jit
     def deltas(x, dy):
-        unbatched = layer.deltas(params, x[0], dy[0], h0=jax.tree_util.tree_map(lambda a: a[0], h0))
-        return layer.deltas(params, x, dy, h0=h0, lengths=lengths), unbatched
+        first = layer.deltas(params, x[:1], dy[:1], h0=_rows(h0, 0, 1))  # row 0, no lengths
+        return layer.deltas(params, x, dy, h0=h0, lengths=lengths), first
 
     def loss(perturb):  # δh_t = ∂L/∂(a perturbation added to h_t)
         outputs, _ = _reference(kind, jnp, params, x, h0, lengths, perturb=perturb)
         return jnp.sum(outputs * dy)
 
-    got, unbatched = deltas(x, dy)
+    got, first = deltas(x, dy)
     want = _jit(jax.grad(loss))(jnp.zeros((T, B, H), jnp.float64))
-    _close(got, jnp.swapaxes(want, 0, 1), rtol=1e-10, atol=1e-12)
+    assert_close(got, jnp.swapaxes(want, 0, 1))
     norms = recurrent.delta_norms(got)
     assert norms.shape == (T,)
-    _close(norms, jnp.mean(jnp.linalg.norm(got, axis=-1), axis=0), rtol=1e-12)
-    _close(unbatched[: LENGTHS[0]], got[0], rtol=1e-13)  # row 0 is full length
+    assert_close(norms, jnp.mean(jnp.linalg.norm(got, axis=-1), axis=0))
+    assert_close(first[0], got[0])  # row 0 is full length
 
 
 def test_delta_norms_do_not_underflow_and_keep_nan():
     d = jnp.array([[[3e-25, 4e-25], [0.0, 0.0], [jnp.nan, 1.0]]], jnp.float32)
     norms = np.asarray(recurrent.delta_norms(d))
-    np.testing.assert_allclose(norms[:2], [5e-25, 0.0], rtol=1e-6)
+    assert_close(norms[:2] / 1e-25, np.array([5.0, 0.0], np.float32))  # relative to 5e-25
     assert np.isnan(norms[2])
 
 
@@ -240,8 +249,8 @@ def test_padding_neither_changes_the_state_nor_receives_gradient(kind, x64):
     @_jit
     def check(params, x_nan, x):
         run = layer.run(params, x_nan, h0=h0, lengths=lengths)
-        rows = [  # each row cut to its length, unbatched, no lengths
-            layer.run(params, x[b, :n], h0=jax.tree_util.tree_map(lambda a, b=b: a[b], h0))[1]
+        rows = [  # each row cut to its length, a batch of one, no lengths
+            layer.run(params, x[b : b + 1, :n], h0=_rows(h0, b, b + 1))[1]
             for b, n in enumerate(LENGTHS)
         ]
         loss = lambda p, x: _loss(*layer.run(p, x, h0=h0, lengths=lengths), 1.0)
@@ -250,8 +259,7 @@ def test_padding_neither_changes_the_state_nor_receives_gradient(kind, x64):
     (outputs, final), rows, grads = check(params, x_nan, x)
     assert np.all(np.isfinite(outputs)) and np.all(np.asarray(outputs)[~valid] == 0)
     for b, want in enumerate(rows):  # the final state is that of the unpadded sequence
-        got = jax.tree_util.tree_map(lambda a, b=b: a[b], final)
-        _close(got, want, rtol=1e-13, atol=1e-15)
+        assert_close(_rows(final, b, b + 1), want)
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
     assert np.all(np.asarray(grads[1])[~valid] == 0)
 
@@ -265,7 +273,7 @@ def test_nan_in_a_valid_step_propagates(kind):
     @_jit
     def check(params, bad, x):
         grads = jax.grad(lambda p: jnp.sum(layer.apply(p, x)))(params)
-        return layer.apply(params, x), grads, layer.apply(bad, x[0])
+        return layer.apply(params, x), grads, layer.apply(bad, x[:1])[0]
 
     outputs, grads, bad_outputs = check(params, bad, x)
     assert np.all(np.isnan(outputs[1, 2:])) and np.all(np.isfinite(outputs[1, :2]))
@@ -279,18 +287,16 @@ def test_nan_in_a_valid_step_propagates(kind):
 
 def test_reverse_within_lengths():
     x = jnp.arange(2 * 4, dtype=jnp.float32).reshape(2, 4, 1)
-    got = recurrent.reverse_within_lengths(x, jnp.array([4, 2], jnp.int32))[..., 0]
+    got = reverse_within_lengths(x, jnp.array([4, 2], jnp.int32))[..., 0]
     np.testing.assert_array_equal(got, [[3, 2, 1, 0], [5, 4, 6, 7]])
-    np.testing.assert_array_equal(
-        recurrent.reverse_within_lengths(x)[..., 0], [[3, 2, 1, 0], [7, 6, 5, 4]]
-    )
+    np.testing.assert_array_equal(reverse_within_lengths(x)[..., 0], [[3, 2, 1, 0], [7, 6, 5, 4]])
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_bidirectional_is_a_manual_reversal_of_each_unpadded_sequence(kind, x64):
     layer, _, x, _, lengths = _setup(kind)
     bi = recurrent.Bidirectional(layer)
-    params = bi.init(jax.random.key(5), (T, F))
+    params = bi.init(jax.random.key(5), (B, T, F))
     weights = jnp.linspace(-1.0, 2.0, B * T * 2 * H).reshape(B, T, 2 * H)
 
     def bidirectional_loss(p, x):
@@ -299,10 +305,10 @@ def test_bidirectional_is_a_manual_reversal_of_each_unpadded_sequence(kind, x64)
     def manual_loss(p, x):  # each row cut to its length, reversed with Python slicing
         total = 0.0
         for b, n in enumerate(LENGTHS):
-            y_f, s_f = layer.run(p[0], x[b, :n])
-            y_b, s_b = layer.run(p[1], x[b, :n][::-1])
-            y = jnp.concatenate([y_f, y_b[::-1]], axis=-1)
-            total = total + _loss(y, (s_f, s_b), weights[b, :n])
+            y_f, s_f = layer.run(p[0], x[b : b + 1, :n])
+            y_b, s_b = layer.run(p[1], x[b : b + 1, :n][:, ::-1])
+            y = jnp.concatenate([y_f, y_b[:, ::-1]], axis=-1)
+            total = total + _loss(y, (s_f, s_b), weights[b : b + 1, :n])
         return total
 
     @_jit
@@ -313,15 +319,15 @@ def test_bidirectional_is_a_manual_reversal_of_each_unpadded_sequence(kind, x64)
             jax.value_and_grad(manual_loss, (0, 1))(params, x),
             bi.deltas(params, x, weights, lengths=lengths),
             layer.deltas(params[0], x, weights[..., :H], lengths=lengths),
-            bi.run(params, x[1], lengths=lengths[1])[0],
+            bi.run(params, x[1:2], lengths=lengths[1:2])[0],
         )
 
-    outputs, got, want, deltas, forward_deltas, unbatched = check(params, x)
+    outputs, got, want, deltas, forward_deltas, row = check(params, x)
     assert outputs.shape == (B, T, 2 * H)
     assert np.all(np.asarray(outputs[2, 1:]) == 0) and np.all(np.asarray(outputs[1, 2:]) == 0)
-    _close(got, want, rtol=1e-10, atol=1e-12)
-    _close(deltas[..., :H], forward_deltas, rtol=1e-13)
-    _close(unbatched, outputs[1], rtol=1e-13, atol=1e-15)
+    assert_close(got, want)
+    assert_close(deltas[..., :H], forward_deltas)
+    assert_close(row, outputs[1:2])
 
 
 # --- composition, parameter counts, init ----------------------------------------------------
@@ -340,24 +346,24 @@ def test_mnist1d_recipe_parameter_counts_match_pytorch(make, count):
 
 def test_stacking_through_serial_and_peephole_count():
     net = layers.serial(recurrent.LSTM(4), recurrent.Bidirectional(recurrent.GRU(3)))
-    params = net.init(jax.random.key(0), (6, 2))
+    params = net.init(jax.random.key(0), (5, 6, 2))
     assert _jit(net.apply)(params, jnp.ones((5, 6, 2))).shape == (5, 6, 6)
-    peep = recurrent.LSTM(4, peepholes=True).init(jax.random.key(0), 2)
-    plain = recurrent.LSTM(4).init(jax.random.key(0), 2)
+    peep = recurrent.LSTM(4, peepholes=True).init(jax.random.key(0), (1, 1, 2))
+    plain = recurrent.LSTM(4).init(jax.random.key(0), (1, 1, 2))
     assert sum(a.size for a in jax.tree_util.tree_leaves(peep)) == 4 * (2 * 4 + 4 * 4 + 2 * 4) + 12
     assert len(jax.tree_util.tree_leaves(plain)) == 4
 
 
 def test_default_init_is_pytorch_uniform_and_forget_bias_shifts_the_f_block():
     hidden = 50
-    params = recurrent.LSTM(hidden, forget_bias=1.0).init(jax.random.key(0), (3, 8))
+    params = recurrent.LSTM(hidden, forget_bias=1.0).init(jax.random.key(0), (1, 3, 8))
     bound = 1.0 / math.sqrt(hidden)
     w = np.asarray(params.w_hh)
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert abs(w.std() - bound / math.sqrt(3.0)) < 0.05 * bound
     b = np.asarray(params.b_ih).reshape(4, hidden)
     assert np.all(b[1] >= 1.0 - bound) and np.all(np.abs(b[[0, 2, 3]]) <= bound)
-    custom = recurrent.GRU(2, w_init=fnnet.initializers.zeros).init(jax.random.key(0), 3)
+    custom = recurrent.GRU(2, w_init=fnnet.initializers.zeros).init(jax.random.key(0), (1, 1, 3))
     assert not np.any(custom.w_ih) and np.any(custom.b_ih)
 
 
@@ -371,7 +377,7 @@ def test_vmap_over_stacked_params_equals_a_loop():
     got = _jit(jax.vmap(grad))(stacked)
     for i in range(2):
         want = _jit(grad)(jax.tree_util.tree_map(lambda a, i=i: a[i], stacked))
-        _close(jax.tree_util.tree_map(lambda a, i=i: a[i], got), want, rtol=1e-5, atol=1e-6)
+        assert_close(jax.tree_util.tree_map(lambda a, i=i: a[i], got), want)
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -379,7 +385,10 @@ def test_vmap_over_stacked_params_equals_a_loop():
 
 def test_bad_input_is_named_with_shapes():
     layer, params, x, _, _ = _setup("gru", jnp.float32)
-    with pytest.raises(ValueError, match=r"`x` must have rank 2 or 3 .*got shape \(5, 2, 3, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`x` must have rank 3, \(batch, time, features\); got shape \(5, 2, 3, 1\)",
+    ):
         layer.apply(params, jnp.ones((5, 2, 3, 1)))
     with pytest.raises(ValueError, match=r"`x` has 3 features but the layer expects 2"):
         layer.apply(params, jnp.ones((4, 5, 3)))
@@ -394,17 +403,46 @@ def test_bad_input_is_named_with_shapes():
         layer.apply(params, x, lengths=jnp.array([1, 2]))
     with pytest.raises(TypeError, match="`lengths` must be integers"):
         layer.apply(params, x, lengths=jnp.array([1.0, 2.0, 3.0]))
-    with pytest.raises(ValueError, match=r"`h0` must have shape \(3, 3\).*got shape \(2, 3\)"):
+    with pytest.raises(TypeError, match="`lengths` given twice"):
+        layer.apply(params, (x, jnp.array([1, 2, 3])), lengths=jnp.array([1, 2, 3]))
+    with pytest.raises(TypeError, match=r"`x` must be a sequence array or the pair \(x, lengths\)"):
+        layer.apply(params, (x, jnp.array([1, 2, 3]), 0))
+    with pytest.raises(
+        ValueError,
+        match=r"`h0` must have shape \(1, 3, 3\) \(directions, batch, hidden\).*\(2, 3\)",
+    ):
         layer.run(params, x, h0=jnp.zeros((2, 3)))
+    with pytest.raises(
+        ValueError, match=r"got shape \(3, 3\).*Add the directions axis: h0\[None\]"
+    ):
+        layer.run(params, x, h0=jnp.zeros((3, 3)))
     lstm, lp, _, _, _ = _setup("lstm", jnp.float32)
     with pytest.raises(TypeError, match=r"`h0` must be a pair \(h0, c0\)"):
-        lstm.run(lp, x, h0=jnp.zeros((3, 3)))
-    with pytest.raises(ValueError, match=r"`h0\[1\]` must have shape \(3, 3\)"):
-        lstm.run(lp, x, h0=(jnp.zeros((3, 3)), jnp.zeros((3, 4))))
+        lstm.run(lp, x, h0=jnp.zeros((1, 3, 3)))
+    with pytest.raises(ValueError, match=r"`h0\[1\]` must have shape \(1, 3, 3\)"):
+        lstm.run(lp, x, h0=(jnp.zeros((1, 3, 3)), jnp.zeros((1, 3, 4))))
     with pytest.raises(TypeError, match="`params` must be GRUParams"):
         layer.apply(lp, x)
     with pytest.raises(ValueError, match=r"`doutputs` must have the outputs' shape \(3, 5, 3\)"):
         layer.deltas(params, x, jnp.ones((3, 5, 2)))
+
+
+@pytest.mark.parametrize("make", [recurrent.GRU, recurrent.LSTM, recurrent.Elman])
+def test_the_unbatched_rank_is_refused_with_the_fix(make):
+    """A GRU on ``(batch, features)`` used to read the batch as one sequence's time axis."""
+    layer = make(3)
+    params = layer.init(jax.random.key(0), (8, 5, 1))
+    fixes = r".*batched input only.*`x\[None\]`.*jax\.vmap.*features axis.*`x\[\.\.\., None\]`"
+    with pytest.raises(
+        ValueError, match=r"`x` must have rank 3, \(batch, time, features\)" + fixes
+    ):
+        layer.apply(params, jnp.ones((8, 5)))
+    with pytest.raises(
+        ValueError, match=r"`input_shape` must have rank 3.*\(1, 5, 1\).*\(5, 1, 1\)"
+    ):
+        layer.init(jax.random.key(0), (5, 1))
+    with pytest.raises(ValueError, match=r"`input_shape` must have rank 3.*got shape \(4,\)"):
+        layer.init(jax.random.key(0), 4)  # a feature count is a Dense's input shape only
 
 
 def test_bad_construction_arguments():
@@ -418,25 +456,87 @@ def test_bad_construction_arguments():
         recurrent.LSTM(3, peepholes="yes")
     with pytest.raises(TypeError, match="`layer` must be a RecurrentLayer"):
         recurrent.Bidirectional(layers.Dense(3))
-    with pytest.raises(ValueError, match="`input_shape` must be"):
+    with pytest.raises(ValueError, match="`input_shape` must have rank 3"):
         recurrent.GRU(3).init(jax.random.key(0), (2, 3, 4, 5))
     with pytest.raises(TypeError, match=r"jax.random.key\(0\)"):
-        recurrent.GRU(3).init(0, (4, 2))
-    bi = recurrent.Bidirectional(recurrent.GRU(2))
-    with pytest.raises(TypeError, match=r"`h0` must be a pair \(forward, backward\)"):
-        bi.run(
-            bi.init(jax.random.key(0), (4, 1)),
-            jnp.ones((2, 4, 1)),
-            h0=jnp.zeros((2, 2)),
+        recurrent.GRU(3).init(0, (1, 4, 2))
+
+
+def test_bidirectional_of_bidirectional_is_refused_at_construction():
+    """It used to be accepted, then fail with ``'tuple' object has no attribute 'w_ih'``."""
+    with pytest.raises(
+        ValueError, match=r"`layer` is already bidirectional \(directions=2\).*serial"
+    ):
+        recurrent.Bidirectional(recurrent.Bidirectional(recurrent.GRU(3)))
+    assert recurrent.Bidirectional(recurrent.GRU(3)).directions == 2
+    assert recurrent.GRU(3).directions == 1
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_bidirectional_state_is_pytorchs_h_n_and_h0_takes_list_or_tuple(kind, x64):
+    """``run``'s final state stacks the directions first, forward then backward, as PyTorch's
+    ``h_n`` ((h_n, c_n) for the LSTM), against the reference of each direction; the same form
+    goes in as ``h0``, a list or a tuple for the LSTM's pair."""
+    layer, _, x, _, lengths = _setup(kind)
+    bi = recurrent.Bidirectional(layer)
+    params = bi.init(jax.random.key(5), (B, T, F))
+    h = 0.5 * jax.random.normal(jax.random.key(6), (2, 2, B, H), jnp.float64)
+    h0 = h[0] if kind == "gru" else (h[0], h[1])
+    as_list = h0 if kind == "gru" else list(h0)
+
+    @_jit
+    def check(params, x, h0, as_list):
+        return bi.run(params, x, h0=h0, lengths=lengths), bi.run(
+            params, x, h0=as_list, lengths=lengths
         )
+
+    (outputs, final), (_, final_list) = check(params, x, h0, as_list)
+    p_np = jax.tree_util.tree_map(np.asarray, params)
+    half = [jax.tree_util.tree_map(lambda a, d=d: np.asarray(a)[d : d + 1], h0) for d in (0, 1)]
+    y_f, s_f = _reference(kind, np, p_np[0], np.asarray(x), half[0], np.asarray(lengths))
+    reversed_x = np.stack(
+        [np.concatenate([r[:n][::-1], r[n:]]) for r, n in zip(np.asarray(x), LENGTHS)]
+    )
+    y_b, s_b = _reference(kind, np, p_np[1], reversed_x, half[1], np.asarray(lengths))
+    want = jax.tree_util.tree_map(lambda f, b: np.concatenate([f, b]), s_f, s_b)
+    assert jax.tree_util.tree_structure(final) == jax.tree_util.tree_structure(want)
+    assert_close(final, want)  # (2, B, H): [forward, backward]
+    assert_close(outputs[..., :H], y_f)
+    _equal(final, final_list)
+    with pytest.raises(TypeError, match=r"jnp\.stack"):  # the old (forward, backward) pair form
+        bi.run(params, x, h0=(half[0], half[1]) if kind == "gru" else ((1, 2), (3, 4)))
+
+
+def test_lengths_travel_with_the_input_through_serial_and_grad(x64):
+    """``serial.apply(params, (x, lengths))``: the recurrent layer reads the lengths, the layers
+    after it see only its outputs; values and gradients equal the same network written with
+    ``lengths=`` by hand."""
+    layer, _, x, _, lengths = _setup("gru")
+    bi = recurrent.Bidirectional(layer)
+    head = layers.Dense(2, dtype=jnp.float64)
+    net = layers.serial(bi, layers.Flatten(), head)
+    params = net.init(jax.random.key(3), (B, T, F))
+
+    def by_hand(p, x):
+        outputs = bi.apply(p[0], x, lengths=lengths)
+        return head.apply(p[2], outputs.reshape(B, -1))
+
+    def loss(apply):
+        return lambda p, x: jnp.sum(jnp.sin(apply(p, x)))
+
+    pair = jax.jit(jax.value_and_grad(loss(lambda p, x: net.apply(p, (x, lengths))), (0, 1)))
+    hand = jax.jit(jax.value_and_grad(loss(by_hand), (0, 1)))
+    assert_close(pair(params, x), hand(params, x))
+    no_lengths = net.apply(params, x)
+    assert not np.allclose(no_lengths, net.apply(params, (x, lengths)))  # the lengths matter
 
 
 def test_relu_elman_uses_the_activation_rule():
     layer = recurrent.Elman(3, activation=activations.relu)
-    params = layer.init(jax.random.key(0), (4, 2))
+    params = layer.init(jax.random.key(0), (2, 4, 2))
     x = jax.random.normal(jax.random.key(1), (2, 4, 2))
     out = layer.apply(params, x)
     assert np.all(np.asarray(out) >= 0)
     grads = jax.grad(lambda p: jnp.sum(layer.apply(p, x)))(params)
     want = jax.grad(fnnet.with_autodiff(lambda p: jnp.sum(layer.apply(p, x))))(params)
-    _close(grads, want, rtol=1e-5, atol=1e-6)
+    assert_close(grads, want)

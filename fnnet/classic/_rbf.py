@@ -27,15 +27,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._checks import (
-    check_features,
     check_floating,
     check_key,
     check_positive_int,
     check_real,
     check_samples,
-    check_shape,
     is_concrete,
 )
+from fnnet._layer_checks import check_features, check_shape
 from fnnet._types import Array, PRNGKey
 from fnnet.layers import DenseParams, Layer
 from fnnet.rules import hand_rule

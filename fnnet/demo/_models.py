@@ -149,6 +149,6 @@ def build(
     else:
         cell = CELLS[model](width, **({"activation": activation} if model == "elman" else {}))
         body += [recurrent.Bidirectional(cell), layers.Flatten(2)]
-        torch_linear = layers.fan_in_uniform(example_shape[0] * 2 * width)
+        torch_linear = initializers.fan_in_uniform(example_shape[0] * 2 * width)
         head = fnnet.Dense(num_classes, w_init=torch_linear, b_init=torch_linear)
     return fnnet.serial(*body, *([fnnet.Dropout(dropout)] if dropout > 0 else []), head)

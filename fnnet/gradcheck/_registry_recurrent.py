@@ -96,11 +96,11 @@ def _bidirectional_reference(cell: Callable, single_state: bool) -> Callable:
     sequence = _scan_reference(cell, None)
 
     def forward(params, x, h0, lengths=None):
-        def state(h):
-            return (h,) if single_state else tuple(h)
+        def state(h):  # run's form (1, batch, hidden) -> the cell's (batch, hidden)
+            return (h[0],) if single_state else tuple(part[0] for part in h)
 
         def unpack(final):
-            return final[0] if single_state else final
+            return final[0][None] if single_state else tuple(part[None] for part in final)
 
         perm = _reversal(lengths, x.shape[0], x.shape[1], x.dtype)
         y_f, s_f = sequence(params[0], x, state(h0[0]), lengths)
@@ -149,7 +149,8 @@ def _sequence_args(
 
 
 def _bidirectional_args(params_type, gates: int, num_states: int) -> Callable:
-    """``(params pair, x, h0 pair, lengths)`` for :func:`fnnet.recurrent.bidirectional`."""
+    """``(params pair, x, h0 pair, lengths)`` for :func:`fnnet.recurrent.bidirectional_sequence`
+    (each h0 in ``run``'s form, ``(1, batch, hidden)``)."""
     cell = _sequence_args(params_type, gates, num_states, masked=True)
 
     def sampler(key, dtype, dims):
@@ -157,7 +158,7 @@ def _bidirectional_args(params_type, gates: int, num_states: int) -> Callable:
         p_b, _, s_b, _ = cell(jax.random.fold_in(key, 2), dtype, dims)
 
         def state(s):
-            return s[0] if num_states == 1 else s
+            return s[0][None] if num_states == 1 else tuple(part[None] for part in s)
 
         return (p_f, p_b), x, (state(s_f), state(s_b)), lengths
 
@@ -199,15 +200,15 @@ SPECS: tuple[RuleSpec, ...] = (
         static_args=(None,),
     ),
     RuleSpec(
-        "recurrent.bidirectional[GRU, masked]",
-        recurrent.bidirectional,
+        "recurrent.bidirectional_sequence[GRU, masked]",
+        recurrent.bidirectional_sequence,
         _bidirectional_reference(_gru_cell, True),
         _bidirectional_args(*_GRU),
         static_args=(recurrent.GRU(1).run,),
     ),
     RuleSpec(
-        "recurrent.bidirectional[LSTM, masked]",
-        recurrent.bidirectional,
+        "recurrent.bidirectional_sequence[LSTM, masked]",
+        recurrent.bidirectional_sequence,
         _bidirectional_reference(_lstm_cell, False),
         _bidirectional_args(*_LSTM),
         static_args=(recurrent.LSTM(1).run,),

@@ -1,26 +1,22 @@
 """Layers as ``(init, apply)`` pairs, and ``serial`` to compose them.
 
 Implementation files are private and re-exported here: one public import path per name,
-``fnnet.layers.<Name>``. ``_contract.py`` holds the contract (``Layer``, ``serial``,
-``Residual``, the ``Activation`` layer, ``no_params``, ``check_activation``, ``as_shape``);
-``_dense.py`` the dense layer and its rule; ``_parametric.py`` the PReLU and RReLU layers;
-``_dropout.py`` dropout; ``_conv.py``, ``_pool.py``, ... the families as they land. Sibling
-private files import the contract from ``fnnet.layers._contract``.
+``fnnet.layers.<Name>``. Naming: a CamelCase name builds a ``Layer`` (``Dense``, ``Conv``) or is
+a parameter type (``DenseParams``); a lowercase name is a hand-written rule (``dense``,
+``conv``). ``_contract.py`` holds the contract (``Layer``, ``serial``, ``Residual``, the
+``Activation`` layer); ``_dense.py`` the dense layer and its rule; ``_parametric.py`` the PReLU
+and RReLU layers; ``_dropout.py`` dropout; ``_conv.py``, ``_pool.py``, ... the families as they
+land. Sibling private files import the contract from ``fnnet.layers._contract``.
 """
 
 from fnnet.layers._contract import Activation as Activation
 from fnnet.layers._contract import Layer as Layer
 from fnnet.layers._contract import Residual as Residual
-from fnnet.layers._contract import as_shape as as_shape
-from fnnet.layers._contract import check_activation as check_activation
-from fnnet.layers._contract import no_params as no_params
 from fnnet.layers._contract import serial as serial
 from fnnet.layers._dense import Dense as Dense
 from fnnet.layers._dense import DenseParams as DenseParams
 from fnnet.layers._dense import affine as affine
 from fnnet.layers._dense import affine_backward as affine_backward
-from fnnet.layers._dense import check_dense_params as check_dense_params
-from fnnet.layers._dense import check_input as check_input
 from fnnet.layers._dense import dense as dense
 from fnnet.layers._dropout import Dropout as Dropout
 from fnnet.layers._dropout import dropout as dropout
@@ -35,7 +31,6 @@ from fnnet.layers._conv import Conv as Conv
 from fnnet.layers._conv import ConvParams as ConvParams
 from fnnet.layers._conv import Window as Window
 from fnnet.layers._conv import conv as conv
-from fnnet.layers._conv import fan_in_uniform as fan_in_uniform
 from fnnet.layers._pool import AvgPool as AvgPool
 from fnnet.layers._pool import MaxPool as MaxPool
 from fnnet.layers._pool import avg_pool as avg_pool
@@ -60,16 +55,10 @@ __all__ = [
     "Window",
     "affine",
     "affine_backward",
-    "as_shape",
     "avg_pool",
-    "check_activation",
-    "check_dense_params",
-    "check_input",
     "conv",
     "dense",
     "dropout",
-    "fan_in_uniform",
     "max_pool",
-    "no_params",
     "serial",
 ]

@@ -3,13 +3,16 @@
 The contract every layer follows::
 
     layer = Layer(init, apply)
-    params = layer.init(key, input_shape)            # input_shape: an int or a shape tuple
+    params = layer.init(key, input_shape)            # the shape of a batch, as apply takes it
     y = layer.apply(params, x, *, key=None, training=False)
 
 ``key`` in ``init`` is a ``jax.random.key`` (an int seed is refused with the fix).
-``input_shape`` is the shape of one example or of a batch: layers accept both, as ``apply``
-does. ``x`` is batch-major, ``(batch, features)``; a single unbatched vector ``(features,)``
-works too. ``key`` in ``apply`` feeds layers that draw randomness (dropout, RReLU) and is
+``input_shape`` is the shape of a batch ``x`` would have (an int ``n`` means ``(n,)``), and
+each ``init`` checks it as its ``apply`` checks ``x``. ``x`` is batch-major: ``(batch,
+features)``, ``(batch, *spatial, channels)``, ``(batch, time, features)``. Only the dense
+layers also take one vector ``(features,)`` (its rank cannot be mistaken for a batch); the
+spatial and sequence layers and ``Flatten`` refuse the unbatched rank with the fix (``x[None]``,
+or ``jax.vmap`` of a function that adds the axis). ``key`` in ``apply`` feeds layers that draw randomness (dropout, RReLU) and is
 ignored by the others; ``training`` switches those layers between their training and inference
 behaviour. Both are keyword-only, and an unknown keyword is a ``TypeError``. ``apply`` returns
 one array. Parameters are plain pytrees: ``Dense``'s are ``DenseParams(w, b)``, ``serial``'s a
@@ -25,7 +28,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_callable, check_key, check_layer
+from fnnet._checks import check_activation, check_key, check_layer
+from fnnet._layer_checks import check_shape
 from fnnet._types import ActivationFn, Array, Params, PRNGKey
 
 
@@ -36,39 +40,17 @@ class Layer(NamedTuple):
     apply: Callable[..., Array]
 
 
-def as_shape(input_shape: Any) -> tuple[int, ...]:
-    """``input_shape`` as a shape tuple: an int ``n`` is ``(n,)``; refuses anything else clearly."""
-    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
-        return (input_shape,)
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        shape = None
-    if not shape or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise ValueError(
-            f"`input_shape` must be a feature count (int) or a non-empty shape tuple of "
-            f"non-negative ints; got {input_shape!r}."
-        )
-    return shape
-
-
-def check_activation(activation: Any, name: str = "activation") -> ActivationFn:
-    """A function ``z -> a`` (not a name such as ``"relu"``)."""
-    return check_callable(name, activation, example="fnnet.activations.relu")
-
-
 def no_params(key: PRNGKey, input_shape: Any) -> tuple:
-    """``init`` of a parameter-free layer: checks ``key`` and ``input_shape``, returns ``()``."""
+    """``init`` of a parameter-free layer that takes any shape: checks ``key`` and
+    ``input_shape``, returns ``()``."""
     check_key("key", key)
-    as_shape(input_shape)
+    check_shape("input_shape", input_shape)
     return ()
 
 
 def Activation(fn: ActivationFn) -> Layer:
     """A parameter-free layer applying ``fn`` elementwise (e.g. after a linear ``Dense``)."""
-    fn = check_activation(fn, "fn")
+    fn = check_activation("fn", fn)
 
     def apply(
         params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
@@ -130,7 +112,7 @@ def serial(*layers: Layer) -> Layer:
 
     def init(key: PRNGKey, input_shape: Any) -> tuple:
         check_key("key", key)
-        shape = as_shape(input_shape)
+        shape = check_shape("input_shape", input_shape)
         keys = jax.random.split(key, len(layers))
         params = []
         dtype = None  # the input's dtype: that of the first parameters, then carried forward
@@ -159,6 +141,3 @@ def serial(*layers: Layer) -> Layer:
         return x
 
     return Layer(init, apply)
-
-
-__all__ = ["Activation", "Layer", "Residual", "as_shape", "check_activation", "no_params", "serial"]

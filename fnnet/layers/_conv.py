@@ -1,6 +1,7 @@
 """Convolution with a hand-written δ rule (im2col + the dense ``aᵀδ`` algebra), N-d, channels-last.
 
-Shapes (``N`` spatial axes; one example drops the leading batch axis)::
+Shapes (``N`` spatial axes; the layers take exactly one batch axis, the rules any number of
+leading axes)::
 
     x: (batch, *spatial, in_channels)     w: (*kernel, in_channels, features)     b: (features,)
     y: (batch, *out, features),  out = ⌊(L + lo + hi − d·(k − 1) − 1) / s⌋ + 1   per spatial axis
@@ -30,7 +31,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnnet import activations, initializers
-from fnnet._checks import check_callable, check_floating, check_positive_int, is_int
+from fnnet._checks import (
+    check_activation,
+    check_callable,
+    check_floating,
+    check_key,
+    check_positive_int,
+    is_int,
+)
+from fnnet._layer_checks import check_batched
 from fnnet.layers._contract import Layer
 from fnnet.rules import hand_rule
 
@@ -274,47 +283,64 @@ conv.defvjp(_conv_fwd, _conv_bwd)
 # --- initializer and layer ------------------------------------------------------------------
 
 
-def fan_in_uniform(fan_in: int | None = None) -> Callable[..., jax.Array]:
-    """PyTorch's default for ``Conv*d`` and ``Linear`` weights and biases: ``U(±1/√fan_in)``.
-
-    For a weight, ``fan_in`` defaults to the product of all but the last axis of ``shape``:
-    ``in_channels × kernel volume`` for a conv kernel ``(*kernel, in_channels, features)``,
-    ``fan_in`` for a dense ``(fan_in, fan_out)``. A bias ``(features,)`` does not know its
-    layer's fan-in: pass it, e.g. ``b_init=fan_in_uniform(1 * 5)`` for ``Conv1d(1, 25, 5)``.
-    """
-    if fan_in is not None:
-        check_positive_int("fan_in", fan_in)
-
-    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-        n = fan_in if fan_in is not None else math.prod(shape[:-1])
-        bound = 1.0 / math.sqrt(max(n, 1))
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
+def _axes(rank: int) -> tuple[str, ...]:
+    """The names of a channels-last batch's axes for ``rank`` spatial axes."""
+    spatial = {1: ("length",), 2: ("height", "width")}
+    return ("batch", *spatial.get(rank, [f"spatial{i}" for i in range(rank)]), "channels")
 
 
-def check_spatial_shape(name: str, shape: tuple[int, ...], rank: int, channels: int | None) -> bool:
-    """Check a channels-last shape with ``rank`` spatial axes, batched or one example (raises
-    naming ``name``); returns whether it has the batch axis."""
-    layout = "(batch, " + ", ".join(f"spatial{i}" for i in range(rank)) + ", channels)"
-    if len(shape) not in (rank + 1, rank + 2):
-        raise ValueError(
-            f"`{name}` must have rank {rank + 2} {layout} or {rank + 1} (one example) for a "
-            f"{rank}-d window; got shape {tuple(shape)}."
-        )
+def _layout(window: Window) -> str:
+    return f"({', '.join(_axes(len(window.size)))})"
+
+
+def _channels_first_hint(shape: tuple[int, ...], window: Window, channels: int | None) -> str:
+    """A hint when ``shape`` reads well as channels-first ``(batch, channels, *spatial)``: its
+    axis 1 holds the expected channels, or moving it last makes the window fit."""
+    moved = (shape[0], *shape[2:], shape[1])
+    if channels is not None:
+        reads_so = shape[1] == channels
+    else:
+        try:
+            resolve(window, moved[1:-1])
+            reads_so = True
+        except ValueError:
+            reads_so = False
+    if not reads_so:
+        return ""
+    return (
+        f" fnnet is channels-last, {_layout(window)}: if this shape is channels-first (batch, "
+        f"channels, ...), as in PyTorch, move the channels last: {moved} (jnp.moveaxis(x, 1, -1))."
+    )
+
+
+def check_spatial_shape(
+    name: str, shape: Any, window: Window, channels: int | None = None
+) -> tuple[int, ...]:
+    """Check a channels-last batch shape for ``window`` (raises naming ``name``): the batched
+    rank, ``channels`` channels (when given), spatial axes the window fits; a shape that reads
+    as channels-first is named as a possible layout mistake."""
+    shape = check_batched(name, shape, _axes(len(window.size)))
     if channels is not None and shape[-1] != channels:
         raise ValueError(
             f"`{name}` has {shape[-1]} channels (last axis) but the kernel expects {channels}: "
-            f"`{name}`.shape = {tuple(shape)}, layout {layout}."
+            f"`{name}`.shape = {shape}, layout {_layout(window)}."
+            + _channels_first_hint(shape, window, channels)
         )
-    return len(shape) == rank + 2
+    try:
+        resolve(window, shape[1:-1])
+    except ValueError as error:
+        message = str(error).replace("`x`", f"`{name}`", 1)
+        raise ValueError(message + _channels_first_hint(shape, window, channels)) from None
+    return shape
 
 
-def spatial_input(x: Any, rank: int, channels: int | None = None, dtype: Any = None) -> jax.Array:
-    """Validate a layer's input ``x``: floating, ``rank`` spatial axes (batched or one example),
-    ``channels`` channels, ``dtype``."""
+def spatial_input(
+    x: Any, window: Window, channels: int | None = None, dtype: Any = None
+) -> jax.Array:
+    """Validate a layer's input ``x``: floating, a channels-last batch for ``window``
+    (:func:`check_spatial_shape`), ``dtype``."""
     x = check_floating("x", x)
-    check_spatial_shape("x", x.shape, rank, channels)
+    check_spatial_shape("x", x.shape, window, channels)
     if dtype is not None and x.dtype != dtype:
         raise TypeError(
             f"`x` has dtype {x.dtype} but the parameters are {dtype}; cast one to the other."
@@ -346,35 +372,35 @@ def Conv(
             or a ``(low, high)`` pair.
         activation: applied after the convolution through its own rule (default identity).
         w_init: ``(key, shape, dtype) -> array`` for ``w`` of shape ``(*kernel, in, features)``;
-            default :func:`fan_in_uniform` (PyTorch's ``U(±1/√fan_in)``,
+            default :func:`fnnet.initializers.fan_in_uniform` (PyTorch's ``U(±1/√fan_in)``,
             ``fan_in = in × kernel volume``). fnnet's initializers compute the same fan-in for
             this shape (``fan_out = features × kernel volume``).
-        b_init: bias initializer, default zeros (PyTorch: ``fan_in_uniform(in × kernel volume)``).
+        b_init: bias initializer, default zeros (PyTorch:
+            ``fnnet.initializers.fan_in_uniform(in × kernel volume)``).
         dtype: parameter dtype.
 
     Returns:
-        A ``Layer``: ``init(key, input_shape)`` (one example ``(*spatial, in)`` or a batch) gives
-        ``ConvParams(w, b)``; ``apply`` maps ``(batch, *spatial, in)`` or ``(*spatial, in)`` to
-        ``(batch, *out, features)`` or ``(*out, features)``.
+        A ``Layer``: ``init(key, input_shape)``, ``input_shape`` a batch ``(batch, *spatial,
+        in)``, gives ``ConvParams(w, b)``; ``apply`` maps ``(batch, *spatial, in)`` to
+        ``(batch, *out, features)``. Batched input only: one example ``(*spatial, in)`` is
+        refused with the fix ``x[None]``.
 
     Example:
         >>> import jax, jax.numpy as jnp, fnnet
         >>> layer = fnnet.layers.Conv(25, 5, strides=2, padding=1)
-        >>> params = layer.init(jax.random.key(0), (40, 1))
+        >>> params = layer.init(jax.random.key(0), (8, 40, 1))
         >>> layer.apply(params, jnp.ones((8, 40, 1))).shape
         (8, 19, 25)
     """
     features = check_positive_int("features", features)
     window = make_window(kernel_size, strides, padding, dilation)
-    rank = len(window.size)
-    activation = check_callable("activation", activation, example="fnnet.activations.relu")
-    w_init = fan_in_uniform() if w_init is None else check_callable("w_init", w_init)
+    activation = check_activation("activation", activation)
+    w_init = initializers.fan_in_uniform() if w_init is None else check_callable("w_init", w_init)
     b_init = check_callable("b_init", b_init)
 
     def init(key: jax.Array, input_shape: Any) -> ConvParams:
-        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
-        check_spatial_shape("input_shape", shape, rank, None)
-        resolve(window, shape[-rank - 1 : -1])
+        check_key("key", key)
+        shape = check_spatial_shape("input_shape", input_shape, window)
         w_key, b_key = jax.random.split(key)
         w = w_init(w_key, (*window.size, shape[-1], features), dtype)
         return ConvParams(w, b_init(b_key, (features,), dtype))
@@ -387,10 +413,7 @@ def Conv(
                 f"`params` must be ConvParams with w of shape (*{window.size}, in, out) and b of "
                 f"shape (out,); got w {w.shape}, b {b.shape}."
             )
-        x = spatial_input(x, rank, w.shape[-2], w.dtype)
+        x = spatial_input(x, window, w.shape[-2], w.dtype)
         return activation(conv(window, ConvParams(w, b), x))
 
     return Layer(init, apply)
-
-
-__all__ = ["Conv", "ConvParams", "Window", "conv", "fan_in_uniform"]

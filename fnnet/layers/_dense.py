@@ -14,9 +14,15 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import activations, initializers
-from fnnet._checks import check_callable, check_key, check_positive_int
+from fnnet._checks import (
+    check_activation,
+    check_callable,
+    check_key,
+    check_positive_int,
+)
+from fnnet._layer_checks import check_affine_params, check_features, check_shape
 from fnnet._types import ActivationFn, Array, Initializer, PRNGKey
-from fnnet.layers._contract import Layer, as_shape, check_activation
+from fnnet.layers._contract import Layer
 from fnnet.rules import hand_rule
 
 
@@ -25,47 +31,6 @@ class DenseParams(NamedTuple):
 
     w: Array
     b: Array
-
-
-def check_input(x: Any, in_dim: int, dtype: Any, *, name: str = "x") -> Array:
-    """Validate a dense layer's input: float dtype, rank 1 or 2, ``in_dim`` features."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"`{name}` must have a floating dtype; got {x.dtype}.")
-    if x.ndim not in (1, 2):
-        raise ValueError(
-            f"`{name}` must have shape (batch, {in_dim}) or ({in_dim},); got shape {x.shape}."
-        )
-    if x.shape[-1] != in_dim:
-        raise ValueError(
-            f"`{name}` has {x.shape[-1]} features but the layer expects {in_dim}: "
-            f"`{name}`.shape = {x.shape}, w.shape = ({in_dim}, ...)."
-        )
-    if x.dtype != dtype:
-        raise TypeError(
-            f"`{name}` has dtype {x.dtype} but the layer's parameters are {dtype}; "
-            f"cast one to the other."
-        )
-    return x
-
-
-def check_dense_params(params: Any, *, name: str = "params") -> DenseParams:
-    """Validate ``DenseParams``: a 2-d weight and a matching 1-d bias of the same float dtype."""
-    if not (isinstance(params, tuple) and len(params) == 2):
-        raise TypeError(
-            f"`{name}` must be DenseParams(w, b); got {jax.tree_util.tree_structure(params)}."
-        )
-    w, b = params
-    if getattr(w, "ndim", None) != 2 or getattr(b, "ndim", None) != 1 or b.shape[0] != w.shape[1]:
-        raise ValueError(
-            f"`{name}` must hold w of shape (fan_in, fan_out) and b of shape (fan_out,); got "
-            f"w.shape = {getattr(w, 'shape', None)}, b.shape = {getattr(b, 'shape', None)}."
-        )
-    if w.dtype != b.dtype or not jnp.issubdtype(w.dtype, jnp.floating):
-        raise TypeError(
-            f"`{name}` must be floating and of one dtype; got w {w.dtype}, b {b.dtype}."
-        )
-    return DenseParams(w, b)
 
 
 def affine(params: DenseParams, x: Array) -> Array:
@@ -134,8 +99,10 @@ def Dense(
         dtype: parameter dtype (default float32).
 
     Returns:
-        A ``Layer``; ``init(key, fan_in)`` returns ``DenseParams(w, b)`` (flattening to
-        ``[w, b]``), ``apply(params, x)`` maps ``(batch, fan_in)`` to ``(batch, out_dim)``.
+        A ``Layer``; ``init(key, input_shape)`` (``(batch, fan_in)``, or the feature count
+        ``fan_in``) returns ``DenseParams(w, b)`` (flattening to ``[w, b]``),
+        ``apply(params, x)`` maps ``(batch, fan_in)`` to ``(batch, out_dim)`` (and one vector
+        ``(fan_in,)`` to ``(out_dim,)``).
 
     Example:
         >>> import jax, jax.numpy as jnp, fnnet
@@ -145,14 +112,20 @@ def Dense(
         (5, 3)
     """
     check_positive_int("out_dim", out_dim)
-    activation = check_activation(activation)
+    activation = check_activation("activation", activation)
     w_init = initializers.glorot_normal() if w_init is None else w_init
     check_callable("w_init", w_init, example="fnnet.initializers.glorot_normal()")
     check_callable("b_init", b_init, example="fnnet.initializers.zeros")
 
     def init(key: PRNGKey, input_shape: Any) -> DenseParams:
         check_key("key", key)
-        fan_in = as_shape(input_shape)[-1]
+        shape = check_shape("input_shape", input_shape)
+        if len(shape) not in (1, 2):
+            raise ValueError(
+                f"`input_shape` must be (batch, features), (features,) or a feature count; got "
+                f"{shape}. Flatten the other axes first (fnnet.layers.Flatten())."
+            )
+        fan_in = shape[-1]
         w_key, b_key = jax.random.split(key)
         return DenseParams(
             w_init(w_key, (fan_in, out_dim), dtype), b_init(b_key, (out_dim,), dtype)
@@ -162,21 +135,10 @@ def Dense(
         params: DenseParams, x: Array, *, key: PRNGKey | None = None, training: bool = False
     ) -> Array:
         del key, training  # deterministic layer
-        params = check_dense_params(params)
-        x = check_input(x, params.w.shape[0], params.w.dtype)
+        params = DenseParams(*check_affine_params("params", params))
+        x = check_features("x", x, params.w.shape[0], params.w.dtype)
         if x.ndim == 1:
             return dense(activation, params, x[None, :])[0]
         return dense(activation, params, x)
 
     return Layer(init, apply)
-
-
-__all__ = [
-    "Dense",
-    "DenseParams",
-    "affine",
-    "affine_backward",
-    "check_dense_params",
-    "check_input",
-    "dense",
-]

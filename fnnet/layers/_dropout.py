@@ -74,6 +74,3 @@ def Dropout(rate: Any) -> Layer:
         return dropout(x, keep, rate)
 
     return Layer(no_params, apply)
-
-
-__all__ = ["dropout", "Dropout"]

@@ -59,6 +59,3 @@ def Maxout(
     pieces = check_positive_int("pieces", pieces)
     group_max = functools.partial(activations.maxout, num_pieces=pieces)
     return Dense(units * pieces, group_max, w_init, b_init, dtype=dtype)
-
-
-__all__ = ["Maxout"]

@@ -12,8 +12,9 @@ import jax.numpy as jnp
 
 from fnnet import activations
 from fnnet._checks import check_key
+from fnnet._layer_checks import check_shape
 from fnnet._types import Array, PRNGKey
-from fnnet.layers._contract import Layer, as_shape, no_params
+from fnnet.layers._contract import Layer, no_params
 
 
 def PReLU(init_slope: float = 0.25, *, per_feature: bool = True, dtype: Any = jnp.float32) -> Layer:
@@ -32,7 +33,7 @@ def PReLU(init_slope: float = 0.25, *, per_feature: bool = True, dtype: Any = jn
 
     def init(key: PRNGKey, input_shape: Any) -> Array:
         check_key("key", key)
-        shape = (as_shape(input_shape)[-1],) if per_feature else ()
+        shape = (check_shape("input_shape", input_shape)[-1],) if per_feature else ()
         return jnp.full(shape, init_slope, dtype)
 
     def apply(
@@ -60,6 +61,3 @@ def RReLU(lower: Any = 1.0 / 8.0, upper: Any = 1.0 / 3.0) -> Layer:
         )
 
     return Layer(no_params, apply)
-
-
-__all__ = ["PReLU", "RReLU"]

@@ -14,9 +14,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnnet.layers._contract import Layer, no_params
+from fnnet._checks import check_key
+from fnnet.layers._contract import Layer
 from fnnet.layers._conv import (
     Window,
+    check_spatial_shape,
     col2im,
     make_window,
     patches,
@@ -86,13 +88,17 @@ def _pool_layer(rule: Any, window: Any, strides: Any, padding: Any) -> Layer:
     geometry = make_window(
         window, window if strides is None else strides, padding, size_name="window"
     )
-    rank = len(geometry.size)
+
+    def init(key: Any, input_shape: Any) -> tuple:
+        check_key("key", key)
+        check_spatial_shape("input_shape", input_shape, geometry)
+        return ()
 
     def apply(params: tuple, x: Any, *, key: Any = None, training: bool = False) -> jax.Array:
         del params, key, training
-        return rule(geometry, spatial_input(x, rank))
+        return rule(geometry, spatial_input(x, geometry))
 
-    return Layer(no_params, apply)
+    return Layer(init, apply)
 
 
 def MaxPool(window: Any, *, strides: Any = None, padding: Any = "VALID") -> Layer:
@@ -105,6 +111,7 @@ def MaxPool(window: Any, *, strides: Any = None, padding: Any = "VALID") -> Laye
             with −∞ (a padded entry never wins).
 
     The δ of each window goes to its first maximum (see :func:`max_pool`). No parameters.
+    Batched input only, ``(batch, *spatial, channels)``, as :func:`fnnet.layers.Conv`.
     """
     return _pool_layer(max_pool, window, strides, padding)
 
@@ -116,6 +123,3 @@ def AvgPool(window: Any, *, strides: Any = None, padding: Any = "VALID") -> Laye
     entries (see :func:`avg_pool`). No parameters.
     """
     return _pool_layer(avg_pool, window, strides, padding)
-
-
-__all__ = ["AvgPool", "MaxPool", "avg_pool", "max_pool"]

@@ -8,40 +8,49 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_positive_int
-from fnnet.layers._contract import Layer, no_params
+from fnnet._checks import check_key, check_positive_int
+from fnnet._layer_checks import check_shape
+from fnnet.layers._contract import Layer
 
 
 def Flatten(num_axes: int | None = None) -> Layer:
-    """Flatten trailing axes into one: ``(batch, d1, …, dn) -> (batch, d1·…·dn)``.
+    """Merge the axes after the batch axis into one: ``(batch, d1, …, dn) -> (batch, d1·…·dn)``.
 
     Args:
-        num_axes: how many trailing axes to merge. ``None`` (default) merges every axis after
-            the first, which is then the batch axis: ``(batch, 5, 25) -> (batch, 125)``. A layer
-            cannot tell one example from a batch by its shape alone, so for unbatched input
-            (or ``serial.init`` with one example's shape) give ``num_axes`` (2 after a 1-d
-            convolution, 3 after a 2-d one): ``(5, 25) -> (125,)`` and
-            ``(batch, 5, 25) -> (batch, 125)`` alike.
+        num_axes: how many trailing axes to merge; ``None`` (default): every axis after the
+            first, the batch axis, ``(batch, 5, 25) -> (batch, 125)``. With ``num_axes=2``,
+            ``(batch, time, 5, 25) -> (batch, time, 125)``. The batch axis is never merged.
 
     Returns:
         A parameter-free ``Layer``. The merge is row-major (the last axis varies fastest), as
-        ``jnp.reshape`` and PyTorch's ``flatten`` on channels-last data.
+        ``jnp.reshape`` and PyTorch's ``flatten`` on channels-last data. Batched input only: a
+        shape without an axis to merge besides the batch axis (``(40,)``) is refused, as is
+        ``num_axes`` reaching the batch axis; for one example, ``x[None]``.
     """
     if num_axes is not None:
         num_axes = check_positive_int("num_axes", num_axes)
+    merged = 1 if num_axes is None else num_axes
+
+    def check(name: str, shape: tuple[int, ...]) -> int:
+        """The number of leading axes kept (at least the batch axis)."""
+        if len(shape) < merged + 1:
+            fix = f"{(1, *shape)}" if name == "input_shape" else f"`{name}[None]`"
+            raise ValueError(
+                f"`{name}` must have a batch axis and {merged} more to merge "
+                f"(num_axes={num_axes}); got shape {shape}. Flatten takes batched input only: "
+                f"for one example, add the batch axis, {fix}."
+            )
+        return 1 if num_axes is None else len(shape) - num_axes
+
+    def init(key: Any, input_shape: Any) -> tuple:
+        check_key("key", key)
+        check("input_shape", check_shape("input_shape", input_shape))
+        return ()
 
     def apply(params: tuple, x: Any, *, key: Any = None, training: bool = False) -> jax.Array:
         del params, key, training
         x = jnp.asarray(x)
-        keep = min(x.ndim, 1) if num_axes is None else x.ndim - num_axes
-        if keep < 0 or x.ndim < 1:
-            raise ValueError(
-                f"`x` must have at least {num_axes or 1} axes to flatten (num_axes={num_axes}); "
-                f"got shape {x.shape}."
-            )
+        keep = check("x", x.shape)
         return x.reshape(*x.shape[:keep], math.prod(x.shape[keep:]))
 
-    return Layer(no_params, apply)
-
-
-__all__ = ["Flatten"]
+    return Layer(init, apply)

@@ -10,7 +10,13 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import _checks
-from fnnet.recurrent._contract import RecurrentLayer, check_lengths, check_sequence
+from fnnet.recurrent._contract import (
+    RecurrentLayer,
+    check_lengths,
+    check_sequence,
+    check_state,
+    sequence_and_lengths,
+)
 from fnnet.rules import hand_rule
 
 Array = jax.Array
@@ -32,15 +38,15 @@ def reverse_within_lengths(x: Array, lengths: Array | None = None) -> Array:
 
 @hand_rule
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def bidirectional(
+def bidirectional_sequence(
     run: Callable, params: tuple, x: Array, h0: tuple, lengths: Array | None = None
 ) -> tuple[Array, tuple]:
     """Both directions of a recurrent layer, outputs concatenated, ``y_t = [→h_t, ←h_t]``.
 
     ``→h = run(params[0], x)``; ``←h = R(run(params[1], R(x)))`` where ``R`` reverses each
-    sequence within its length (:func:`reverse_within_lengths`). The two chains are independent
-    (Schuster & Paliwal 1997), so the backward pass splits the output δ and runs each chain's
-    own BPTT rule::
+    sequence within its length (padding stays at the end; ``R`` is its own inverse). The two
+    chains are independent (Schuster & Paliwal 1997), so the backward pass splits the output δ
+    and runs each chain's own BPTT rule::
 
         δ = ∂L/∂y = [δ→, δ←]          (first and second half of the features)
         (∂params[0], ∂x→, ∂h0[0]) = BPTT→(δ→)
@@ -50,17 +56,18 @@ def bidirectional(
         run: a ``RecurrentLayer.run`` (static): ``run(p, x, *, h0, lengths) -> (outputs, final)``.
         params: ``(forward_params, backward_params)``.
         x: ``(batch, time, features)``.
-        h0: ``(forward_h0, backward_h0)``, each in ``run``'s state format.
+        h0: ``(forward_h0, backward_h0)``, each in ``run``'s state form (``(1, batch, hidden)``,
+            or a pair of them for the LSTM).
         lengths: ``None`` or int ``(batch,)``.
 
     Returns:
         ``(outputs (batch, time, 2·hidden), (forward_final, backward_final))``; the backward
         chain's final state is its state after reading each sequence's first step.
     """
-    return _bidirectional_fwd(run, params, x, h0, lengths)[0]
+    return _bidirectional_sequence_fwd(run, params, x, h0, lengths)[0]
 
 
-def _bidirectional_fwd(run, params, x, h0, lengths=None):
+def _bidirectional_sequence_fwd(run, params, x, h0, lengths=None):
     def chain(p, xs, h):
         return run(p, xs, h0=h, lengths=lengths)
 
@@ -70,7 +77,7 @@ def _bidirectional_fwd(run, params, x, h0, lengths=None):
     return (y, (s_f, s_b)), (forward_vjp, backward_vjp, lengths, y_f.shape[-1])
 
 
-def _bidirectional_bwd(run, res, cotangents):
+def _bidirectional_sequence_bwd(run, res, cotangents):
     forward_vjp, backward_vjp, lengths, hidden = res
     dy, (ds_f, ds_b) = cotangents
     dp_f, dx_f, dh_f = forward_vjp((dy[..., :hidden], ds_f))  # δ→: the first half
@@ -84,7 +91,7 @@ def _bidirectional_bwd(run, res, cotangents):
     )
 
 
-bidirectional.defvjp(_bidirectional_fwd, _bidirectional_bwd)
+bidirectional_sequence.defvjp(_bidirectional_sequence_fwd, _bidirectional_sequence_bwd)
 
 
 def Bidirectional(layer: RecurrentLayer) -> RecurrentLayer:
@@ -92,22 +99,34 @@ def Bidirectional(layer: RecurrentLayer) -> RecurrentLayer:
 
     Each sequence is reversed within its own ``lengths`` for the backward chain, so padding
     never enters it first. Params are ``(forward_params, backward_params)`` (twice the
-    layer's count: a bidirectional GRU with ``F = 1, H = 6`` has 324); ``run``'s ``h0`` and
-    final state are pairs ``(forward, backward)`` in the layer's state format; ``deltas``
-    returns ``[δ→h_t, δ←h_t]`` ``(batch, time, 2·hidden)`` in input time order.
+    layer's count: a bidirectional GRU with ``F = 1, H = 6`` has 324); ``directions`` is 2, so
+    ``run``'s ``h0`` and final state have the directions stacked first, forward then backward,
+    as PyTorch's ``h_n``: ``(2, batch, hidden)`` (for the LSTM, a pair ``(h, c)`` of them);
+    ``deltas`` returns ``[δ→h_t, δ←h_t]`` ``(batch, time, 2·hidden)`` in input time order.
+
+    Args:
+        layer: a one-direction ``RecurrentLayer`` (``Elman``, ``LSTM``, ``GRU``). A
+            bidirectional layer is refused: stack two in ``serial`` instead.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from fnnet import recurrent
         >>> bigru = recurrent.Bidirectional(recurrent.GRU(6))
-        >>> params = bigru.init(jax.random.key(0), (40, 1))
-        >>> bigru.apply(params, jnp.ones((5, 40, 1))).shape
-        (5, 40, 12)
+        >>> params = bigru.init(jax.random.key(0), (5, 40, 1))
+        >>> outputs, h_n = bigru.run(params, jnp.ones((5, 40, 1)))
+        >>> outputs.shape, h_n.shape
+        ((5, 40, 12), (2, 5, 6))
     """
     if not (_checks.is_layer(layer) and callable(getattr(layer, "run", None))):
         raise TypeError(
             f"`layer` must be a RecurrentLayer (init, apply, run, deltas) such as "
             f"fnnet.recurrent.GRU(6); got {layer!r}."
+        )
+    if getattr(layer, "directions", 1) != 1:
+        raise ValueError(
+            f"`layer` is already bidirectional (directions={layer.directions}): Bidirectional "
+            f"wraps a one-direction layer such as fnnet.recurrent.GRU(6). To stack two "
+            f"bidirectional layers, use serial(Bidirectional(GRU(6)), Bidirectional(GRU(6)))."
         )
     inner_run = layer.run
 
@@ -122,56 +141,42 @@ def Bidirectional(layer: RecurrentLayer) -> RecurrentLayer:
                 f"{jax.tree_util.tree_structure(params)}."
             )
         x = check_sequence(x, params[0])
-        unbatched = x.ndim == 2
-        xb = x[None] if unbatched else x
-        lengths = check_lengths(lengths, xb.shape[0], xb.shape[1], unbatched=unbatched)
+        lengths = check_lengths(lengths, x.shape[0], x.shape[1])
+        one = jax.eval_shape(lambda p, x: inner_run(p, x)[1], params[0], x)  # (1, B, H) leaves
         if h0 is None:
-            final = jax.eval_shape(lambda p, x: inner_run(p, x)[1], params[0], xb)
-            h0 = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), (final, final))
-        elif not (isinstance(h0, tuple) and len(h0) == 2):
-            raise TypeError(f"`h0` must be a pair (forward, backward); got {type(h0).__name__}.")
-        elif unbatched:
-            h0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], h0)
-        return xb, h0, lengths, unbatched
+            zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), one)
+            return x, (zeros, zeros), lengths
+        two = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct((2, *s.shape[1:]), s.dtype), one
+        )
+        h0 = check_state(h0, two)
+        split = tuple(jax.tree_util.tree_map(lambda a, i=i: a[i : i + 1], h0) for i in (0, 1))
+        return x, split, lengths
 
-    def run(params: tuple, x: Any, *, h0: Any = None, lengths: Any = None) -> tuple[Array, tuple]:
-        xb, h0, lengths, unbatched = prepare(params, x, h0, lengths)
-        outputs, final = bidirectional(inner_run, params, xb, h0, lengths)
-        if unbatched:
-            return outputs[0], jax.tree_util.tree_map(lambda a: a[0], final)
-        return outputs, final
+    def run(params: tuple, x: Any, *, h0: Any = None, lengths: Any = None) -> tuple[Array, Any]:
+        x, h0, lengths = prepare(params, x, h0, lengths)
+        outputs, (forward, backward) = bidirectional_sequence(inner_run, params, x, h0, lengths)
+        stack = lambda f, b: jnp.concatenate([f, b], axis=0)  # noqa: E731
+        return outputs, jax.tree_util.tree_map(stack, forward, backward)
 
     def apply(
-        params: tuple,
-        x: Any,
-        *,
-        key: Any = None,
-        training: bool = False,
-        lengths: Any = None,
+        params: tuple, x: Any, *, key: Any = None, training: bool = False, lengths: Any = None
     ) -> Array:
         del key, training
+        x, lengths = sequence_and_lengths(x, lengths)
         return run(params, x, lengths=lengths)[0]
 
     def deltas(
         params: tuple, x: Any, doutputs: Any, *, h0: Any = None, lengths: Any = None
     ) -> Array:
-        xb, h0, lengths, unbatched = prepare(params, x, h0, lengths)
-        dy = jnp.asarray(doutputs, xb.dtype)
-        dy = dy[None] if unbatched else dy
+        x, h0, lengths = prepare(params, x, h0, lengths)
+        dy = jnp.asarray(doutputs, x.dtype)
         hidden = dy.shape[-1] // 2
-        d_f = layer.deltas(params[0], xb, dy[..., :hidden], h0=h0[0], lengths=lengths)
+        d_f = layer.deltas(params[0], x, dy[..., :hidden], h0=h0[0], lengths=lengths)
         reverse = functools.partial(reverse_within_lengths, lengths=lengths)
         d_b = layer.deltas(
-            params[1], reverse(xb), reverse(dy[..., hidden:]), h0=h0[1], lengths=lengths
+            params[1], reverse(x), reverse(dy[..., hidden:]), h0=h0[1], lengths=lengths
         )
-        out = jnp.concatenate([d_f, reverse(d_b)], axis=-1)
-        return out[0] if unbatched else out
+        return jnp.concatenate([d_f, reverse(d_b)], axis=-1)
 
-    return RecurrentLayer(init, apply, run, deltas)
-
-
-__all__ = [
-    "Bidirectional",
-    "bidirectional",
-    "reverse_within_lengths",
-]
+    return RecurrentLayer(init, apply, run, deltas, directions=2)

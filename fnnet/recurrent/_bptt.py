@@ -182,15 +182,3 @@ def through_time(
     fwd = forward(step, params, x, state0, lengths, truncate)[1]
     dfinal = tuple(jnp.zeros_like(s) for s in state0)
     return jnp.swapaxes(backward(step_bwd, fwd, doutputs, dfinal, truncate).dh, 0, 1)
-
-
-__all__ = [
-    "Backward",
-    "Forward",
-    "backward",
-    "forward",
-    "gradients",
-    "previous",
-    "projection_grads",
-    "through_time",
-]

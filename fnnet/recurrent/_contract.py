@@ -1,17 +1,21 @@
 """The recurrent-layer contract, its argument checks, and the builder shared by every cell.
 
-A recurrent layer is ``RecurrentLayer(init, apply, run, deltas)``; the first two fields are the
-``fnnet.layers.Layer`` contract, so it works in ``serial`` and ``fit``:
+A recurrent layer is ``RecurrentLayer(init, apply, run, deltas, directions)``; the first two
+fields are the ``fnnet.layers.Layer`` contract, so it works in ``serial`` and ``fit``. Sequences
+are batched, ``(batch, time, features)`` (one sequence: ``x[None]``):
 
-* ``params = init(key, input_shape)``, ``input_shape`` ``(time, features)`` or
-  ``(batch, time, features)`` (or the feature count);
+* ``params = init(key, input_shape)``, ``input_shape`` ``(batch, time, features)``;
 * ``apply(params, x, *, key=None, training=False, lengths=None) -> outputs``: the whole output
-  sequence ``(batch, time, hidden)`` (``(time, hidden)`` for an unbatched ``x``);
+  sequence ``(batch, time, directions·hidden)``; ``x`` may be the pair ``(x, lengths)``, so a
+  layer inside ``serial`` receives its lengths with its input, and the next layer sees only
+  the outputs;
 * ``run(params, x, *, h0=None, lengths=None) -> (outputs, final_state)``: the initial state in and
-  the final state out (``h`` of shape ``(batch, hidden)``; ``(h, c)`` for the LSTM);
+  the final state out, in PyTorch's layout: ``h`` of shape ``(directions, batch, hidden)``
+  (``h_n``), or for the LSTM the pair ``(h, c)`` of two such arrays (``(h_n, c_n)``);
 * ``deltas(params, x, doutputs, *, h0=None, lengths=None) -> δh``: the total ``∂L/∂h_t``
-  per step ``(batch, time, hidden)`` of the layer's own backward pass, for a loss whose gradient
-  with respect to the outputs is ``doutputs`` (vanishing/exploding gradients through time).
+  per step ``(batch, time, directions·hidden)`` of the layer's own backward pass, for a loss
+  whose gradient with respect to the outputs is ``doutputs`` (vanishing/exploding gradients);
+* ``directions``: 1, or 2 for ``Bidirectional``.
 
 ``lengths`` (one int per row, in ``[1, time]``) marks each row's valid prefix: padded steps keep
 the state, output 0 and receive no gradient.
@@ -19,7 +23,6 @@ the state, output 0 and receive no gradient.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -27,29 +30,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import _checks, initializers
+from fnnet import _checks, _layer_checks, initializers
 
 Array = jax.Array
+AXES = ("batch", "time", "features")
 
 
 class RecurrentLayer(NamedTuple):
-    """A sequence layer: the ``Layer`` pair plus ``run`` (states in and out) and ``deltas``."""
+    """A sequence layer: the ``Layer`` pair plus ``run`` (states in and out), ``deltas`` and
+    ``directions`` (the leading axis of its states: 1, or 2 for ``Bidirectional``)."""
 
     init: Callable[..., Any]
     apply: Callable[..., Array]
     run: Callable[..., tuple[Array, Any]]
     deltas: Callable[..., Array]
-
-
-def torch_uniform(hidden: int) -> Callable[..., Array]:
-    """PyTorch's default for ``nn.RNN``/``nn.LSTM``/``nn.GRU``: every entry ~ U(±1/√hidden)."""
-    return initializers.uniform(1.0 / math.sqrt(_checks.check_positive_int("hidden", hidden)))
+    directions: int = 1
 
 
 def initializers_of(hidden: int, w_init: Any, b_init: Any) -> tuple[Callable, Callable]:
-    """The weight and bias initializers, each defaulting to :func:`torch_uniform`."""
-    w_init = _checks.check_callable("w_init", w_init or torch_uniform(hidden))
-    return w_init, _checks.check_callable("b_init", b_init or torch_uniform(hidden))
+    """The weight and bias initializers, each defaulting to PyTorch's U(±1/√hidden)."""
+    default = initializers.fan_in_uniform(hidden)
+    w_init = _checks.check_callable("w_init", w_init or default)
+    return w_init, _checks.check_callable("b_init", b_init or default)
 
 
 def projections(
@@ -72,33 +74,31 @@ def check_truncate(truncate: Any) -> int | None:
     return None if truncate is None else _checks.check_positive_int("truncate", truncate)
 
 
-def features_of(input_shape: Any) -> int:
-    """The feature count of an ``init`` input shape: an int, ``(time, F)`` or ``(batch, time, F)``."""
-    if _checks.is_int(input_shape) and input_shape >= 1:
-        return int(input_shape)
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        shape = ()
-    if len(shape) not in (2, 3) or not all(_checks.is_int(d) and d >= 1 for d in shape):
-        raise ValueError(
-            f"`input_shape` must be (time, features), (batch, time, features) or a feature "
-            f"count; got {input_shape!r}."
-        )
-    return int(shape[-1])
+def sequence_and_lengths(x: Any, lengths: Any) -> tuple[Any, Any]:
+    """``apply``'s input: ``x``, or the pair ``(x, lengths)`` (then ``lengths=`` must be None)."""
+    if isinstance(x, (tuple, list)):
+        if len(x) != 2:
+            raise TypeError(
+                f"`x` must be a sequence array or the pair (x, lengths); got a "
+                f"{type(x).__name__} of {len(x)}."
+            )
+        if lengths is not None:
+            raise TypeError("`lengths` given twice: in the pair (x, lengths) and as `lengths=`.")
+        return x[0], x[1]
+    return x, lengths
 
 
 def check_sequence(x: Any, params: Any, *, name: str = "x") -> Array:
-    """A float sequence ``(batch, time, F)`` or ``(time, F)`` matching the layer's ``w_ih``."""
+    """A float batch of sequences ``(batch, time, F)`` matching the layer's ``w_ih``."""
     x = _checks.check_floating(name, x)
     features = params.w_ih.shape[0]
-    _checks.check_ndim(name, x, (2, 3), layout=f"(batch, time, {features}) or (time, {features})")
+    _layer_checks.check_batched(name, x.shape, AXES)
     if x.shape[-1] != features:
         raise ValueError(
             f"`{name}` has {x.shape[-1]} features but the layer expects {features}: "
             f"`{name}`.shape = {x.shape}, w_ih.shape = {params.w_ih.shape}."
         )
-    if x.shape[-2] < 1:
+    if x.shape[1] < 1:
         raise ValueError(f"`{name}` must have at least one time step; got shape {x.shape}.")
     if x.dtype != params.w_ih.dtype:
         raise TypeError(
@@ -108,9 +108,10 @@ def check_sequence(x: Any, params: Any, *, name: str = "x") -> Array:
     return x
 
 
-def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool) -> Array | None:
-    """``None`` or int lengths of shape ``(batch,)`` (a scalar for an unbatched sequence) in
-    ``[1, time]``; values are checked when concrete. Returns int32 ``(batch,)``."""
+def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool = False) -> Array | None:
+    """``None`` or int lengths of shape ``(batch,)`` in ``[1, time]`` (values checked when
+    concrete); returns them as int32 ``(batch,)``. ``unbatched`` (for ``delta_norms`` of one
+    sequence's ``δh``): a scalar length, ``batch`` 1."""
     if lengths is None:
         return None
     lengths = jnp.asarray(lengths)
@@ -132,30 +133,33 @@ def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool) -> Ar
     return lengths.astype(jnp.int32).reshape(batch)
 
 
-def initial_state(h0: Any, num_states: int, batch: int, params: Any, *, unbatched: bool) -> tuple:
-    """The initial state as a tuple of ``(batch, hidden)`` arrays (zeros when ``h0`` is None).
-
-    ``h0`` is an array ``(batch, hidden)`` (``(hidden,)`` unbatched) for Elman and GRU, a pair
-    ``(h0, c0)`` for the LSTM.
-    """
-    hidden, dtype = params.w_hh.shape[0], params.w_hh.dtype
-    if h0 is None:
-        return tuple(jnp.zeros((batch, hidden), dtype) for _ in range(num_states))
-    parts = (h0,) if num_states == 1 else h0
-    if num_states > 1 and not (isinstance(h0, (tuple, list)) and len(h0) == num_states):
-        raise TypeError(f"`h0` must be a pair (h0, c0) of arrays; got {type(h0).__name__}.")
-    expected = (hidden,) if unbatched else (batch, hidden)
-    states = []
-    for i, part in enumerate(parts):
-        label = "h0" if num_states == 1 else f"h0[{i}]"
-        part = _checks.check_floating(label, part)
-        if part.shape != expected or part.dtype != dtype:
-            raise ValueError(
-                f"`{label}` must have shape {expected} and dtype {dtype} (batch {batch}, hidden "
-                f"{hidden}); got shape {part.shape}, dtype {part.dtype}."
+def check_state(h0: Any, expected: Any, *, name: str = "h0") -> Any:
+    """An initial state in the layer's state form ``expected`` (``ShapeDtypeStruct``s: one, or
+    a tuple for the LSTM's ``(h, c)``, where a list is accepted too); returns it with tuples."""
+    if isinstance(expected, tuple):
+        if not (isinstance(h0, (tuple, list)) and len(h0) == len(expected)):
+            raise TypeError(
+                f"`{name}` must be a pair (h0, c0) of arrays of shape {expected[0].shape} "
+                f"(directions, batch, hidden), as PyTorch's (h_0, c_0); got "
+                f"{type(h0).__name__}."
             )
-        states.append(part.reshape(batch, hidden))
-    return tuple(states)
+        return tuple(
+            check_state(h, e, name=f"{name}[{i}]") for i, (h, e) in enumerate(zip(h0, expected))
+        )
+    layout = f"{expected.shape} (directions, batch, hidden), as PyTorch's h_0"
+    if isinstance(h0, (tuple, list)):
+        raise TypeError(
+            f"`{name}` must be one array of shape {layout}; got a {type(h0).__name__} of "
+            f"{len(h0)}: the directions are stacked on the first axis, jnp.stack(...)."
+        )
+    state = _checks.check_floating(name, h0)
+    if state.shape != expected.shape or state.dtype != expected.dtype:
+        hint = " Add the directions axis: h0[None]." if state.shape == expected.shape[1:] else ""
+        raise ValueError(
+            f"`{name}` must have shape {layout}, and dtype {expected.dtype}; got shape "
+            f"{state.shape}, dtype {state.dtype}.{hint}"
+        )
+    return state
 
 
 def layer(
@@ -165,12 +169,12 @@ def layer(
     num_states: int,
     params_type: type,
 ) -> RecurrentLayer:
-    """A ``RecurrentLayer`` from a cell's batched core.
+    """A one-direction ``RecurrentLayer`` from a cell's batched core.
 
     Args:
         init: ``(key, features) -> params``.
         sequence: ``(params, x (B, T, F), state0 tuple, lengths or None) -> (outputs, final
-            tuple)``, the cell's hand rule with its static arguments bound.
+            tuple)``, the cell's hand rule with its static arguments bound; states ``(B, H)``.
         deltas: ``(params, x, state0, lengths, doutputs) -> δh (B, T, H)``.
         num_states: 1 (``h``) or 2 (``(h, c)``).
         params_type: the cell's params NamedTuple (checked in ``run``).
@@ -183,46 +187,43 @@ def layer(
                 f"{type(params).__name__}."
             )
         x = check_sequence(x, params)
-        unbatched = x.ndim == 2
-        xb = x[None] if unbatched else x
-        batch, time = xb.shape[0], xb.shape[1]
-        lengths = check_lengths(lengths, batch, time, unbatched=unbatched)
-        state0 = initial_state(h0, num_states, batch, params, unbatched=unbatched)
-        return xb, state0, lengths, unbatched
+        batch, time = x.shape[:2]
+        lengths = check_lengths(lengths, batch, time)
+        hidden, dtype = params.w_hh.shape[0], params.w_hh.dtype
+        if h0 is None:
+            return x, tuple(jnp.zeros((batch, hidden), dtype) for _ in range(num_states)), lengths
+        one = jax.ShapeDtypeStruct((1, batch, hidden), dtype)
+        h0 = check_state(h0, one if num_states == 1 else (one,) * num_states)
+        return x, tuple(s[0] for s in ((h0,) if num_states == 1 else h0)), lengths
 
     def init_fn(key: Any, input_shape: Any) -> Any:
-        return init(_checks.check_key("key", key), features_of(input_shape))
+        _checks.check_key("key", key)
+        return init(key, _layer_checks.check_batched("input_shape", input_shape, AXES)[-1])
 
     def run(params: Any, x: Any, *, h0: Any = None, lengths: Any = None) -> tuple[Array, Any]:
-        xb, state0, lengths, unbatched = prepare(params, x, h0, lengths)
-        outputs, final = sequence(params, xb, state0, lengths)
-        if unbatched:
-            outputs, final = outputs[0], tuple(s[0] for s in final)
+        x, state0, lengths = prepare(params, x, h0, lengths)
+        outputs, final = sequence(params, x, state0, lengths)
+        final = tuple(s[None] for s in final)  # (directions = 1, batch, hidden)
         return outputs, (final[0] if num_states == 1 else final)
 
     def apply(
-        params: Any,
-        x: Any,
-        *,
-        key: Any = None,
-        training: bool = False,
-        lengths: Any = None,
+        params: Any, x: Any, *, key: Any = None, training: bool = False, lengths: Any = None
     ) -> Array:
         del key, training  # deterministic layer
+        x, lengths = sequence_and_lengths(x, lengths)
         return run(params, x, lengths=lengths)[0]
 
     def deltas_fn(
         params: Any, x: Any, doutputs: Any, *, h0: Any = None, lengths: Any = None
     ) -> Array:
-        xb, state0, lengths, unbatched = prepare(params, x, h0, lengths)
-        doutputs = jnp.asarray(doutputs, xb.dtype)
-        expected = jnp.shape(x)[:-1] + (params.w_hh.shape[0],)
+        x, state0, lengths = prepare(params, x, h0, lengths)
+        doutputs = jnp.asarray(doutputs, x.dtype)
+        expected = x.shape[:-1] + (params.w_hh.shape[0],)
         if doutputs.shape != expected:
             raise ValueError(
                 f"`doutputs` must have the outputs' shape {expected}; got {doutputs.shape}."
             )
-        dh = deltas(params, xb, state0, lengths, doutputs[None] if unbatched else doutputs)
-        return dh[0] if unbatched else dh
+        return deltas(params, x, state0, lengths, doutputs)
 
     return RecurrentLayer(init_fn, apply, run, deltas_fn)
 
@@ -262,7 +263,7 @@ def delta_norms(deltas: Array, lengths: Any = None, *, align: str = "start") -> 
     lengths = check_lengths(lengths, batch, time, unbatched=unbatched)
     if lengths is None:
         return jnp.mean(norms, axis=0)
-    steps = jnp.arange(time)[None, :]
+    steps = jnp.arange(time, dtype=lengths.dtype)[None, :]
     if align == "end":  # entry t shows step t − (time − length) of each row
         source = steps - (time - lengths[:, None])
         norms = jnp.take_along_axis(norms, jnp.maximum(source, 0), axis=1)
@@ -272,18 +273,3 @@ def delta_norms(deltas: Array, lengths: Any = None, *, align: str = "start") -> 
     count = jnp.sum(valid, axis=0).astype(norms.dtype)
     total = jnp.sum(jnp.where(valid, norms, 0), axis=0)
     return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
-
-
-__all__ = [
-    "RecurrentLayer",
-    "check_lengths",
-    "check_sequence",
-    "check_truncate",
-    "delta_norms",
-    "features_of",
-    "initial_state",
-    "initializers_of",
-    "layer",
-    "projections",
-    "torch_uniform",
-]

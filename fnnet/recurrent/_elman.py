@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 import jax
 
 from fnnet import _checks, activations
-from fnnet.layers import check_activation
 from fnnet.recurrent import _bptt
 from fnnet.recurrent._contract import (
     RecurrentLayer,
@@ -114,24 +113,24 @@ def Elman(
         truncate: ``None`` (full BPTT) or ``k``: the δ carried back through the state is cut
             every ``k`` steps (docs/recurrent.md, "Truncation").
         w_init: initializer of ``w_ih`` and ``w_hh``; b_init: of both biases. Default for both:
-            PyTorch's U(±1/√hidden) (:func:`torch_uniform`).
+            PyTorch's U(±1/√hidden) (``fnnet.initializers.fan_in_uniform(hidden)``).
         dtype: parameter dtype.
 
     Returns:
         A ``RecurrentLayer``; params ``ElmanParams`` with ``F·H + H·H + 2H`` entries; ``run``'s
-        final state is ``h_T`` ``(batch, hidden)``.
+        ``h0`` and final state are ``(1, batch, hidden)``, PyTorch's ``h_0`` and ``h_n``.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from fnnet import recurrent
         >>> rnn = recurrent.Elman(4)
-        >>> params = rnn.init(jax.random.key(0), (10, 3))
-        >>> outputs, h = rnn.run(params, jnp.ones((2, 10, 3)))
-        >>> outputs.shape, h.shape
-        ((2, 10, 4), (2, 4))
+        >>> params = rnn.init(jax.random.key(0), (2, 10, 3))
+        >>> outputs, h_n = rnn.run(params, jnp.ones((2, 10, 3)))
+        >>> outputs.shape, h_n.shape
+        ((2, 10, 4), (1, 2, 4))
     """
     hidden = _checks.check_positive_int("hidden", hidden)
-    activation = check_activation(activation)
+    activation = _checks.check_activation("activation", activation)
     truncate = check_truncate(truncate)
     inits = initializers_of(hidden, w_init, b_init)
 
@@ -142,10 +141,3 @@ def Elman(
     step = functools.partial(_step, activation)
     deltas = functools.partial(_bptt.through_time, step, _step_bwd, truncate)
     return layer(init, sequence, deltas, 1, ElmanParams)
-
-
-__all__ = [
-    "Elman",
-    "ElmanParams",
-    "elman_sequence",
-]

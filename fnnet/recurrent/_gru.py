@@ -123,13 +123,15 @@ def GRU(
     Args:
         hidden: number of units ``H``.
         truncate: ``None`` or ``k``: truncated BPTT, chunks of ``k`` steps.
-        w_init, b_init: initializers of the weights and of both biases; default PyTorch's
-            U(±1/√hidden) (:func:`torch_uniform`).
+        w_init: initializer of the weights; default PyTorch's U(±1/√hidden)
+            (``fnnet.initializers.fan_in_uniform(hidden)``).
+        b_init: initializer of both biases; the same default.
         dtype: parameter dtype.
 
     Returns:
         A ``RecurrentLayer``; params ``GRUParams`` with ``3(F·H + H·H + 2H)`` entries (162 for
-        ``F = 1, H = 6``, as PyTorch); ``run``'s final state is ``h_T`` ``(batch, hidden)``.
+        ``F = 1, H = 6``, as PyTorch); ``run``'s ``h0`` and
+        final state are ``(1, batch, hidden)``, PyTorch's ``h_0`` and ``h_n``.
     """
     hidden = _checks.check_positive_int("hidden", hidden)
     truncate = check_truncate(truncate)
@@ -141,10 +143,3 @@ def GRU(
     sequence = functools.partial(gru_sequence, truncate)
     deltas = functools.partial(_bptt.through_time, _step, _step_bwd, truncate)
     return layer(init, sequence, deltas, 1, GRUParams)
-
-
-__all__ = [
-    "GRU",
-    "GRUParams",
-    "gru_sequence",
-]

@@ -152,13 +152,15 @@ def LSTM(
             choice, by default; 1 is Jozefowicz et al.'s). A starting value, trained like the
             rest of the bias.
         truncate: ``None`` or ``k``: truncated BPTT, chunks of ``k`` steps.
-        w_init, b_init: initializers of the weights and of both biases; default PyTorch's
-            U(±1/√hidden) (:func:`torch_uniform`).
+        w_init: initializer of the weights; default PyTorch's U(±1/√hidden)
+            (``fnnet.initializers.fan_in_uniform(hidden)``).
+        b_init: initializer of both biases; the same default.
         dtype: parameter dtype.
 
     Returns:
         A ``RecurrentLayer``; params ``LSTMParams`` with ``4(F·H + H·H + 2H)`` entries (plus
-        ``3H`` peepholes); ``run``'s ``h0`` and final state are pairs ``(h, c)``.
+        ``3H`` peepholes); ``run``'s ``h0`` and final state are pairs ``(h, c)`` of ``(1, batch, hidden)`` arrays,
+        PyTorch's ``(h_0, c_0)`` and ``(h_n, c_n)`` (a list is accepted for ``h0``).
     """
     hidden = _checks.check_positive_int("hidden", hidden)
     peepholes = _checks.check_bool("peepholes", peepholes)
@@ -175,10 +177,3 @@ def LSTM(
     sequence = functools.partial(lstm_sequence, truncate)
     deltas = functools.partial(_bptt.through_time, _step, _step_bwd, truncate)
     return layer(init, sequence, deltas, 2, LSTMParams)
-
-
-__all__ = [
-    "LSTM",
-    "LSTMParams",
-    "lstm_sequence",
-]
