@@ -7,7 +7,10 @@ picks the network: ``cnn`` (digits as 8×8×1 images, MNIST-1D as 40×1 series: 
 recipes, docs/conv.md) or, for MNIST-1D, ``gru``, ``lstm`` or ``elman`` (the authors' bidirectional
 recipe, docs/recurrent.md). Each (data set, model) pair has a preset, listed by ``--help``; the
 flags given override it. It writes ``curves.png`` (loss and accuracy per epoch) and
-``metrics.json`` to ``--out``.
+``metrics.json`` to ``--out``. Compiled programs are kept in JAX's persistent compilation cache
+(``--cache-dir``, by default ``$JAX_COMPILATION_CACHE_DIR`` or ``~/.cache/fnnet/jax``;
+``--no-cache`` to compile afresh): a second run with the same flags loads them instead of
+compiling them again.
 
 Flags are checked before anything runs: a bad value or a pair with no preset exits with status
 2 and one line naming the flag. A run that stops at a non-finite loss or gradient says so in its
