@@ -172,12 +172,29 @@ def _remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
     return removed
 
 
+def _temporary_file(path: str, directory: str) -> tuple[int, str]:
+    """Create the temporary file beside ``path``; an error names ``path`` and its directory
+    (not the hidden temporary), keeping the ``OSError`` subclass (``FileNotFoundError``,
+    ``PermissionError``, ...)."""
+    try:
+        return tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
+    except OSError as err:
+        if not os.path.isdir(directory):
+            why = "does not exist; create it first (os.makedirs)"
+        else:
+            why = f"does not accept a new file ({err.strerror})"
+        raise OSError(
+            err.errno, f"cannot save to `path` {path!r}: its directory {directory!r} {why}"
+        ) from err
+
+
 def save(path: str | os.PathLike, tree: Any) -> None:
     """Write ``tree`` (params, optimizer state, step, PRNG key, ...) to ``path`` atomically.
 
     Args:
         path: destination file, used exactly as given (conventionally ending in ``.npz``).
-            Its directory must exist.
+            Its directory must exist and be writable; otherwise the ``OSError``
+            (``FileNotFoundError``, ``PermissionError``) names ``path`` and the directory.
         tree: a pytree whose leaves are arrays (jax or numpy), typed PRNG keys or Python scalars.
     """
     path = os.fspath(path)
@@ -188,7 +205,7 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     arrays[_HEADER] = np.array(header)
     directory = os.path.dirname(os.path.abspath(path))
     _remove_stale_temporaries(path)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
+    fd, tmp_path = _temporary_file(path, directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

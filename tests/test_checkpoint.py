@@ -255,6 +255,30 @@ def test_missing_file(tmp_path):
         checkpoint.load(tmp_path / "nope.npz", {"a": jnp.zeros(1)})
 
 
+def test_save_into_a_missing_or_readonly_directory_names_the_path(tmp_path):
+    missing = tmp_path / "run" / "ckpt.npz"
+    with pytest.raises(
+        FileNotFoundError, match=r"`path` '.*run/ckpt.npz': its directory .* does not exist"
+    ) as err:
+        checkpoint.save(missing, {"a": jnp.zeros(1)})
+    assert ".tmp" not in str(err.value)  # not tempfile's hidden temporary
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    for directory in (str(readonly), "/sys"):  # root ignores permission bits, not /sys
+        target = os.path.join(directory, "ckpt.npz")
+        try:
+            checkpoint.save(target, {"a": jnp.zeros(1)})
+        except PermissionError as err:
+            says = f"`path` '{target}': its directory '{directory}' does not accept a new file"
+            assert says in str(err) and ".tmp" not in str(err)
+            break
+        os.remove(target)
+    else:
+        pytest.skip("no unwritable directory available")
+    readonly.chmod(0o700)
+
+
 def test_newer_format_version_is_rejected(tmp_path):
     header = json.dumps(
         {"format": "fnnet.checkpoint", "version": checkpoint.FORMAT_VERSION + 1, "leaves": {}}
