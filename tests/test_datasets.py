@@ -149,6 +149,74 @@ def test_mnist1d_offline_generation_matches_package_generator(key):
         data.mnist1d(num_samples=5)
 
 
+@pytest.fixture(autouse=True)
+def mnist1d_cache(monkeypatch, tmp_path):
+    """An empty MNIST-1D cache for every test: on disk under tmp_path (never the user's), none
+    in this process. Returns the directory, the generator's calls and a way to forget the
+    in-process cache (as a new process would)."""
+    from fnnet.data import _datasets
+
+    monkeypatch.setenv("FNNET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(_datasets, "_MNIST1D", {})
+    calls = []
+    try:
+        import mnist1d.data as mnist1d_data
+    except ImportError:
+        mnist1d_data = None
+    if mnist1d_data is not None:
+        generate = mnist1d_data.make_dataset
+
+        def counted(args):
+            calls.append(args.num_samples)
+            return generate(args)
+
+        monkeypatch.setattr(mnist1d_data, "make_dataset", counted)
+    return tmp_path / "cache", calls, lambda: monkeypatch.setattr(_datasets, "_MNIST1D", {})
+
+
+def test_mnist1d_is_generated_once_then_cached_in_process_and_on_disk(mnist1d_cache, monkeypatch):
+    pytest.importorskip("mnist1d.data")
+    directory, calls, forget = mnist1d_cache
+    first = data.mnist1d(num_samples=120)
+    assert calls == [120]
+    (path,) = directory.iterdir()
+    assert path.name.startswith("mnist1d-") and path.suffix == ".npz"
+    assert data.mnist1d(num_samples=120) is first  # in process: no work at all
+    forget()  # a new process: read from disk, not generated again, the package not imported
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "mnist1d.data", None)  # `import mnist1d.data` would fail
+        again = data.mnist1d(num_samples=120)
+    assert calls == [120]
+    for a, b in zip(again, first, strict=True):
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+        assert a.x.dtype == b.x.dtype and a.y.dtype == b.y.dtype
+    data.mnist1d(num_samples=130)  # other arguments, another file
+    assert calls == [120, 130] and len(list(directory.iterdir())) == 2
+    data.mnist1d(num_samples=120, cache=False)  # always generates, stores nothing new
+    assert calls == [120, 130, 120] and len(list(directory.iterdir())) == 2
+
+
+def test_mnist1d_cache_survives_a_corrupt_file_and_an_unwritable_directory(
+    mnist1d_cache, monkeypatch
+):
+    pytest.importorskip("mnist1d.data")
+    directory, calls, forget = mnist1d_cache
+    reference = data.mnist1d(num_samples=120)
+    (path,) = directory.iterdir()
+    path.write_bytes(b"not an npz")
+    forget()
+    regenerated = data.mnist1d(num_samples=120)
+    assert calls == [120, 120]
+    np.testing.assert_array_equal(regenerated.train.x, reference.train.x)
+    assert np.load(path)["x"].shape == (96, 40)  # rewritten whole
+    monkeypatch.setenv("FNNET_CACHE_DIR", "/sys/fnnet-cache")  # nobody can create files there
+    forget()
+    np.testing.assert_array_equal(data.mnist1d(num_samples=120).test.y, reference.test.y)
+    assert calls == [120, 120, 120]
+    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+
+
 @pytest.mark.parametrize(
     "module, call, extra",
     [

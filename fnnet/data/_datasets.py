@@ -10,16 +10,21 @@ differ by at most one) and shuffled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.metadata
 import math
+import os
 import random
+import tempfile
+import zipfile
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_int, check_real
+from fnnet._checks import check_bool, check_int, check_real
 from fnnet._types import Array, PRNGKey
 from fnnet.data._splits import train_test_split
 
@@ -82,48 +87,126 @@ def digits() -> Dataset:
     return _make(np.asarray(bunch.data) / 16.0, bunch.target, 10, "digits")
 
 
-def mnist1d(key: PRNGKey | None = None, *, num_samples: int | None = None) -> Split:
+_MNIST1D: dict[str, Split] = {}  # generated this process, by cache name
+
+
+def mnist1d(
+    key: PRNGKey | None = None, *, num_samples: int | None = None, cache: bool = True
+) -> Split:
     """The MNIST-1D benchmark, generated offline by the ``mnist1d`` package's own generator.
 
     Calls ``mnist1d.data.make_dataset`` with the package's ``get_dataset_args()`` defaults
     (5000 samples of length 40, 10 classes, seed 42, its own 80/20 split: 4000 train,
     1000 test); it never downloads. ``x`` is standardised by the generator over the whole
-    set. Generation takes a few seconds. The generator seeds numpy's and Python's global
-    random state; both are restored afterwards.
+    set. The generator seeds numpy's and Python's global random state; both are restored
+    afterwards.
+
+    Generation takes a few seconds, so the result is cached: in this process (a second call
+    returns the same arrays at once) and on disk, as ``mnist1d-<version>-<seed>-<n>.npz`` (the
+    ``mnist1d`` package's version, the generator seed and ``num_samples``; a cached call does
+    not import the package) in ``$FNNET_CACHE_DIR``, else ``$XDG_CACHE_HOME/fnnet/data``,
+    else ``~/.cache/fnnet/data``. The file is written atomically, read without pickle, and
+    regenerated if unreadable; an unwritable cache directory only costs the regeneration.
+    Delete the files to reclaim the space (1.6 MB for the default set).
 
     Args:
         key: ``None`` for the package's default seed (the standard benchmark data), or a key
             from which a different generator seed is derived.
         num_samples: total samples before the split (default the package's 5000); the
             generator makes ``num_samples // 10`` per class, at least 10 in total.
+        cache: use and fill both caches (default); ``False`` always generates and stores
+            nothing.
 
     Returns:
         ``Split(train, test)``, the generator's own split.
 
     Needs the optional extra: ``pip install "fnnet[mnist1d]"``.
     """
+    missing = ImportError(
+        "fnnet.data.mnist1d needs the mnist1d package, an optional extra: "
+        'pip install "fnnet[mnist1d]"'
+    )
     try:
-        from mnist1d.data import get_dataset_args, make_dataset
-    except ImportError as err:
-        raise ImportError(
-            "fnnet.data.mnist1d needs the mnist1d package, an optional extra: "
-            'pip install "fnnet[mnist1d]"'
-        ) from err
-    args = get_dataset_args()
+        version = importlib.metadata.version("mnist1d")
+    except importlib.metadata.PackageNotFoundError:
+        raise missing from None
     if num_samples is not None:
-        args.num_samples = check_int("num_samples", num_samples, low=10)
-    if key is not None:
-        args.seed = int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max))
-    numpy_state, python_state = np.random.get_state(), random.getstate()
-    try:
-        generated = make_dataset(args)
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
-    return Split(
+        num_samples = check_int("num_samples", num_samples, low=10)
+    seed = None if key is None else int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max))
+    cache = check_bool("cache", cache)
+    name = f"mnist1d-{version}-{'default' if seed is None else seed}-{num_samples or 'default'}.npz"
+    if cache and name in _MNIST1D:
+        return _MNIST1D[name]
+    path = os.path.join(_cache_dir(), name)
+    generated = _read_arrays(path) if cache else None
+    if generated is None:
+        generated = _generate_mnist1d(seed, num_samples, missing)
+        if cache:
+            _write_arrays(path, generated)
+    split = Split(
         _make(generated["x"], generated["y"], 10, "mnist1d"),
         _make(generated["x_test"], generated["y_test"], 10, "mnist1d"),
     )
+    if cache:
+        _MNIST1D[name] = split
+    return split
+
+
+def _generate_mnist1d(
+    seed: int | None, num_samples: int | None, missing: ImportError
+) -> dict[str, np.ndarray]:
+    """Run the package's generator, restoring numpy's and Python's global random state."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as err:
+        raise missing from err
+    args = get_dataset_args()
+    if num_samples is not None:
+        args.num_samples = num_samples
+    if seed is not None:
+        args.seed = seed
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        made = make_dataset(args)
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    return {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
+
+
+def _cache_dir() -> str:
+    """Where generated data sets are kept on disk (see :func:`mnist1d`)."""
+    if os.environ.get("FNNET_CACHE_DIR"):
+        return os.environ["FNNET_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fnnet", "data")
+
+
+def _read_arrays(path: str) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file, or None if it is missing or unreadable (then regenerated)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return None
+    return arrays if set(arrays) == {"x", "y", "x_test", "y_test"} else None
+
+
+def _write_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write a cache file atomically (temporary file, then rename); failures are ignored."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".mnist1d.", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
 
 
 def _check_n(n: Any) -> int:
