@@ -3,7 +3,11 @@ windowed reductions (``lax.conv_general_dilated``, ``lax.reduce_window``) in flo
 max-pooling tie rule against a NumPy transcription, NaN propagation, errors, and training."""
 
 import math
+import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +16,7 @@ import pytest
 from jax import lax
 
 import fnnet
-from fnnet import activations, initializers, losses, optimizers
+from fnnet import activations, initializers, losses, optimizers, sweep
 from fnnet.gradcheck import assert_close
 from fnnet.layers import AvgPool, Conv, ConvParams, Flatten, MaxPool
 
@@ -440,3 +444,75 @@ def test_rules_vmap_over_members_as_sweeps_do():
         want = jax.jit(jax.grad(loss))(params)
         for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(want)):
             assert_close(a[i], b)
+
+
+def _docs_cnn():
+    """docs/conv.md's network, as written there: it ends in ``Flatten`` then ``Dense``."""
+    relu = activations.relu
+    return fnnet.serial(
+        Conv(32, 5, padding="SAME", activation=relu),
+        MaxPool(2),
+        Conv(64, 3, padding="SAME", activation=relu),
+        MaxPool(2),
+        Conv(64, 3, padding="SAME", activation=relu),
+        MaxPool(2),
+        Flatten(),
+        fnnet.Dense(10),
+    )
+
+
+def test_docs_cnn_under_make_trainer_initialises_with_a_batch_and_equals_fit():
+    """``sweep.make_trainer`` initialised with one example's shape, ``(40, 1)``, so the docs' CNN
+    failed in its Dense (``x has 320 features but the layer expects 16``); it now uses one
+    training batch's shape, and a member equals ``fit`` with the same keys."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(40, 40, 1)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, 40), jnp.int32)
+    net, loss = _docs_cnn(), losses.softmax_cross_entropy
+    adam = lambda hp: optimizers.adam(hp["learning_rate"])  # noqa: E731
+    trainer = sweep.make_trainer(net, loss, adam, (x, y), epochs=2, batch_size=20)
+    key, hp = jax.random.key(3), {"learning_rate": jnp.float32(1e-3)}
+    metrics, params = jax.jit(trainer.run)(hp, key, trainer.data)
+    start = net.init(jax.random.fold_in(key, 0), (20, 40, 1))
+    solo = fnnet.fit(
+        net.apply, start, loss, adam(hp), (x, y), key=jax.random.fold_in(key, 1), epochs=2,
+        batch_size=20, skip_nonfinite=True, verbose=False,
+    )  # fmt: skip
+    assert_close(params, solo.params)
+    assert np.isfinite(float(metrics["loss"]))
+
+
+# The docs' CNN and BiGRU trained by fit on two emulated devices equal the one-device run.
+_MESH_CHECK = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np, fnnet
+    from fnnet import layers, losses, optimizers, parallel, recurrent
+    from fnnet.gradcheck import assert_close
+    from test_conv import _docs_cnn
+
+    assert jax.device_count() == 2
+    rng = np.random.default_rng(0)
+    bigru = layers.serial(
+        recurrent.Bidirectional(recurrent.GRU(6)), layers.Flatten(), layers.Dense(10)
+    )  # docs/recurrent.md's network
+    for net in (_docs_cnn(), bigru):
+        x = jnp.asarray(rng.normal(size=(32, 40, 1)), jnp.float32)
+        y = jnp.asarray(rng.integers(0, 10, 32), jnp.int32)
+        args = (net.apply, net.init(jax.random.key(0), x.shape), losses.softmax_cross_entropy,
+                optimizers.adam(1e-3), (x, y))
+        kwargs = dict(key=jax.random.key(1), epochs=1, batch_size=16, verbose=False)
+        sharded = fnnet.fit(*args, **kwargs, mesh=parallel.device_mesh("data"))
+        assert_close(sharded.params, fnnet.fit(*args, **kwargs).params)
+    print("ok")
+    """
+)
+
+
+def test_docs_cnn_and_bigru_fit_on_a_two_device_mesh_equal_one_device():
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags.strip())
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(__file__), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", _MESH_CHECK], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-4000:]

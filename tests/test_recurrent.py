@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fnnet
-from fnnet import activations, layers, recurrent
+from fnnet import activations, layers, losses, optimizers, recurrent, sweep
 from fnnet.gradcheck import assert_close
 from fnnet.recurrent._bidirectional import reverse_within_lengths
 
@@ -540,3 +540,26 @@ def test_relu_elman_uses_the_activation_rule():
     grads = jax.grad(lambda p: jnp.sum(layer.apply(p, x)))(params)
     want = jax.grad(fnnet.with_autodiff(lambda p: jnp.sum(layer.apply(p, x))))(params)
     assert_close(grads, want)
+
+
+def test_docs_bigru_under_make_trainer_and_fit():
+    """docs/recurrent.md's BiGRU: ``sweep.make_trainer`` initialises it with one training batch's
+    shape, and a member equals ``fit`` with the same keys."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(24, 40, 1)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, 24), jnp.int32)
+    net = layers.serial(
+        recurrent.Bidirectional(recurrent.GRU(6)), layers.Flatten(), layers.Dense(10)
+    )
+    loss = losses.softmax_cross_entropy
+    adam = lambda hp: optimizers.adam(hp["learning_rate"])  # noqa: E731
+    trainer = sweep.make_trainer(net, loss, adam, (x, y), epochs=2, batch_size=12)
+    key, hp = jax.random.key(4), {"learning_rate": jnp.float32(1e-2)}
+    metrics, params = _jit(trainer.run)(hp, key, trainer.data)
+    start = net.init(jax.random.fold_in(key, 0), (12, 40, 1))
+    solo = fnnet.fit(
+        net.apply, start, loss, adam(hp), (x, y), key=jax.random.fold_in(key, 1), epochs=2,
+        batch_size=12, skip_nonfinite=True, verbose=False,
+    )  # fmt: skip
+    assert_close(params, solo.params)
+    assert sum(a.size for a in jax.tree_util.tree_leaves(params)) == 5134
