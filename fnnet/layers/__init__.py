@@ -12,6 +12,7 @@ land. Sibling private files import the contract from ``fnnet.layers._contract``.
 from fnnet.layers._contract import Activation as Activation
 from fnnet.layers._contract import Layer as Layer
 from fnnet.layers._contract import Residual as Residual
+from fnnet.layers._contract import SerialLayer as SerialLayer
 from fnnet.layers._contract import serial as serial
 from fnnet.layers._dense import Dense as Dense
 from fnnet.layers._dense import DenseParams as DenseParams
@@ -52,6 +53,7 @@ __all__ = [
     "PReLU",
     "RReLU",
     "Residual",
+    "SerialLayer",
     "Window",
     "affine",
     "affine_backward",

@@ -40,6 +40,15 @@ class Layer(NamedTuple):
     apply: Callable[..., Array]
 
 
+class SerialLayer(NamedTuple):
+    """What :func:`serial` returns: the ``Layer`` pair, then the composed ``layers`` in order
+    (read by ``fnnet.diagnostics.diagnose`` for per-layer statistics)."""
+
+    init: Callable[..., tuple]
+    apply: Callable[..., Array]
+    layers: tuple
+
+
 def no_params(key: PRNGKey, input_shape: Any) -> tuple:
     """``init`` of a parameter-free layer that takes any shape: checks ``key`` and
     ``input_shape``, returns ``()``."""
@@ -91,19 +100,19 @@ def _floating_dtype(params: Any) -> Any:
     return None
 
 
-def serial(*layers: Layer) -> Layer:
+def serial(*layers: Layer) -> SerialLayer:
     """Compose layers in sequence.
 
     Args:
         *layers: ``Layer`` pairs, applied first to last.
 
     Returns:
-        A ``Layer`` whose params are the tuple of the layers' params in order. ``init`` splits
-        its key once per layer and reads each layer's output shape and dtype off
-        ``jax.eval_shape`` of its ``apply`` (the network input's dtype is that of the first
-        layer with floating parameters; parameter-free layers before it are shaped in float32);
-        ``apply`` derives layer ``i``'s key as ``fold_in(key, i)`` and passes ``training`` to
-        every layer.
+        A :class:`SerialLayer` (a ``Layer`` plus its ``layers``) whose params are the tuple of the
+        layers' params in order. ``init`` splits its key once per layer and reads each layer's
+        output shape and dtype off ``jax.eval_shape`` of its ``apply`` (the network input's
+        dtype is that of the first layer with floating parameters; parameter-free layers before
+        it are shaped in float32); ``apply`` derives layer ``i``'s key as ``fold_in(key, i)``
+        and passes ``training`` to every layer.
     """
     if not layers:
         raise ValueError("`serial` needs at least one layer; got none.")
@@ -140,4 +149,4 @@ def serial(*layers: Layer) -> Layer:
             x = layer.apply(p, x, key=layer_key, training=training)
         return x
 
-    return Layer(init, apply)
+    return SerialLayer(init, apply, tuple(layers))
