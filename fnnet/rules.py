@@ -46,6 +46,11 @@ def autodiff(enabled: bool = True) -> Iterator[None]:
         enabled: ``True`` (default) to use autodiff of the reference forwards, ``False`` to
             force the hand-written rules (e.g. inside an outer ``autodiff()`` block).
 
+    The switch reaches fnnet's rules and any rule decorated with :func:`hand_rule`, not a plain
+    ``jax.custom_vjp`` written elsewhere: that one still blocks forward mode, and JAX's
+    "can't apply forward-mode autodiff" raised inside the block gets a pointer to
+    ``fnnet.rules.hand_rule`` added.
+
     Example:
         >>> import jax, jax.numpy as jnp, fnnet
         >>> with fnnet.autodiff():
@@ -58,6 +63,12 @@ def autodiff(enabled: bool = True) -> Iterator[None]:
     _state.autodiff = enabled
     try:
         yield
+    except TypeError as error:
+        message = str(error)
+        explained = _HINT_START in message or _PLAIN_HINT_START in message
+        if not enabled or _FORWARD_MODE not in message or explained:
+            raise
+        raise TypeError(f"{message}\n{_PLAIN_HINT}") from error
     finally:
         _state.autodiff = previous
 
@@ -66,7 +77,8 @@ def with_autodiff(fun: Callable[..., Any]) -> Callable[..., Any]:
     """Return ``fun`` traced with fnnet's rules switched to plain autodiff (per call).
 
     ``jax.hessian(fnnet.with_autodiff(loss))(params)`` works where ``jax.hessian(loss)`` would
-    fail with "can't apply forward-mode autodiff (jvp) to a custom_vjp function".
+    fail with "can't apply forward-mode autodiff (jvp) to a custom_vjp function" (unless
+    ``loss`` calls a plain ``jax.custom_vjp`` of its own: decorate that with :func:`hand_rule`).
     """
     check_callable("fun", fun)
 
@@ -84,6 +96,15 @@ _HINT = (
     _HINT_START + " (reverse mode), and `{name}` is one. For jax.jvp, "
     "jax.jacfwd or jax.hessian, trace the function inside `with fnnet.autodiff():` or wrap it, "
     "`jax.hessian(fnnet.with_autodiff(f))`: JAX then differentiates the same forward code."
+)
+
+
+_PLAIN_HINT_START = "A plain jax.custom_vjp blocks forward mode even under fnnet.autodiff()"
+_PLAIN_HINT = (
+    _PLAIN_HINT_START + ": the switch reaches fnnet's rules and the rules decorated with "
+    "@fnnet.rules.hand_rule, not one written elsewhere (your own activation, say). Decorate it "
+    "with @fnnet.rules.hand_rule (above @jax.custom_vjp) so that the switch reaches it too, or "
+    "write it with jax.custom_jvp."
 )
 
 
@@ -116,9 +137,10 @@ def hand_rule(rule: Any) -> Callable[..., Any]:
                 raise
             raise TypeError(f"{message}\n{_HINT.format(name=name)}") from error
 
-    dispatch.custom_vjp = rule
-    dispatch.forward = forward
-    dispatch.defvjp = rule.defvjp
+    wrapper: Any = dispatch  # a function with three attributes of its own
+    wrapper.custom_vjp = rule
+    wrapper.forward = forward
+    wrapper.defvjp = rule.defvjp
     name = _public_name(forward)
     previous = _RULES.get(name)
     if previous is not None and previous.forward.__module__ != forward.__module__:

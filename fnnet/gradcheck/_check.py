@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,7 @@ from fnnet.gradcheck._tolerances import TOLERANCES, DtypeTolerances, check_table
 from fnnet.rules import all_rules
 
 
-def _check_options(points, order, full, projections, forward_mode, dims) -> None:
+def check_options(points, order, full, projections, forward_mode, dims) -> None:
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"`order` must be 1 or 2; got {order!r}.")
     for arg, value in (("points", points), ("projections", projections)):
@@ -76,7 +76,7 @@ def check_spec(
         if not callable(getattr(spec, field)):
             raise TypeError(f"`{field}` must be callable; got {getattr(spec, field)!r}.")
     check_key("key", key)
-    _check_options(points, order, full, projections, forward_mode, dims)
+    check_options(points, order, full, projections, forward_mode, dims)
     table = check_table(tolerances)
     name = dtype_name(dtype)
     lookup(table, name, "autodiff")  # an unknown dtype fails here, before any work
@@ -84,6 +84,34 @@ def check_spec(
     dims = random_dims(dims_key, NUM_DIMS) if dims is None else dims
     keys = jax.random.split(points_key, (points, 3))  # per point: sample, probe, cotangent keys
     orders = (1, 2) if order == 2 and spec.second_order else (1,)
+    return run_spec(
+        spec,
+        keys,
+        dims,
+        name,
+        orders,
+        full=full,
+        projections=projections,
+        forward_mode=forward_mode,
+        table=table,
+    )
+
+
+def run_spec(
+    spec: RuleSpec,
+    keys: jax.Array,
+    dims: tuple[int, ...],
+    name: str,
+    orders: tuple[int, ...],
+    *,
+    full: bool | None,
+    projections: int,
+    forward_mode: bool,
+    table: Mapping[str, DtypeTolerances],
+) -> CheckResult:
+    """The checks of a validated ``spec`` at the points of ``keys`` (shape ``(points, 3)``:
+    sample, probe and cotangent key per point), keeping the worst row per (order, comparison,
+    leaf)."""
     worst: dict[tuple, LeafReport] = {}
     all_full = True
     with jax.enable_x64(True) if name == "float64" else contextlib.nullcontext():
@@ -107,13 +135,15 @@ def check_spec(
                 if previous is None or not report.ratio <= previous.ratio:
                     worst[(k, comparison, leaf)] = report
     return CheckResult(
-        spec.name, name, all_full, f"{prepared.shapes} (x{points} points)", tuple(worst.values())
+        spec.name, name, all_full, f"{prepared.shapes} (x{len(keys)} points)", tuple(worst.values())
     )
 
 
-def _rule_name(rule: Any) -> str:
-    while isinstance(rule, functools.partial):
-        rule = rule.func
+def rule_name(rule: Any) -> str:
+    while isinstance(rule, functools.partial) or (
+        isinstance(rule, jax.stages.Wrapped) and hasattr(rule, "__wrapped__")
+    ):  # a partial or a jax.jit of a rule: the rule's name
+        rule = rule.func if isinstance(rule, functools.partial) else cast(Any, rule).__wrapped__
     for name, registered in all_rules().items():  # fnnet's rules: their public path
         if registered is rule:
             return name
@@ -187,7 +217,7 @@ def check_rule(
         True
     """
     spec = RuleSpec(
-        _rule_name(rule) if name is None else name,
+        rule_name(rule) if name is None else name,
         rule,
         reference,
         sampler,

@@ -100,6 +100,30 @@ class _Setup(NamedTuple):
     shapes: str  # all arguments, for the report
 
 
+def _check_arity(role: str, fn: Callable, n_static: int, names: list[str]) -> None:
+    """``fn`` must take ``n_static`` static arguments and the sampler's ``names``, positionally."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or an object Python cannot inspect: JAX will tell
+        return
+    count = n_static + len(names)
+    try:
+        sig.bind(*range(count))
+    except TypeError as error:
+        static = f"the {n_static} static_args and " if n_static else ""
+        plural = "" if count == 1 else "s"
+        raise TypeError(
+            f"`{role}` is called with {count} positional argument{plural} ({static}the "
+            f"sampler's {', '.join(names)}), but its signature {sig} does not accept them: "
+            f"{error}. "
+            + (
+                "Give `reference` one parameter per argument the sampler returns."
+                if role == "reference"
+                else "Make the sampler return one entry per argument of the rule."
+            )
+        ) from None
+
+
 def _check_reference_output(spec: RuleSpec, args: tuple, rule_out: list) -> None:
     """The reference must return the rule's output shapes: a mismatch is the reference's fault."""
     ref_out = jax.tree_util.tree_leaves(jax.eval_shape(lambda a: spec.reference(*a), args))
@@ -165,6 +189,8 @@ def setup(spec: RuleSpec, key, dtype: str, dims: tuple[int, ...]) -> _Setup:
         raise TypeError(
             f"`static_args` must be hashable (functions, ints, tuples); got {spec.static_args!r}."
         ) from None
+    _check_arity("rule", spec.rule, len(spec.static_args), arg_names)
+    _check_arity("reference", spec.reference, 0, arg_names)
     out = jax.tree_util.tree_flatten_with_path(
         jax.eval_shape(lambda a: spec.rule(*spec.static_args, *a), args)
     )[0]

@@ -15,19 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from fnnet._types import Array, PRNGKey
-from fnnet.gradcheck._sampling import elementwise_sampler, integers, normals, shift_away
+from fnnet.gradcheck._sampling import integers, normals, shift_away
 from fnnet.layers import DenseParams
-
-
-def with_hyperparameter(value: float, *, kinks: Sequence[float] = ()) -> Callable:
-    """``(z, h)``: an elementwise input and a scalar hyperparameter array (not differentiated)."""
-    base = elementwise_sampler(kinks=kinks)
-
-    def sampler(key: PRNGKey, dtype: Any, dims: tuple) -> tuple:
-        (z,) = base(key, dtype, dims)
-        return z, jnp.asarray(value, dtype)
-
-    return sampler
 
 
 def matrix(key: PRNGKey, dtype: Any, dims: tuple) -> tuple:

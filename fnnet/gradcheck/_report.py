@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -37,8 +38,11 @@ class LeafReport(NamedTuple):
             ``v1ᵀJ -> w[1, 0]`` for an entry of a projected VJP, ``v1ᵀ J u2`` for a projection.
         tolerance: the ``Tolerance`` used (from the dtype's row of the tolerance table).
         ratio: the worst ``|a − b| / (atol · s + rtol · |b|)``; the check passes when ≤ 1.
-        passed: ``ratio <= 1`` (and no NaN).
+        passed: ``ratio <= 1`` (and no NaN), or a difference declared with ``surrogate``.
         point: which random point (sampler draw) the worst entry came from.
+        surrogate: the row differs, as declared with ``check(..., surrogate=True)``: a
+            surrogate derivative against the true one. It counts as passed and is marked
+            ``differs (surrogate)`` in the table.
     """
 
     comparison: str
@@ -52,6 +56,7 @@ class LeafReport(NamedTuple):
     ratio: float
     passed: bool
     point: int = 0
+    surrogate: bool = False
 
 
 def _fmt(x: float) -> str:
@@ -73,7 +78,7 @@ def _rows(reports: Iterable[LeafReport]) -> list[tuple[str, ...]]:
             f"{r.tolerance.atol:.0e}",
             "nan" if math.isnan(r.ratio) else f"{r.ratio:.3f}",
             r.where + ("" if r.point == 0 else f" (point {r.point})"),
-            "ok" if r.passed else "FAIL",
+            "differs (surrogate)" if r.surrogate else "ok" if r.passed else "FAIL",
         )
         for r in reports
     ]
@@ -98,6 +103,8 @@ class CheckResult(NamedTuple):
         shapes: the arguments' shapes and dtypes, e.g. ``"x: float32[3, 4] (x2 points)"``.
         reports: one ``LeafReport`` per (order, comparison, leaf), the worst over points.
         error: set (and ``passed`` false) when the check itself raised, e.g. in the CLI.
+        notes: what was checked against what, and what the rows mean, in words (from
+            ``check``: the reference, the points, a diagnosis of the failing rows).
     """
 
     name: str
@@ -106,6 +113,7 @@ class CheckResult(NamedTuple):
     shapes: str
     reports: tuple[LeafReport, ...]
     error: str | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -119,24 +127,38 @@ class CheckResult(NamedTuple):
 
     @property
     def worst(self) -> LeafReport | None:
-        """The row that used the largest fraction of its tolerance."""
-        if not self.reports:
+        """The row that used the largest fraction of its tolerance (declared surrogate rows last)."""
+        rows = [r for r in self.reports if not r.surrogate] or list(self.reports)
+        if not rows:
             return None
-        return max(self.reports, key=lambda r: math.inf if math.isnan(r.ratio) else r.ratio)
+        return max(rows, key=lambda r: math.inf if math.isnan(r.ratio) else r.ratio)
 
     def table(self, *, failures_only: bool = False) -> str:
         """The result as a text table (all rows, or only the failing ones)."""
         mode = "full Jacobian" if self.full else "random projections"
+        differ = sum(r.surrogate for r in self.reports)
         status = (
-            "passed"
-            if self.passed
-            else f"FAILED ({len(self.failures)} of {len(self.reports)} rows)"
+            f"FAILED ({len(self.failures)} of {len(self.reports)} rows)"
+            if not self.passed
+            else f"passed ({differ} rows differ as declared: surrogate)"
+            if differ
+            else "passed"
         )
         title = f"gradcheck {self.name} [{self.dtype}, {mode}]: {status}"
         if self.error is not None:
             return f"gradcheck {self.name} [{self.dtype}]: ERROR\n  {self.error}"
         rows = _rows(self.failures if failures_only else self.reports)
-        return "\n".join([title, f"  args: {self.shapes}", format_rows(_HEADER, rows)])
+        notes = [
+            textwrap.fill(
+                note,
+                100,
+                initial_indent="  note: ",
+                subsequent_indent="        ",
+                break_on_hyphens=False,
+            )
+            for note in self.notes
+        ]
+        return "\n".join([title, f"  args: {self.shapes}", *notes, format_rows(_HEADER, rows)])
 
     def raise_if_failed(self) -> CheckResult:
         """Raise ``AssertionError`` with the failing rows unless the check passed; else return self."""

@@ -161,6 +161,39 @@ def elementwise_sampler(
     return sampler
 
 
+def with_hyperparameter(
+    value: float, *, kinks: Sequence[float] = (), scale: float = 1.5
+) -> Sampler:
+    """A sampler for ``f(z, h)``: an elementwise input and a fixed scalar hyperparameter.
+
+    ``z`` is drawn as by :func:`elementwise_sampler`; ``h`` is ``value`` as a 0-d array of the
+    check's dtype, the same at every point. Leave it out of the derivatives with ``wrt=(0,)``
+    when the rule gives it no cotangent (a leaky ReLU's slope).
+
+    Args:
+        value: the hyperparameter.
+        kinks: points where ``f`` is not differentiable in ``z``; samples stay away from them.
+        scale: standard deviation of ``z``.
+
+    Returns:
+        ``sampler(key, dtype, dims) -> (z, h)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from fnnet.gradcheck import with_hyperparameter
+        >>> z, h = with_hyperparameter(0.2)(jax.random.key(0), jnp.float32, (2, 3, 1, 1, 1, 1))
+        >>> z.shape, h
+        ((3, 1), Array(0.2, dtype=float32))
+    """
+    base = elementwise_sampler(kinks=kinks, scale=scale)
+
+    def sampler(key: PRNGKey, dtype: Any, dims: tuple) -> tuple[Array, Array]:
+        (z,) = base(key, dtype, dims)
+        return z, jnp.asarray(value, dtype)
+
+    return sampler
+
+
 __all__ = [
     "Sampler",
     "NUM_DIMS",
@@ -170,4 +203,5 @@ __all__ = [
     "normal",
     "integers",
     "elementwise_sampler",
+    "with_hyperparameter",
 ]

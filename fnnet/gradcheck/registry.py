@@ -18,6 +18,7 @@ To register a new rule, add one entry to ``REGISTRY`` below (see docs/gradcheck.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 
 import jax
@@ -49,16 +50,15 @@ from fnnet.gradcheck._core_samplers import (
     prelu_args,
     tail_logits,
     tails,
-    with_hyperparameter,
 )
-from fnnet.gradcheck._sampling import elementwise_sampler
+from fnnet.gradcheck._sampling import elementwise_sampler, with_hyperparameter
 from fnnet.layers import DenseParams
 
 # --- references: the same math, written independently ---------------------------------------
 
 
 def _sum_weights(params: tuple, fn: Callable[[Array], Array]) -> Array:
-    return sum(jnp.sum(fn(p.w)) for p in params)
+    return functools.reduce(operator.add, [jnp.sum(fn(p.w)) for p in params])
 
 
 def _mlp_reference(hidden: Callable, output: Callable) -> Callable:
@@ -89,7 +89,8 @@ def _mlp_loss_reference(hidden: Callable, output: Callable, loss: Callable) -> C
     return lambda params, x, y: loss(forward(params, x), y)
 
 
-_MASK = (DenseParams(True, False), DenseParams(True, False))  # weights only, as weight_mask
+# weights only, as weight_mask; Python bools: a static (hashable) argument of the rule
+_MASK = (DenseParams(True, False), DenseParams(True, False))  # pyright: ignore[reportArgumentType]
 _TANH_OUT = (act.tanh, act.identity)
 _RELU_OUT = (act.relu, act.identity)
 _identity = lambda z: z  # noqa: E731
