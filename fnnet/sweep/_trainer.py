@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from fnnet._checks import check_callable, check_positive_int, is_layer, is_optimizer
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.data import check_pair
-from fnnet.training import make_epoch, make_eval_step, make_train_step, start_run
+from fnnet.training import make_epoch, make_eval_step, make_train_step
 
 Metrics = dict[str, Any]  # 0-d arrays per member, plus "history": {name: (epochs,) arrays}
 RunFn = Callable[[dict[str, Array], PRNGKey, Any], tuple[Metrics, Params]]
@@ -127,7 +127,7 @@ def make_trainer(
         def body(state, index):
             return epoch(state, data, fit_key, index)
 
-        first = start_run(train_step.init(params), validation=has_val, patience=patience)
+        first = epoch.init(train_step.init(params), patience=patience)
         end, records = jax.lax.scan(body, first, jnp.arange(epochs, dtype=jnp.int32))
         history = {k: getattr(records, k) for k in HISTORY}
         epochs_run = jnp.sum(records.active).astype(jnp.int32)

@@ -1,19 +1,18 @@
 """Training: the guarded train step, one compiled epoch with early stopping, and ``fit``.
 
-* :func:`make_train_step` returns the pair ``TrainStep(init, step)``: forward, hand-written
-  backward, optimizer update, and the non-finite guard.
-* :func:`make_epoch` is one epoch as a pure function (shuffle, ``lax.scan`` of the step,
-  validation, :class:`EarlyStopping` update); ``fit`` and the sweep trainer both run it.
+* :func:`make_train_step` returns ``TrainStep(init, step, steps)``: forward, hand-written
+  backward, optimizer update, and the non-finite guard; ``steps`` runs ``k`` of them per call.
+* :func:`make_epoch` returns ``Epoch(init, run)``, one epoch as a pure function (shuffle,
+  ``lax.scan`` of the step, validation, :class:`EarlyStopping` update); ``fit``, the sweep
+  trainer and the RBM and perceptron trainers run it.
 * :func:`fit` is a short host loop around the compiled epoch, cached across calls.
 """
 
-from fnnet.training._epoch import CAUSES as CAUSES
 from fnnet.training._epoch import EarlyStopping as EarlyStopping
+from fnnet.training._epoch import Epoch as Epoch
 from fnnet.training._epoch import EpochRecord as EpochRecord
-from fnnet.training._epoch import RunState as RunState
 from fnnet.training._epoch import early_stopping as early_stopping
 from fnnet.training._epoch import make_epoch as make_epoch
-from fnnet.training._epoch import start_run as start_run
 from fnnet.training._epoch import update_early_stopping as update_early_stopping
 from fnnet.training._fit import HISTORY_KEYS as HISTORY_KEYS
 from fnnet.training._fit import FitResult as FitResult
@@ -28,13 +27,12 @@ from fnnet.training._step import make_eval_step as make_eval_step
 from fnnet.training._step import make_train_step as make_train_step
 
 __all__ = [
-    "CAUSES",
     "HISTORY_KEYS",
     "EarlyStopping",
+    "Epoch",
     "EpochRecord",
     "FitResult",
     "NonFinite",
-    "RunState",
     "StepMetrics",
     "TrainState",
     "TrainStep",
@@ -45,6 +43,5 @@ __all__ = [
     "make_epoch",
     "make_eval_step",
     "make_train_step",
-    "start_run",
     "update_early_stopping",
 ]

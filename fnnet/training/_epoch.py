@@ -109,7 +109,7 @@ class EpochRecord(NamedTuple):
     skipped_steps: Array  # float32: steps rejected as non-finite
     steps: Array  # int32: updates applied
     nonfinite_step: Array  # int32: the step counter at the first rejected step, -1 if none
-    nonfinite_cause: Array  # int32 index into CAUSES
+    nonfinite_cause: Array  # int32: 0 none, 1 the loss, 2 the gradients, 3 the new state
     active: Array  # bool: the epoch trained
     state_finite: Array  # bool: the train state after the epoch is all finite
 
@@ -120,6 +120,19 @@ def start_run(train: TrainState, *, validation: bool, patience: int | None = Non
     best = jax.tree_util.tree_map(jnp.copy, train.params)
     stopping = early_stopping(best, patience) if validation else None
     return RunState(train, stopping, jnp.zeros((), bool))
+
+
+class Epoch(NamedTuple):
+    """One epoch as a pair of functions, like ``TrainStep``: ``run = epoch.init(train_state)``
+    before the first epoch (``patience=`` for early stopping, with validation data), then
+    ``run, record = epoch.run(run, data, key, index)`` per epoch; compile ``epoch.run``.
+    Calling ``epoch(run, data, key, index)`` is the same as ``epoch.run``."""
+
+    init: Callable[..., RunState]
+    run: Callable[..., tuple[RunState, EpochRecord]]
+
+    def __call__(self, run: RunState, data: dict[str, Array], key: PRNGKey, index: Array):
+        return self.run(run, data, key, index)
 
 
 def _mean_where(values: Array, ok: Array) -> Array:
@@ -135,8 +148,10 @@ def make_epoch(
     batch_size: int,
     halt_on_nonfinite: bool,
     mesh: Any = None,
-) -> Callable[[RunState, dict[str, Array], PRNGKey, Array], tuple[RunState, EpochRecord]]:
-    """``epoch(run, data, key, index) -> (run, record)``: one pure epoch (see the module docs).
+) -> Epoch:
+    """``Epoch(init, run)``: ``run(run_state, data, key, index) -> (run_state, record)`` is one
+    pure epoch (see the module docs); ``init(train_state, *, patience=None)`` is the run state
+    before the first epoch.
 
     Args:
         step: a train step ``step(state, batch, key, *, active)`` (``make_train_step(...).step``).
@@ -188,16 +203,17 @@ def make_epoch(
         )
         return RunState(state, stopping, halted), record
 
-    return epoch
+    def init(train: TrainState, *, patience: int | None = None) -> RunState:
+        return start_run(train, validation=evaluate is not None, patience=patience)
+
+    return Epoch(init, epoch)
 
 
 __all__ = [
-    "CAUSES",
     "EarlyStopping",
+    "Epoch",
     "EpochRecord",
-    "RunState",
     "early_stopping",
     "make_epoch",
-    "start_run",
     "update_early_stopping",
 ]

@@ -161,7 +161,7 @@ def fit(
                 step.step, evaluate, batch_size=batch_size,
                 halt_on_nonfinite=not skip_nonfinite, mesh=mesh,
             )  # fmt: skip
-            return jax.jit(epoch, donate_argnums=0 if check_update else ())
+            return jax.jit(epoch.run, donate_argnums=0 if check_update else ())
 
         return jitted
 
