@@ -15,7 +15,7 @@ SOM online training per step, batch training per pass over the data, inference (
 samples); ARTMAP training on the digits, and a 19-vigilance sweep against a loop of artlib fits.
 
 Run: ``nice python benchmarks/competitive.py`` (``--quick``: fewer seeds and rounds;
-``--speed``: only the speed table).
+``--speed``: only the speed table; ``--quality``: only the quality tables).
 Writes ``competitive.md`` and ``competitive.json`` to ``--out`` (default ``benchmarks/results``).
 """
 
@@ -76,7 +76,7 @@ def som_quality(x, y, side, sigma, hood_name, steps, seeds):
     grid = C.rectangular_grid(side, side)
     learner = som_learner(grid, sigma, steps, getattr(C, hood_name))
     w0 = C.pca_init(grid, x)
-    train = jax.jit(lambda k: C.train_online(learner, learner.init(w0), x, num_steps=steps, key=k))
+    train = jax.jit(lambda k: C.train_som(learner, w0, x, key=k))  # `steps`: from the schedules
     rows = []
     for seed in seeds:
         w = train(jax.random.key(seed)).weights
@@ -103,15 +103,16 @@ def som_speed(x, rounds):
 
     grid, steps = C.rectangular_grid(30, 30), 5000
     learner = som_learner(grid, 4.0, steps, C.triangle)
-    state = learner.init(C.pca_init(grid, x))
-    online = jax.jit(lambda s, k: C.train_online(learner, s, x, num_steps=steps, key=k))
-    batch = jax.jit(lambda s: C.train_batch(learner, s, x, num_steps=10))
+    passes = C.som(grid, sigma=4.0, learning_rate=0.5, neighborhood=C.triangle)  # 10 passes
+    w0 = C.pca_init(grid, x)
+    online = jax.jit(lambda w, k: C.train_som(learner, w, x, key=k))
+    batch = jax.jit(lambda w: C.train_som(passes, w, x, num_steps=10, batch=True))
     infer = jax.jit(C.winners)
     key = jax.random.key(0)
     for fn in (
-        lambda: online(state, key),
-        lambda: batch(state),
-        lambda: infer(state.weights, x),
+        lambda: online(w0, key),
+        lambda: batch(w0),
+        lambda: infer(w0, x),
     ):
         jax.block_until_ready(fn())  # compile
     xs = np.asarray(x, np.float64)
@@ -119,17 +120,17 @@ def som_speed(x, rounds):
                   random_seed=0)  # fmt: skip
     som.pca_weights_init(xs)
     peer_steps, peer_batch = 1000, 2
-    ours, theirs = timed_pair(lambda: online(state, key),
+    ours, theirs = timed_pair(lambda: online(w0, key),
                               lambda: som.train(xs, peer_steps, random_order=True), rounds)  # fmt: skip
     out = {"online step": (ours / steps, theirs / peer_steps)}
-    ours, theirs = timed_pair(lambda: batch(state),
+    ours, theirs = timed_pair(lambda: batch(w0),
                               lambda: som.train_batch_offline(xs, peer_batch), max(2, rounds // 2))  # fmt: skip
     out["batch pass (1797 samples)"] = (ours / 10, theirs / peer_batch)
     out["winners of 1797 samples (MiniSom: vectorised quantization)"] = timed_pair(
-        lambda: infer(state.weights, x), lambda: som.quantization(xs), rounds
+        lambda: infer(w0, x), lambda: som.quantization(xs), rounds
     )
     out["winners of 1797 samples (MiniSom: winner() per sample)"] = timed_pair(
-        lambda: infer(state.weights, x), lambda: [som.winner(v) for v in xs], max(2, rounds // 2)
+        lambda: infer(w0, x), lambda: [som.winner(v) for v in xs], max(2, rounds // 2)
     )
     return out
 
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two seeds, few timing rounds")
     parser.add_argument("--speed", action="store_true", help="only the speed table")
+    parser.add_argument("--quality", action="store_true", help="only the quality tables")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
     args = parser.parse_args(argv)
     seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
@@ -295,11 +297,18 @@ def main(argv: list[str] | None = None) -> None:
     if not args.speed:
         lines += som_quality_section(xd, xi, yi, seeds, record)
         lines += art_quality_section(xi, yi, xg, digits_y, seeds, record)
-    lines += speed_section(xd, xg, digits_y, rounds, record)
+    if not args.quality:
+        lines += speed_section(xd, xg, digits_y, rounds, record)
     text = "\n".join(lines)
     print(text)
     os.makedirs(args.out, exist_ok=True)
-    name = "competitive_speed" if args.speed else "competitive"
+    name = (
+        "competitive_speed"
+        if args.speed
+        else "competitive_quality"
+        if args.quality
+        else "competitive"
+    )
     with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(args.out, f"{name}.json"), "w") as f:

@@ -36,9 +36,9 @@ def train_map(grid, x, *, sigma, steps, neighborhood, seed):
         learning_rate=C.asymptotic_decay(0.5, steps),
         neighborhood=neighborhood,
     )
-    state = learner.init(C.pca_init(grid, x))
-    run = jax.jit(lambda s, k: C.train_online(learner, s, x, num_steps=steps, key=k))
-    return run(state, jax.random.key(seed)).weights
+    weights = C.pca_init(grid, x)
+    run = jax.jit(lambda w, k: C.train_som(learner, w, x, key=k))  # steps: from the schedules
+    return run(weights, jax.random.key(seed)).weights
 
 
 def draw(ax, grid, values, *, title, cmap="bone_r", labels=None):

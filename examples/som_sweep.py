@@ -79,9 +79,8 @@ def main(argv: list[str] | None = None) -> C.SOMSweep:
             learning_rate=C.asymptotic_decay(lr0, steps),
             neighborhood=C.gaussian,
         )
-        state = learner.init(C.pca_init(grid, x))
         order_key = jax.random.split(key)[1]
-        return C.train_online(learner, state, x, num_steps=steps, key=order_key).weights
+        return C.train_som(learner, C.pca_init(grid, x), x, key=order_key).weights
 
     jax.block_until_ready(one_map(jnp.float32(sigma[0]), jnp.float32(rates[0]), keys[0]))
     start = time.perf_counter()

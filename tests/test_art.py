@@ -1,6 +1,7 @@
 """Adaptive resonance theory (fnnet.competitive): Fuzzy ART, ART 1 and simplified Fuzzy ARTMAP
 against hand-checked examples and NumPy transcriptions of Carpenter, Grossberg et al.'s
-equations; capacity, scaling and argument checks; the vigilance sweep."""
+equations; capacity, scaling and argument checks; the vigilance sweep; ties independent of
+the capacity; the data checks of every function and the NaN rule under jit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 import pytest
 
 from fnnet import competitive as C
+from fnnet.competitive._art import first_choice, tie_tolerance
+from fnnet.competitive._scaling import complement_code
+from fnnet.gradcheck import assert_close
 
 
 def _fuzzy_reference(inputs, labels, rho, alpha, beta, eps, complement=True):
@@ -52,8 +56,8 @@ def test_fuzzy_art_hand_checked():
     x = jnp.array([[0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
     state, cats = C.train_art(art, art.init(2), x)
     np.testing.assert_array_equal(cats, [0, 0, 1])
-    np.testing.assert_allclose(state.weights[0], [0.2, 0.7, 0.7, 0.2], rtol=1e-6)
-    np.testing.assert_allclose(state.weights[1], [0.9, 0.1, 0.1, 0.9], rtol=1e-6)
+    assert_close(state.weights[0], np.array([0.2, 0.7, 0.7, 0.2], np.float32))
+    assert_close(state.weights[1], np.array([0.9, 0.1, 0.1, 0.9], np.float32))
     np.testing.assert_array_equal(state.committed, [True, True, False])
     np.testing.assert_array_equal(state.weights[2], np.ones(4))  # uncommitted: all ones
     np.testing.assert_array_equal(art.predict(state, x), [0, 0, 1])
@@ -78,7 +82,7 @@ def test_fuzzy_art_matches_numpy_transcription(rho, beta, x64):
     state, got = C.train_art(art, art.init(3), x)
     np.testing.assert_array_equal(got, cats)
     assert int(C.num_categories(state)) == len(W)
-    np.testing.assert_allclose(state.weights[: len(W)], W, rtol=1e-12)
+    assert_close(state.weights[: len(W)], W)
 
 
 def _art1_reference(inputs, rho, L):
@@ -140,7 +144,7 @@ def test_artmap_matches_numpy_transcription(x64):
         artmap = C.fuzzy_artmap(rho=rho, alpha=1e-3, epsilon=1e-3, capacity=80)
         state, got = C.train_art(artmap, artmap.init(4), x, jnp.asarray(y))
         np.testing.assert_array_equal(got, cats)
-        np.testing.assert_allclose(state.weights[: len(W)], W, rtol=1e-12)
+        assert_close(state.weights[: len(W)], W)
         np.testing.assert_array_equal(state.labels[: len(W)], lab)
         accuracy = float(np.mean(np.asarray(artmap.predict(state, x)) == y))
         assert accuracy > 0.9
@@ -181,7 +185,7 @@ def test_sweep_vigilance_equals_single_runs():
         artmap = C.fuzzy_artmap(rho=r, capacity=48)
         state, _ = C.train_art(artmap, artmap.init(2), x, y)
         assert counts[k] == int(C.num_categories(state))
-        np.testing.assert_allclose(states.weights[k], state.weights)
+        np.testing.assert_array_equal(states.weights[k], state.weights)
     assert counts[0] <= counts[2] and int(states.overflow.sum()) == 0
     one_at_a_time = C.sweep_vigilance(
         lambda r: C.fuzzy_artmap(rho=r, capacity=48), rho, x, y, batch_size=1
@@ -193,12 +197,12 @@ def test_sweep_vigilance_equals_single_runs():
 
 def test_scale_to_unit_and_complement_code():
     x = jnp.array([[0.0, 16.0], [8.0, 4.0]])
-    np.testing.assert_allclose(C.scale_to_unit(x, low=0.0, high=16.0), [[0, 1], [0.5, 0.25]])
-    np.testing.assert_allclose(
+    np.testing.assert_array_equal(C.scale_to_unit(x, low=0.0, high=16.0), [[0, 1], [0.5, 0.25]])
+    np.testing.assert_array_equal(
         C.scale_to_unit(x, low=jnp.array([0.0, 4.0]), high=jnp.array([8.0, 16.0])),
         [[0, 1], [1, 0]],
     )
-    np.testing.assert_allclose(C.complement_code(jnp.array([0.2, 1.0])), [0.2, 1.0, 0.8, 0.0])
+    assert_close(complement_code(jnp.array([0.2, 1.0])), np.array([0.2, 1.0, 0.8, 0.0], np.float32))
     with pytest.raises(ValueError, match="outside the stated bounds"):
         C.scale_to_unit(x, low=0.0, high=10.0)
     with pytest.raises(ValueError, match="`high` must exceed `low`"):
@@ -260,13 +264,138 @@ def test_art_examples_quick(tmp_path, load_example):
     assert {"art_incremental.png", "art_sweep.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
-def test_new_hyperparameters_do_not_recompile():
-    from fnnet.competitive._art_train import _scan
-
+def test_new_hyperparameters_do_not_recompile(compilations):
     x = jnp.full((5, 2), 0.5)
     art = C.fuzzy_art(rho=0.3, capacity=6)
-    C.train_art(art, art.init(2), x)
-    compiled = _scan._cache_size()
+    with compilations() as first:
+        C.train_art(art, art.init(2), x)
     other = C.fuzzy_art(rho=0.8, alpha=0.1, beta=0.5, capacity=6)  # values live in the state
-    C.train_art(other, other.init(2), x)
-    assert _scan._cache_size() == compiled
+    with compilations() as again:
+        C.train_art(other, other.init(2), x)
+    assert first and again == []
+
+
+def test_ties_go_to_the_lowest_index_at_every_capacity(x64):
+    """Issue 20's case: iris, ρ 0.9, a stratified 67/33 split seeded 2, float64. Two categories
+    whose choice values are equal in real arithmetic used to be ordered by the last bit of an
+    XLA row sum whose order depends on the matrix shape (37 categories at capacity 128, 36 at
+    512 and 1024). Now every capacity agrees with the float64 NumPy transcription (whose loop
+    sorts by (−T, index)), as artlib 0.1.12 does (37)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    selection = pytest.importorskip("sklearn.model_selection")
+    x, y = datasets.load_iris(return_X_y=True)
+    x = (x - x.min(0)) / (x.max(0) - x.min(0))
+    x, _, y, _ = selection.train_test_split(x, y, test_size=0.33, random_state=2, stratify=y)
+    W, cats, labels = _fuzzy_reference(x, y, 0.9, 1e-3, 1.0, 1e-6)
+    assert len(W) == 37
+    for capacity in (64, 512, 1024):
+        artmap = C.fuzzy_artmap(rho=0.9, alpha=1e-3, epsilon=1e-6, capacity=capacity)
+        state, got = C.train_art(artmap, artmap.init(4), x, jnp.asarray(y))
+        np.testing.assert_array_equal(got, cats, err_msg=f"capacity {capacity}")
+        np.testing.assert_array_equal(state.labels[: len(W)], labels)
+        np.testing.assert_array_equal(artmap.predict(state, x), y)  # each row: its own class
+
+
+def test_a_tie_up_to_rounding_goes_to_the_lowest_index(x64):
+    """0.1 + 0.2 and 0.3 are one value in real arithmetic and differ by an ulp in float64: a
+    tie, so index 0 wins. Denominators α + |w| that really differ are no tie, however close
+    the choice values (a small α must still prefer the smaller category)."""
+    tolerance = tie_tolerance(8, np.float64)
+    num, den = np.array([0.3, 0.1 + 0.2, 0.29]), np.ones(3)
+    assert num[1] > num[0]
+    assert int(first_choice((num, den), np.ones(3, bool), tolerance)) == 0
+    assert int(first_choice((num, den), np.array([False, True, True]), tolerance)) == 1
+    close = (np.array([1.0, 1.0]), np.array([1.0 + 2e-6, 1.0 + 1e-6]))  # T differ by 1e-6
+    assert int(first_choice(close, np.ones(2, bool), tolerance)) == 1
+
+
+def test_every_function_that_takes_data_checks_it():
+    """Width from the state (complement coded: half the weights' width), range [0, 1], NaN:
+    the same checks in update, predict and train_art, eager; widths also under jit."""
+    artmap = C.fuzzy_artmap(capacity=4)
+    state, _ = C.train_art(artmap, artmap.init(2), jnp.array([[0.2, 0.8]]), jnp.array([1]))
+    width = r"`x` has 3 features \(shape \(2, 3\)\) but 2 are expected \(from the state"
+    with pytest.raises(ValueError, match=width + r", weights.shape = \(4, 4\) \(complement"):
+        artmap.predict(state, jnp.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match=width):
+        jax.jit(artmap.predict)(state, jnp.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match=r"`x` has 3 features \(shape \(1, 3\)\)"):
+        artmap.update(state, jnp.full(3, 0.5), 0)
+    with pytest.raises(ValueError, match=r"`x` must be one sample \(features,\)"):
+        artmap.update(state, jnp.full((2, 2), 0.5), 0)
+    with pytest.raises(ValueError, match=r"1-D array of shape \(2,\).*x\[None\]"):
+        artmap.predict(state, jnp.full(2, 0.5))
+    unscaled = 16.0 * jnp.array([[0.2, 0.8]])  # train_art refuses it; so does predict now
+    for call in (
+        lambda: artmap.predict(state, unscaled),
+        lambda: artmap.update(state, unscaled[0], 0),
+        lambda: C.train_art(artmap, state, unscaled, jnp.array([0])),
+    ):
+        with pytest.raises(ValueError, match=r"`x` must lie in \[0, 1\].*scale_to_unit"):
+            call()
+    with pytest.raises(ValueError, match="`x` row 1 contains nan"):
+        artmap.predict(state, jnp.array([[0.5, 0.5], [jnp.nan, 0.5]]))
+    art1 = C.art1(rho=0.5, capacity=4)
+    with pytest.raises(ValueError, match="binary"):
+        art1.predict(art1.init(3), jnp.array([[0.5, 1.0, 0.0]]))
+    assert art1.predict(art1.init(3), jnp.array([[1, 0, 1]])).tolist() == [-1]  # ints accepted
+
+
+def test_a_nan_row_is_minus_one_under_jit():
+    """Compiled, a NaN cannot raise: predict gives the NaN row -1 (never class or category 0),
+    the other rows their class; a NaN input to update is not learned and not counted."""
+    x = jnp.array([[0.2, 0.8], [0.9, 0.1]])
+    artmap = C.fuzzy_artmap(capacity=4)
+    state, _ = C.train_art(artmap, artmap.init(2), x, jnp.array([0, 1]))
+    rows = jnp.array([[0.2, 0.8], [jnp.nan, 0.5], [0.9, 0.1]])
+    assert jax.jit(artmap.predict)(state, rows).tolist() == [0, -1, 1]
+    art = C.fuzzy_art(rho=0.5, capacity=4)
+    fresh = art.init(2)
+    assert jax.jit(art.predict)(C.train_art(art, fresh, x)[0], rows).tolist() == [0, -1, 1]
+    new, j = jax.jit(art.update)(fresh, jnp.array([jnp.nan, 0.5]))
+    assert int(j) == -1 and not bool(new.committed.any())
+    assert int(new.conflicts) == 0 and int(new.overflow) == 0
+
+
+def test_labels_must_match_the_kind_of_learner():
+    x, y = jnp.full((3, 2), 0.5), jnp.array([0, 1, 0])
+    art = C.fuzzy_art(rho=0.5, capacity=4)
+    with pytest.raises(ValueError, match="fuzzy_art is unsupervised: `labels` would be ignored"):
+        C.train_art(art, art.init(2), x, y)
+    with pytest.raises(ValueError, match="unsupervised: `label` would be ignored"):
+        art.update(art.init(2), x[0], 1)
+    with pytest.raises(ValueError, match="art1 is unsupervised"):
+        C.sweep_vigilance(lambda r: C.art1(rho=r), jnp.array([0.5]), jnp.ones((3, 2)), y)
+    artmap = C.fuzzy_artmap(capacity=4)
+    with pytest.raises(ValueError, match="fuzzy_artmap needs `labels`"):
+        C.train_art(artmap, artmap.init(2), x)
+    with pytest.raises(ValueError, match="fuzzy_artmap needs `label`"):
+        artmap.update(artmap.init(2), x[0])
+    with pytest.raises(ValueError, match="fuzzy_artmap needs `labels`"):
+        C.sweep_vigilance(lambda r: C.fuzzy_artmap(rho=r), jnp.array([0.5]), x)
+    with pytest.raises(ValueError, match=r"`label` must be one int class id; got shape \(3,\)"):
+        artmap.update(artmap.init(2), x[0], y)
+
+
+def test_state_dtype_is_chosen_and_wider_data_is_refused(x64):
+    """init(..., dtype=) sets the state's precision; float64 data is never rounded silently
+    into a float32 state (refused with both fixes); narrower data and ints are cast exactly."""
+    artmap = C.fuzzy_artmap(rho=0.5, capacity=8)
+    x64_data = np.array([[0.1, 0.7], [0.6, 0.3]])
+    y = jnp.array([0, 1])
+    assert artmap.init(2).weights.dtype == jnp.float64  # JAX's default float, x64 on
+    low = artmap.init(2, dtype=jnp.float32)
+    assert low.weights.dtype == jnp.float32 and low.rho.dtype == jnp.float32
+    with pytest.raises(TypeError, match=r"`x` is float64 but the ART state is float32.*dtype="):
+        C.train_art(artmap, low, x64_data, y)
+    with pytest.raises(TypeError, match="float64 but the ART state is float32"):
+        artmap.predict(low, x64_data)
+    state, _ = C.train_art(artmap, low, x64_data.astype(np.float32), y)
+    assert state.weights.dtype == jnp.float32
+    high, _ = C.train_art(artmap, artmap.init(2, dtype=jnp.float64), x64_data, y)
+    assert_close(high.weights[:2], complement_code(x64_data))
+    with pytest.raises(TypeError, match="`dtype` must be a floating dtype"):
+        artmap.init(2, dtype=jnp.int32)
+    art1 = C.art1(rho=0.5, capacity=4)
+    ints, _ = C.train_art(art1, art1.init(3, dtype=jnp.float32), np.array([[1, 0, 1]]))
+    assert ints.weights.dtype == jnp.float32 and ints.weights[0].tolist() == [1.0, 0.0, 1.0]

@@ -1,6 +1,6 @@
 """Self-organizing maps (fnnet.competitive): each rule and metric against a brute-force NumPy
 transcription, on both topologies (hexagonal neighbours computed independently from cube
-coordinates), plus the sweep, the pictures and the argument checks."""
+coordinates), plus the sweep, the pictures, the argument checks and the NaN rule under jit."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 
 from fnnet import competitive as C
 from fnnet import schedules
+from fnnet.competitive._grid import adjacency
+from fnnet.gradcheck import assert_close
 
 GRIDS = [
     C.rectangular_grid(3, 4),
@@ -43,7 +45,7 @@ def _adjacent_reference(grid, a, b):
 
 @pytest.mark.parametrize("grid", GRIDS, ids=_ids)
 def test_adjacency_matches_cube_coordinates(grid):
-    adj = C.adjacency(grid)
+    adj = adjacency(grid)
     ref = np.array(
         [[_adjacent_reference(grid, a, b) for b in range(grid.size)] for a in range(grid.size)]
     )
@@ -53,7 +55,7 @@ def test_adjacency_matches_cube_coordinates(grid):
     pos = C.node_positions(grid)
     dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
     if grid.hexagonal:
-        np.testing.assert_allclose(dist[adj], 1.0)  # all six at distance exactly 1
+        assert_close(dist[adj], np.ones(int(adj.sum())))  # all six at distance exactly 1
 
 
 def _numpy_neighborhood(name, grid, c, sigma):
@@ -76,7 +78,7 @@ def test_neighborhoods_match_numpy(name, grid, x64):
     pos = jnp.asarray(C.node_positions(grid))
     for c, sigma in [(0, 1.0), (5, 1.5), (grid.size - 1, 2.0)]:
         got = getattr(C, name)(pos - pos[c], jnp.float64(sigma))
-        np.testing.assert_allclose(got, _numpy_neighborhood(name, grid, c, sigma), rtol=1e-12)
+        assert_close(got, _numpy_neighborhood(name, grid, c, sigma))
 
 
 def _som_reference(grid, w, data, order, sigma0, eta0, total, name):
@@ -102,11 +104,11 @@ def test_online_training_matches_textbook_rule(name, grid, x64):
         learning_rate=C.asymptotic_decay(0.4, total),
         neighborhood=getattr(C, name),
     )
-    state = C.train_online(learner, learner.init(jnp.asarray(w0)), data, num_steps=total,
-                           random_order=False)  # fmt: skip
+    assert learner.num_steps == total  # the schedules' step count: train_som trains for it
+    state = C.train_som(learner, jnp.asarray(w0), data, random_order=False)
     order = np.arange(total) % 7
     ref = _som_reference(grid, w0, data, order, 1.5, 0.4, total, name)
-    np.testing.assert_allclose(state.weights, ref, rtol=1e-10, atol=1e-12)
+    assert_close(state.weights, ref)
     assert int(state.step) == total
 
 
@@ -115,7 +117,7 @@ def test_random_order_is_a_shuffle_of_every_sample(key, x64):
     grid, rng = C.rectangular_grid(2, 3), np.random.default_rng(1)
     data, w0 = rng.normal(size=(4, 2)), rng.normal(size=(6, 2))
     learner = C.som(grid, sigma=1.0, learning_rate=0.3)
-    state = C.train_online(learner, learner.init(jnp.asarray(w0)), data, num_steps=10, key=key)
+    state = C.train_som(learner, jnp.asarray(w0), data, num_steps=10, key=key)
     order = np.asarray(jax.random.permutation(key, jnp.arange(10) % 4))
     assert sorted(order.tolist()) == sorted((np.arange(10) % 4).tolist())
     ref = w0.copy()
@@ -123,7 +125,7 @@ def test_random_order_is_a_shuffle_of_every_sample(key, x64):
         c = int(np.argmin(((data[i] - ref) ** 2).sum(1)))
         h = _numpy_neighborhood("gaussian", grid, c, 1.0)
         ref = ref + 0.3 * h[:, None] * (data[i] - ref)
-    np.testing.assert_allclose(state.weights, ref, rtol=1e-10)
+    assert_close(state.weights, ref)
 
 
 @pytest.mark.parametrize("grid", GRIDS[:2], ids=_ids)
@@ -131,7 +133,7 @@ def test_batch_rule_matches_numpy(grid, x64):
     rng = np.random.default_rng(2)
     data, w0 = rng.normal(size=(9, 3)), rng.normal(size=(grid.size, 3))
     learner = C.som(grid, sigma=schedules.constant(0.8), learning_rate=0.6, neighborhood=C.bubble)
-    state = C.train_batch(learner, learner.init(jnp.asarray(w0)), data, num_steps=3)
+    state = C.train_som(learner, jnp.asarray(w0), data, num_steps=3, batch=True)
     w = w0.copy()
     for _ in range(3):
         num, den = np.zeros_like(w), np.zeros(grid.size)
@@ -142,7 +144,7 @@ def test_batch_rule_matches_numpy(grid, x64):
             den += h
         ok = den > 0
         w[ok] = 0.4 * w[ok] + 0.6 * num[ok] / den[ok, None]
-    np.testing.assert_allclose(state.weights, w, rtol=1e-10)
+    assert_close(state.weights, w)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -167,10 +169,10 @@ def test_quantization_and_topographic_error_brute_force(grid, x64):
     best2, d = _winners_reference(w, data, 2)
     qe = np.mean([d[i, best2[i, 0]] for i in range(40)])
     te = np.mean([not _adjacent_reference(grid, int(a), int(b)) for a, b in best2])
-    np.testing.assert_allclose(C.quantization_error(jnp.asarray(w), data), qe, rtol=1e-12)
-    np.testing.assert_allclose(C.topographic_error(grid, jnp.asarray(w), data), te)
+    assert_close(C.quantization_error(jnp.asarray(w), data), np.float64(qe))
+    assert_close(C.topographic_error(grid, jnp.asarray(w), data), np.float64(te))
     np.testing.assert_array_equal(C.winners(jnp.asarray(w), data), best2[:, 0])
-    assert int(C.winners(jnp.asarray(w), data[3])) == best2[3, 0]
+    assert C.winners(jnp.asarray(w), data[3:4]).tolist() == [best2[3, 0]]
 
 
 def test_topographic_error_on_an_ordered_hex_map_is_zero(x64):
@@ -194,7 +196,7 @@ def test_pictures_brute_force(grid, x64):
     for a in range(grid.size):
         nb = [b for b in range(grid.size) if _adjacent_reference(grid, a, b)]
         um[a] = np.mean([np.linalg.norm(w[a] - w[b]) for b in nb])
-    np.testing.assert_allclose(C.u_matrix(grid, wj).ravel(), um, rtol=1e-10)
+    assert_close(C.u_matrix(grid, wj).ravel(), um)
     best = _winners_reference(w, data, 1)[0][:, 0]
     np.testing.assert_array_equal(
         C.hit_map(grid, wj, data).ravel(), np.bincount(best, None, grid.size)
@@ -207,14 +209,14 @@ def test_pictures_brute_force(grid, x64):
         counts[b, y] += 1
     got = C.label_map(grid, wj, data, jnp.asarray(labels), num_classes=3)
     np.testing.assert_array_equal(got.reshape(grid.size, 3), counts)
-    np.testing.assert_allclose(C.label_purity(got), counts.max(1).sum() / 30, rtol=1e-6)
+    assert float(C.label_purity(got)) == counts.max(1).sum() / 30  # a ratio of small ints
 
 
 def test_init_functions(key, x64):
     grid = C.rectangular_grid(3, 5)
     rng = np.random.default_rng(6)
     data = rng.normal(size=(200, 3)) * np.array([3.0, 1.0, 0.1]) + 2.0
-    w = np.asarray(C.random_init(key, grid, data))
+    w = np.asarray(C.random_init(grid, data, key=key))
     assert w.shape == (15, 3) and all((data == row).all(1).any() for row in w)
     w = np.asarray(C.pca_init(grid, data)).reshape(3, 5, 3)
     _, vecs = np.linalg.eigh(np.cov(data, rowvar=False))
@@ -223,17 +225,17 @@ def test_init_functions(key, x64):
         enumerate(np.linspace(-1, 1, 3)), enumerate(np.linspace(-1, 1, 5))
     ):
         offset = w[r, c] - data.mean(0)  # a e1 + b e2 up to each eigenvector's sign
-        np.testing.assert_allclose(abs(offset @ e1), abs(a), atol=1e-9)
-        np.testing.assert_allclose(abs(offset @ e2), abs(b), atol=1e-9)
+        assert_close(np.abs([offset @ e1, offset @ e2]), np.abs([a, b]))
 
 
-def test_sweep_is_one_program_equal_to_single_runs(key):
+def test_sweep_is_one_program_equal_to_single_runs(key, compilations):
     grid = C.hexagonal_grid(3, 3)
     data = jax.random.normal(jax.random.key(7), (30, 2))
     keys = jax.random.split(key, 2)
     sigma, rates = jnp.array([0.7, 1.5]), jnp.array([0.1, 0.5, 0.9])
-    sweep = C.sweep_som(grid, data, sigma=sigma, learning_rate=rates, keys=keys, num_steps=40)
-    assert sweep.quantization_error.shape == (2, 3, 2)
+    with compilations() as first:
+        sweep = C.sweep_som(grid, data, sigma=sigma, learning_rate=rates, keys=keys, num_steps=40)
+    assert first and sweep.quantization_error.shape == (2, 3, 2)
     i, j, k = 1, 2, 1
     learner = C.som(
         grid,
@@ -241,17 +243,16 @@ def test_sweep_is_one_program_equal_to_single_runs(key):
         learning_rate=C.asymptotic_decay(0.9, 40),
     )
     init_key, order_key = jax.random.split(keys[k])
-    state = learner.init(C.random_init(init_key, grid, data))
-    state = C.train_online(learner, state, data, num_steps=40, key=order_key)
-    np.testing.assert_allclose(sweep.weights[i, j, k], state.weights, rtol=1e-5, atol=1e-6)
+    weights = C.random_init(grid, data, key=init_key)
+    state = C.train_som(learner, weights, data, key=order_key)
+    assert_close(sweep.weights[i, j, k], state.weights)
     te, qe = np.asarray(sweep.topographic_error), np.asarray(sweep.quantization_error)
     b = sweep.best
     assert te[b] == te.min() and qe[b] == qe[te == te.min()].min()
-    from fnnet.competitive._som_sweep import _sweep
-
-    compiled = _sweep._cache_size()  # new values, same structure: no new compile
-    C.sweep_som(grid, data, sigma=sigma + 0.1, learning_rate=rates / 2, keys=keys, num_steps=40)
-    assert _sweep._cache_size() == compiled
+    sigma, rates = sigma + 0.1, rates / 2  # new values, same structure: no new compile
+    with compilations() as compiled:
+        C.sweep_som(grid, data, sigma=sigma, learning_rate=rates, keys=keys, num_steps=40)
+    assert compiled == []
 
 
 def test_batch_sweep_with_pca(key):
@@ -260,7 +261,7 @@ def test_batch_sweep_with_pca(key):
                         learning_rate=jnp.array([1.0]), keys=jax.random.split(key, 2),
                         num_steps=5, pca=True, batch=True)  # fmt: skip
     # PCA init and the batch rule use no randomness: both seeds give the same map
-    np.testing.assert_allclose(sweep.weights[0, 0, 0], sweep.weights[0, 0, 1])
+    np.testing.assert_array_equal(sweep.weights[0, 0, 0], sweep.weights[0, 0, 1])
 
 
 def test_training_reduces_quantization_error(key):
@@ -271,11 +272,106 @@ def test_training_reduces_quantization_error(key):
         sigma=C.asymptotic_decay(2.0, 600),
         learning_rate=C.asymptotic_decay(0.5, 600),
     )
-    state = learner.init(0.5 + 0.01 * jax.random.normal(key, (36, 2)))  # a clump mid-square
-    before = float(C.quantization_error(state.weights, data))
-    state = C.train_online(learner, state, data, num_steps=600, key=key)
+    weights = 0.5 + 0.01 * jax.random.normal(key, (36, 2))  # a clump mid-square
+    before = float(C.quantization_error(weights, data))
+    state = C.train_som(learner, weights, data, key=key)
     assert float(C.quantization_error(state.weights, data)) < 0.5 * before
     assert float(C.topographic_error(grid, state.weights, data)) < 0.2
+
+
+def test_the_step_count_has_one_source_of_truth(x64):
+    """asymptotic_decay(v, T) records T: train_som trains T steps by default, refuses another
+    count, and continues from a state for what remains; a schedule without T needs num_steps
+    and may be trained in chunks."""
+    grid, rng = C.rectangular_grid(2, 3), np.random.default_rng(8)
+    data, w0 = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    decay = C.asymptotic_decay
+    learner = C.som(grid, sigma=decay(1.0, 12), learning_rate=decay(0.5, 12))
+    whole = C.train_som(learner, w0, data, random_order=False)
+    assert int(whole.step) == 12
+    with pytest.raises(ValueError, match=r"`num_steps` \(20\) disagrees.*T = 12 steps"):
+        C.train_som(learner, w0, data, num_steps=20, random_order=False)
+    with pytest.raises(ValueError, match="`sigma` and `learning_rate` decay over different"):
+        C.som(grid, sigma=decay(1.0, 12), learning_rate=decay(0.5, 10))
+    curve = {"decay_rate": 2.0, "decay_steps": 12}  # the same curve, no step count recorded
+    plain = C.som(grid, sigma=schedules.inverse_time_decay(1.0, **curve),
+                  learning_rate=schedules.inverse_time_decay(0.5, **curve))  # fmt: skip
+    assert plain.num_steps is None
+    with pytest.raises(ValueError, match="`num_steps` is required"):
+        C.train_som(plain, w0, data, random_order=False)
+    # n = 6 samples, chunks of 6 in order: two chunks replay the whole run exactly
+    half = C.train_som(plain, w0, data, num_steps=6, random_order=False)
+    assert_close(C.train_som(plain, half, data, num_steps=6, random_order=False).weights,
+                 whole.weights)  # fmt: skip
+    rest = C.train_som(learner, half, data, random_order=False)  # what remains of T: 6
+    assert int(rest.step) == 12
+    assert_close(rest.weights, whole.weights)
+
+
+def test_winners_of_a_nan_row_is_minus_one_under_jit(x64):
+    """Eagerly NaN data is refused; compiled (where nothing can raise) the NaN row has no winner
+    (-1, never node 0), the other rows keep theirs, and the metrics of such data are NaN."""
+    grid = C.rectangular_grid(2, 2)
+    w = jnp.asarray(np.random.default_rng(9).normal(size=(4, 2)))
+    x = jnp.array([[5.0, 5.0], [jnp.nan, 0.0], [-5.0, 1.0]])
+    with pytest.raises(ValueError, match="`x` row 1 contains nan"):
+        C.winners(w, x)
+    got = np.asarray(jax.jit(C.winners)(w, x))
+    ref = np.argmin(((np.asarray(x)[[0, 2], None] - np.asarray(w)) ** 2).sum(-1), axis=1)
+    assert got.tolist() == [ref[0], -1, ref[1]]
+    assert bool(jnp.isnan(jax.jit(C.quantization_error)(w, x)))
+    assert bool(jnp.isnan(jax.jit(C.topographic_error, static_argnums=0)(grid, w, x)))
+    hits = np.asarray(jax.jit(C.hit_map, static_argnums=0)(grid, w, x)).ravel()
+    assert hits.tolist() == np.bincount(ref, minlength=4).tolist()  # the NaN row counts nowhere
+    nan_node = jax.jit(C.winners)(w.at[3, 0].set(jnp.nan), x[:1])
+    assert nan_node.tolist() == [-1]  # a NaN node: no distance can be trusted
+    assert bool(jnp.isnan(C.u_matrix(grid, w.at[0, 0].set(jnp.nan))[0, 0]))
+
+
+def test_every_function_that_takes_data_checks_its_width(key):
+    """Width from the weights/state, rank 2 (one sample: x[None]), named in the message, eager
+    and under jit (shapes are known at trace time)."""
+    grid = C.rectangular_grid(2, 2)
+    learner = C.som(grid, sigma=1.0, learning_rate=0.5)
+    state = learner.init(jnp.ones((4, 3)))
+    wrong = jnp.ones((5, 2))
+    expected = r"has 2 features \(shape \(5, 2\)\) but 3 are expected \(from the"
+    cases = {
+        "winners": lambda: C.winners(state.weights, wrong),
+        "batch_update": lambda: learner.batch_update(state, wrong),
+        "train_som": lambda: C.train_som(learner, state, wrong, num_steps=2, key=key),
+        "quantization_error": lambda: C.quantization_error(state.weights, wrong),
+        "topographic_error": lambda: C.topographic_error(grid, state.weights, wrong),
+        "hit_map": lambda: C.hit_map(grid, state.weights, wrong),
+    }
+    for call in cases.values():
+        with pytest.raises(ValueError, match=expected):
+            call()
+        with pytest.raises(ValueError, match=expected):
+            jax.jit(call)()
+    with pytest.raises(ValueError, match=r"`x` has 2 features \(shape \(1, 2\)\).*3 are"):
+        jax.jit(learner.update)(state, jnp.ones(2))
+    with pytest.raises(ValueError, match=r"`x` must be one sample \(features,\); got shape"):
+        learner.update(state, jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"1-D array of shape \(3,\).*x\[None\]"):
+        C.winners(state.weights, jnp.ones(3))
+    with pytest.raises(ValueError, match="`x` row 0 contains nan"):
+        learner.update(state, jnp.array([0.0, jnp.nan, 1.0]))
+
+
+def test_sweep_som_refuses_nan_data_and_a_single_key(key):
+    grid, data = C.rectangular_grid(2, 2), jnp.ones((6, 2))
+    kwargs = {"sigma": jnp.array([1.0]), "learning_rate": jnp.array([0.5]), "num_steps": 3}
+    with pytest.raises(ValueError, match="`data` row 4 contains nan.*every map"):
+        C.sweep_som(grid, data.at[4, 0].set(jnp.nan), keys=jax.random.split(key, 2), **kwargs)
+    with pytest.raises(ValueError, match="`keys` must hold one key per seed.*a single key"):
+        C.sweep_som(grid, data, keys=key, **kwargs)
+    with pytest.raises(ValueError, match="`keys` must hold one key per seed"):
+        C.sweep_som(grid, data, keys=jax.random.PRNGKey(0), **kwargs)  # a raw (2,) key
+    with pytest.raises(TypeError, match="`keys` must be"):
+        C.sweep_som(grid, data, keys=[0, 1], **kwargs)
+    raw = jax.random.split(jax.random.PRNGKey(0), 2)  # raw uint32 (2, 2) keys are accepted
+    assert C.sweep_som(grid, data, keys=raw, **kwargs).weights.shape == (1, 1, 2, 4, 2)
 
 
 def test_bad_input_names_the_argument(key):
@@ -296,41 +392,32 @@ def test_bad_input_names_the_argument(key):
     learner = C.som(grid, sigma=1.0, learning_rate=0.5)
     with pytest.raises(ValueError, match="`weights`"):
         learner.init(jnp.ones((5, 3)))
+    with pytest.raises(TypeError, match="`weights` must have a floating dtype"):
+        learner.init(jnp.ones((4, 3), jnp.int32))
     state = learner.init(jnp.ones((4, 3)))
-    with pytest.raises(ValueError, match=r"`data` has 2 features.*3 are expected \(from the state"):
-        C.train_online(learner, state, jnp.ones((5, 2)), num_steps=3, key=key)
     with pytest.raises(ValueError, match="`data` is empty"):
-        C.train_batch(learner, state, jnp.ones((0, 3)), num_steps=3)
+        C.train_som(learner, state, jnp.ones((0, 3)), num_steps=3, batch=True)
     with pytest.raises(ValueError, match="`num_steps`"):
-        C.train_batch(learner, state, data, num_steps=0)
+        C.train_som(learner, state, data, num_steps=0, batch=True)
     with pytest.raises(TypeError, match="`key`"):
-        C.train_online(learner, state, data, num_steps=3, key=0)
-    with pytest.raises(ValueError, match="`data` has 4 features"):
-        C.quantization_error(state.weights, jnp.ones((5, 4)))
+        C.train_som(learner, state, data, num_steps=3, key=0)
+    with pytest.raises(TypeError, match="`learner`"):
+        C.train_som(tuple(learner), state, data, num_steps=3, key=key)
     with pytest.raises(ValueError, match="at least 2 features"):
         C.pca_init(grid, jnp.ones((5, 1)))
     with pytest.raises(ValueError, match="`sigma` values"):
         C.sweep_som(grid, data, sigma=jnp.array([0.0]), learning_rate=jnp.array([0.5]),
                     keys=jax.random.split(key, 1), num_steps=2)  # fmt: skip
+    with pytest.raises(TypeError, match="`key`"):
+        C.random_init(grid, data, key=None)
     assert math.isclose(float(C.asymptotic_decay(3.0, 10)(jnp.int32(5))), 1.5)
     bad = data.at[2, 1].set(jnp.nan)
     with pytest.raises(ValueError, match="`data` row 2 contains nan.*NaN weights"):
-        C.train_online(learner, state, bad, num_steps=3, key=key)
+        C.train_som(learner, state, bad, num_steps=3, key=key)
     with pytest.raises(ValueError, match="`data` row 2 contains nan"):
         C.pca_init(grid, bad)
     with pytest.raises(ValueError, match=r"`labels` must lie in \[0, num_classes=2\)"):
         C.label_map(grid, state.weights, data, jnp.array([0, 1, 2, 0, 1]), num_classes=2)
-
-
-def test_nan_in_nan_out_for_the_metrics():
-    """Eagerly NaN data is refused (row named); under jit, where nothing can raise, NaN out."""
-    grid = C.rectangular_grid(2, 2)
-    w = jnp.arange(8.0).reshape(4, 2)
-    bad = jnp.array([[1.0, 1.0], [jnp.nan, 0.0]])
-    with pytest.raises(ValueError, match="`data` row 1 contains nan"):
-        C.quantization_error(w, bad)
-    assert bool(jnp.isnan(jax.jit(C.quantization_error)(w, bad)))
-    assert bool(jnp.isnan(C.u_matrix(grid, w.at[0, 0].set(jnp.nan))[0, 0]))
 
 
 @pytest.mark.slow

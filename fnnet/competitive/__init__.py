@@ -1,12 +1,14 @@
 """Competitive learning: self-organizing maps and adaptive resonance theory.
 
 Neither family is trained by backpropagation. Both are ``(init, update)`` learners, like the
-optimizers: pure functions over a state NamedTuple whose hyperparameters are arrays, so a grid
-of maps (σ₀ × η₀ × seed) or of vigilances ρ trains as one compiled, vmapped program.
-See ``docs/som.md`` and ``docs/art.md``.
+optimizers: lowercase factories (:func:`som`, :func:`fuzzy_art`, :func:`art1`,
+:func:`fuzzy_artmap`) return a learner NamedTuple (:class:`SOMLearner`, :class:`ARTLearner`) of
+pure functions over a state NamedTuple whose hyperparameters are arrays, so a grid of maps
+(σ₀ × η₀ × seed) or of vigilances ρ trains as one compiled, vmapped program.
+See ``docs/som.md``, ``docs/art.md`` and the learner contract in ``docs/architecture.md``.
 """
 
-from fnnet.competitive._art import ART as ART
+from fnnet.competitive._art import ARTLearner as ARTLearner
 from fnnet.competitive._art import ARTState as ARTState
 from fnnet.competitive._art import art1 as art1
 from fnnet.competitive._art import fuzzy_art as fuzzy_art
@@ -15,7 +17,6 @@ from fnnet.competitive._art_train import num_categories as num_categories
 from fnnet.competitive._art_train import sweep_vigilance as sweep_vigilance
 from fnnet.competitive._art_train import train_art as train_art
 from fnnet.competitive._grid import Grid as Grid
-from fnnet.competitive._grid import adjacency as adjacency
 from fnnet.competitive._grid import bubble as bubble
 from fnnet.competitive._grid import gaussian as gaussian
 from fnnet.competitive._grid import hexagonal_grid as hexagonal_grid
@@ -23,16 +24,14 @@ from fnnet.competitive._grid import mexican_hat as mexican_hat
 from fnnet.competitive._grid import node_positions as node_positions
 from fnnet.competitive._grid import rectangular_grid as rectangular_grid
 from fnnet.competitive._grid import triangle as triangle
-from fnnet.competitive._scaling import complement_code as complement_code
 from fnnet.competitive._scaling import scale_to_unit as scale_to_unit
-from fnnet.competitive._som import SOM as SOM
+from fnnet.competitive._som import SOMLearner as SOMLearner
 from fnnet.competitive._som import SOMState as SOMState
 from fnnet.competitive._som import asymptotic_decay as asymptotic_decay
 from fnnet.competitive._som import pca_init as pca_init
 from fnnet.competitive._som import random_init as random_init
 from fnnet.competitive._som import som as som
-from fnnet.competitive._som import train_batch as train_batch
-from fnnet.competitive._som import train_online as train_online
+from fnnet.competitive._som import train_som as train_som
 from fnnet.competitive._som import winners as winners
 from fnnet.competitive._som_metrics import component_planes as component_planes
 from fnnet.competitive._som_metrics import hit_map as hit_map
@@ -45,17 +44,15 @@ from fnnet.competitive._som_sweep import SOMSweep as SOMSweep
 from fnnet.competitive._som_sweep import sweep_som as sweep_som
 
 __all__ = [
-    "ART",
-    "SOM",
+    "ARTLearner",
     "ARTState",
     "Grid",
+    "SOMLearner",
     "SOMState",
     "SOMSweep",
-    "adjacency",
     "art1",
     "asymptotic_decay",
     "bubble",
-    "complement_code",
     "component_planes",
     "fuzzy_art",
     "fuzzy_artmap",
@@ -77,8 +74,7 @@ __all__ = [
     "sweep_vigilance",
     "topographic_error",
     "train_art",
-    "train_batch",
-    "train_online",
+    "train_som",
     "triangle",
     "u_matrix",
     "winners",

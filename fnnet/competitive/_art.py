@@ -33,6 +33,7 @@ class) is counted in ``state.conflicts``. :func:`train_art` raises on overflow u
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -65,25 +66,49 @@ class ARTState(NamedTuple):
     conflicts: Array
 
 
-class ART(NamedTuple):
-    """``init(num_features) -> state``; ``update(state, x[, label]) -> (state, category)`` for
-    one sample; ``predict(state, x)`` for a batch ``(n, features)`` (categories, or classes for
-    ARTMAP; −1 where nothing is committed); ``check(name, x)`` validates data at the boundary."""
+class ARTLearner(NamedTuple):
+    """What :func:`fuzzy_art`, :func:`art1` and :func:`fuzzy_artmap` return.
 
-    init: Callable[[int], ARTState]
+    * ``init(num_features, *, dtype=None) -> state`` (``dtype``: the state's float dtype,
+      default JAX's default float);
+    * ``update(state, x, label=None) -> (state, category)`` for one sample ``(features,)``
+      (``label``: the class, for ARTMAP only);
+    * ``predict(state, x)`` for ``(n, features)``: categories, or classes for ARTMAP; −1 where
+      nothing is committed or the row has a NaN;
+    * ``check(state, x, labels=None) -> (x, labels)``: the data checks every function above
+      runs (width from ``state``, or any width when ``state`` is ``None``), as ``train_art``
+      does.
+    """
+
+    init: Callable[..., ARTState]
     update: Callable[..., tuple[ARTState, Array]]
     predict: Callable[[ARTState, Array], Array]
-    check: Callable[[str, Any], Array]
+    check: Callable[..., tuple[Array, Array | None]]
+
+
+def row_sum(a: Array) -> Array:
+    """``Σ`` over the last axis in a fixed pairwise order, the same for every leading shape."""
+    while a.shape[-1] > 1:
+        half = a.shape[-1] // 2
+        pairs = a[..., :half] + a[..., half : 2 * half]
+        a = jnp.concatenate([pairs, a[..., 2 * half :]], axis=-1) if a.shape[-1] % 2 else pairs
+    return a[..., 0]
+
+
+def choice_terms(i: Array, w: Array, alpha: Array) -> tuple[Array, Array]:
+    """Numerator ``|I ∧ w_j|`` and denominator ``α + |w_j|`` of the choice function."""
+    return row_sum(jnp.minimum(i, w)), alpha + row_sum(w)
 
 
 def choice(i: Array, w: Array, alpha: Array) -> Array:
     """Choice function ``T_j = |I ∧ w_j| / (α + |w_j|)`` for every row ``w_j`` of ``w``."""
-    return jnp.sum(jnp.minimum(i, w), axis=-1) / (alpha + jnp.sum(w, axis=-1))
+    num, den = choice_terms(i, w, alpha)
+    return num / den
 
 
 def match(i: Array, w: Array) -> Array:
     """Match function ``|I ∧ w_j| / |I|`` (compared with the vigilance ρ)."""
-    return jnp.sum(jnp.minimum(i, w), axis=-1) / jnp.sum(i, axis=-1)
+    return row_sum(jnp.minimum(i, w)) / row_sum(i)
 
 
 def learn(i: Array, w: Array, beta: Array) -> Array:
@@ -91,41 +116,67 @@ def learn(i: Array, w: Array, beta: Array) -> Array:
     return beta * jnp.minimum(i, w) + (1.0 - beta) * w
 
 
+def tie_tolerance(width: int, dtype: Any) -> float:
+    """Relative gap below which two sums over ``M = width`` features count as equal:
+    ``(⌈log₂ M⌉ + 1) ε``, the most by which rounding can tell apart two such sums (pairwise
+    order, plus α) that are equal in real arithmetic."""
+    return (math.ceil(math.log2(max(width, 2))) + 1) * float(jnp.finfo(dtype).eps)
+
+
+def first_choice(terms: tuple[Array, Array], allowed: Array, tolerance: float) -> Array:
+    """The best ``allowed`` choice ``T = num / den``; ties go to the lowest index.
+
+    A tie is a category whose numerator and denominator both equal the best one's up to
+    ``tolerance`` (relative): equal in real arithmetic, told apart only by rounding. A small α
+    still orders categories whose ``|w|`` differ, however close their ``T``. Returns 0 when
+    nothing is allowed."""
+    num, den = terms
+    den = jnp.broadcast_to(den, num.shape)
+    best = jnp.argmax(jnp.where(allowed, num / den, -jnp.inf), axis=-1, keepdims=True)
+    num_best = jnp.take_along_axis(num, best, axis=-1)
+    den_best = jnp.take_along_axis(den, best, axis=-1)
+    tied = (
+        allowed
+        & (jnp.abs(num - num_best) <= tolerance * num_best)
+        & (jnp.abs(den - den_best) <= tolerance * den_best)
+    )
+    return jnp.argmax(tied, axis=-1).astype(jnp.int32)
+
+
 def _search(state: ARTState, i: Array, label: Array) -> Array:
     """Index of the resonating category (−1 if none) after a bounded, match-tracked search.
 
     Visiting the categories one by one in decreasing ``T`` (ties: lowest index) is equivalent to
     jumping straight to the best not yet visited one that passes the current vigilance (those
-    that fail change nothing). So each loop step, an ``O(capacity)`` argmax with no sort, is
-    either resonance or one match-tracking reset: at most ``capacity`` steps, usually one or
-    two. Uncommitted categories (match 1) pass unless match tracking took ρ above 1.
+    that fail keep failing: match tracking only raises ρ). So each loop step, an
+    ``O(capacity)`` argmax with no sort, is either resonance or one match-tracking reset: at
+    most ``capacity`` steps, usually one or two. Uncommitted categories (match 1) pass unless
+    match tracking took ρ above 1.
     """
-    t = choice(i, state.weights, state.alpha)
+    terms = choice_terms(i, state.weights, state.alpha)
     m = match(i, state.weights)
     right = ~state.committed | (label < 0) | (state.labels == label)
-    index = jnp.arange(t.shape[0], dtype=jnp.int32)
+    tolerance = tie_tolerance(state.weights.shape[-1], m.dtype)
 
     def searching(carry: tuple) -> Array:
-        return ~carry[4]
+        return ~carry[3]
 
     def visit(carry: tuple) -> tuple:
-        t_last, j_last, rho, _, _ = carry
-        after = (t < t_last) | ((t == t_last) & (index > j_last))  # later in the ranking
-        candidates = after & (m >= rho)
-        q = jnp.argmax(jnp.where(candidates, t, -jnp.inf)).astype(jnp.int32)  # ties: lowest
+        visited, rho, _, _ = carry
+        candidates = ~visited & (m >= rho)
+        q = first_choice(terms, candidates, tolerance)
         some = candidates[q]
         hit = some & right[q]
         rho = jnp.where(some & ~right[q], m[q] + state.epsilon, rho)  # match tracking
-        return t[q], q, rho, jnp.where(hit, q, -1), hit | ~some
+        return visited.at[q].set(True), rho, jnp.where(hit, q, -1), hit | ~some
 
     begin = (
-        jnp.asarray(jnp.inf, t.dtype),
-        jnp.full((), -1, jnp.int32),
+        jnp.zeros(m.shape, bool),
         state.rho,
         jnp.full((), -1, jnp.int32),
         jnp.zeros((), bool),
     )
-    return jax.lax.while_loop(searching, visit, begin)[3]
+    return jax.lax.while_loop(searching, visit, begin)[2]
 
 
 def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:
@@ -135,6 +186,7 @@ def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:
     category matrix in place inside the training scan (about 3× faster on CPU)."""
     j = _search(state, i, label)
     ok = j >= 0
+    finite = jnp.all(jnp.isfinite(i))  # under jit a NaN input is not learned and not counted
     chosen = (
         jnp.arange(state.weights.shape[0], dtype=jnp.int32) == j
     )  # all False when nothing resonated
@@ -145,17 +197,21 @@ def resonate(state: ARTState, i: Array, label: Array) -> tuple[ARTState, Array]:
             weights=jnp.where(chosen[:, None], new, state.weights),
             committed=state.committed | chosen,
             labels=jnp.where(chosen, label, state.labels),
-            overflow=state.overflow + (~ok & full).astype(jnp.int32),
-            conflicts=state.conflicts + (~ok & ~full).astype(jnp.int32),
+            overflow=state.overflow + (~ok & full & finite).astype(jnp.int32),
+            conflicts=state.conflicts + (~ok & ~full & finite).astype(jnp.int32),
         ),
         j,
     )
 
 
 def best_category(state: ARTState, i: Array) -> Array:
-    """Inference without learning: ``argmax_j T_j`` over committed categories (−1 if none)."""
-    t = jnp.where(state.committed, choice(i[..., None, :], state.weights, state.alpha), -jnp.inf)
-    return jnp.where(jnp.any(state.committed), jnp.argmax(t, axis=-1), -1).astype(jnp.int32)
+    """Inference without learning: ``argmax_j T_j`` over committed categories; −1 if none is
+    committed or the input has a NaN."""
+    terms = choice_terms(i[..., None, :], state.weights, state.alpha)
+    tolerance = tie_tolerance(state.weights.shape[-1], state.weights.dtype)
+    j = first_choice(terms, state.committed, tolerance)
+    known = jnp.any(state.committed) & ~jnp.any(jnp.isnan(i), axis=-1)
+    return jnp.where(known, j, -1)
 
 
 def _hyperparams(rho: Any, alpha: Any, beta: Any, epsilon: Any) -> tuple:
@@ -166,47 +222,140 @@ def _hyperparams(rho: Any, alpha: Any, beta: Any, epsilon: Any) -> tuple:
     return rho, alpha, beta, epsilon
 
 
-def _identity(x: Array) -> Array:
-    return x
+class _Kind(NamedTuple):
+    """What distinguishes the learners' data: coding, ART 1's binary inputs, supervision."""
+
+    name: str
+    complement: bool
+    binary: bool
+    supervised: bool
+
+
+FUZZY = _Kind("fuzzy_art", complement=True, binary=False, supervised=False)
+FUZZY_UNCODED = _Kind("fuzzy_art(complement=False)", complement=False, binary=False,
+                      supervised=False)  # fmt: skip
+ART1 = _Kind("art1", complement=False, binary=True, supervised=False)
+ARTMAP = _Kind("fuzzy_artmap", complement=True, binary=False, supervised=True)
+
+_UNIT_HINT = (
+    "ART inputs must lie in [0, 1]: scale them with fnnet.competitive.scale_to_unit(x, low=..., "
+    "high=...) using bounds known before training (the same for the test data)."
+)
+
+
+def _check_state(state: Any) -> ARTState:
+    if not isinstance(state, ARTState):
+        raise TypeError(
+            f"`state` must be an ARTState from learner.init(num_features); got {state!r}."
+        )
+    return state
+
+
+def _check_x(kind: _Kind, state: ARTState | None, x: Any, name: str) -> Array:
+    """``x (n, features)``: width from the state, values in [0, 1] (binary for ART 1), no
+    all-zero row without complement coding, no float wider than the state's."""
+    features, source = None, ""
+    if state is not None:
+        shape = tuple(_check_state(state).weights.shape)
+        features = shape[1] // 2 if kind.complement else shape[1]
+        coded = " (complement coded: 2 × features)" if kind.complement else ""
+        source = f"the state, weights.shape = {shape}{coded}"
+    floating = hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+    if kind.binary:
+        x = check_samples(name, x, features=features, source=source)
+        if is_concrete(x) and not np.isin(np.asarray(x), (0.0, 1.0)).all():
+            raise ValueError(f"`{name}` must be binary (0 or 1) for ART 1; got other values.")
+    else:
+        x = check_samples(name, x, features=features, source=source, low=0.0, high=1.0,
+                          hint=_UNIT_HINT)  # fmt: skip
+    if not kind.complement and is_concrete(x) and not np.asarray(x).any(axis=1).all():
+        raise ValueError(
+            f"`{name}` has all-zero rows; without complement coding the match |I ∧ w| / |I| "
+            f"needs |I| > 0 in every input."
+        )
+    if state is None:
+        return x
+    dtype = state.weights.dtype
+    if floating and x.dtype.itemsize > dtype.itemsize:
+        raise TypeError(
+            f"`{name}` is {x.dtype} but the ART state is {dtype}: it would be rounded silently. "
+            f"Build the state with learner.init(num_features, dtype=jnp.{x.dtype}), or cast "
+            f"`{name}` to {dtype} yourself."
+        )
+    return x.astype(dtype)
+
+
+def _check_labels(kind: _Kind, labels: Any, n: int, name: str) -> Array | None:
+    if not kind.supervised:
+        if labels is not None:
+            raise ValueError(
+                f"{kind.name} is unsupervised: `{name}` would be ignored; for classification "
+                f"use fuzzy_artmap."
+            )
+        return None
+    if labels is None:
+        raise ValueError(
+            f"fuzzy_artmap needs `{name}`: it learns the class of each category (one int class "
+            f"id per input)."
+        )
+    labels = jnp.asarray(labels)
+    if labels.shape != (n,) or not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(
+            f"`{name}` must be integer class ids of shape ({n},); got {labels.dtype} "
+            f"{labels.shape}."
+        )
+    if is_concrete(labels) and n and int(np.min(np.asarray(labels))) < 0:
+        raise ValueError(f"`{name}` must be >= 0; got a minimum of {int(np.min(labels))}.")
+    return labels.astype(jnp.int32)
 
 
 @functools.cache
-def _rules(encode: Callable, supervised: bool) -> tuple[Callable, Callable]:
-    """``(update, predict)`` for a coding and a kind; the same function objects every time, so
-    compiled training (keyed on ``update``) is reused by every learner of that kind."""
+def _rules(kind: _Kind) -> tuple[Callable, Callable, Callable]:
+    """``(update, predict, check)`` of a kind of learner; the same function objects every time,
+    so compiled training (keyed on ``update``) is reused by every learner of that kind."""
+    encode = complement_code if kind.complement else (lambda x: x)
 
-    def coded(state: ARTState, x: Array) -> Array:
-        return encode(jnp.asarray(x).astype(state.weights.dtype))
+    def check(state: ARTState | None, x: Any, labels: Any = None) -> tuple[Array, Array | None]:
+        x = _check_x(kind, state, x, "x")
+        return x, _check_labels(kind, labels, x.shape[0], "labels")
 
-    if supervised:
+    def update(state: ARTState, x: Any, label: Any = None) -> tuple[ARTState, Array]:
+        x = np.asarray(x) if isinstance(x, (list, tuple)) else x
+        if jnp.ndim(x) != 1:
+            raise ValueError(
+                f"`x` must be one sample (features,); got shape {jnp.shape(x)}. For many "
+                f"samples use train_art."
+            )
+        x = _check_x(kind, state, x[None], "x")[0]
+        if label is not None and jnp.ndim(label) != 0:
+            raise ValueError(f"`label` must be one int class id; got shape {jnp.shape(label)}.")
+        label = _check_labels(kind, None if label is None else jnp.reshape(label, (1,)), 1, "label")
+        return resonate(
+            state, encode(x), jnp.full((), -1, jnp.int32) if label is None else label[0]
+        )
 
-        def update(state: ARTState, x: Array, label: Array) -> tuple[ARTState, Array]:
-            return resonate(state, coded(state, x), jnp.asarray(label, jnp.int32))
+    def predict(state: ARTState, x: Any) -> Array:
+        x = _check_x(kind, state, x, "x")
+        j = best_category(state, encode(x))
+        if not kind.supervised:
+            return j
+        return jnp.where(j >= 0, state.labels[jnp.maximum(j, 0)], -1)
 
-        def predict(state: ARTState, x: Array) -> Array:
-            j = best_category(state, coded(state, x))
-            return jnp.where(j >= 0, state.labels[jnp.maximum(j, 0)], -1)
-
-    else:
-
-        def update(state: ARTState, x: Array) -> tuple[ARTState, Array]:
-            return resonate(state, coded(state, x), jnp.full((), -1, jnp.int32))
-
-        def predict(state: ARTState, x: Array) -> Array:
-            return best_category(state, coded(state, x))
-
-    return update, predict
+    return update, predict, check
 
 
-def _learner(
-    hyper: tuple, capacity: int, encode: Callable, check: Callable, supervised: bool
-) -> ART:
+def _learner(hyper: tuple, capacity: int, kind: _Kind) -> ARTLearner:
     capacity = check_positive_int("capacity", capacity)
 
-    def init(num_features: int) -> ARTState:
+    def init(num_features: int, *, dtype: Any = None) -> ARTState:
         num_features = check_positive_int("num_features", num_features)
-        width = encode(jnp.zeros((num_features,))).shape[0]
-        dtype = jnp.result_type(float)
+        dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+        if not jnp.issubdtype(dtype, jnp.floating) or jnp.zeros((), dtype).dtype != dtype:
+            raise TypeError(
+                f"`dtype` must be a floating dtype JAX can use here (float64 needs "
+                f"jax_enable_x64); got {dtype}."
+            )
+        width = 2 * num_features if kind.complement else num_features
         rho, alpha, beta, epsilon = (jnp.asarray(v, dtype) for v in hyper)
         zero = jnp.zeros((), jnp.int32)
         return ARTState(
@@ -216,38 +365,7 @@ def _learner(
             rho, alpha, beta, epsilon, zero, zero,
         )  # fmt: skip
 
-    return ART(init, *_rules(encode, supervised), check)
-
-
-_UNIT_HINT = (
-    "ART inputs must lie in [0, 1]: scale them with fnnet.competitive.scale_to_unit(x, low=..., "
-    "high=...) using bounds known before training (the same for the test data)."
-)
-
-
-def _check_fuzzy(name: str, x: Any) -> Array:
-    return check_samples(name, x, low=0.0, high=1.0, hint=_UNIT_HINT)
-
-
-def _check_nonzero_rows(name: str, x: Array) -> Array:
-    """Without complement coding ``|I|`` is the row sum, the match denominator: it must be > 0."""
-    if is_concrete(x) and not np.asarray(x).any(axis=1).all():
-        raise ValueError(
-            f"`{name}` has all-zero rows; without complement coding the match |I ∧ w| / |I| "
-            f"needs |I| > 0 in every input."
-        )
-    return x
-
-
-def _check_uncoded(name: str, x: Any) -> Array:
-    return _check_nonzero_rows(name, _check_fuzzy(name, x))
-
-
-def _check_binary(name: str, x: Any) -> Array:
-    x = check_samples(name, x)
-    if is_concrete(x) and not np.isin(np.asarray(x), (0.0, 1.0)).all():
-        raise ValueError(f"`{name}` must be binary (0 or 1) for ART 1; got other values.")
-    return _check_nonzero_rows(name, x)
+    return ARTLearner(init, *_rules(kind))
 
 
 def fuzzy_art(
@@ -257,7 +375,7 @@ def fuzzy_art(
     beta: Any = 1.0,
     capacity: int = 512,
     complement: bool = True,
-) -> ART:
+) -> ARTLearner:
     """Unsupervised Fuzzy ART (see the module docstring for the equations).
 
     Args:
@@ -267,25 +385,30 @@ def fuzzy_art(
         complement: complement-code the inputs (strongly recommended: it stops category
             proliferation; without it ``|I|`` varies with the input).
 
+    Returns:
+        An :class:`ARTLearner`; ``update(state, x)`` takes no label (one is refused).
+
     Example:
-        >>> art = fuzzy_art(rho=0.9, capacity=4)
+        >>> import jax.numpy as jnp
+        >>> from fnnet import competitive
+        >>> art = competitive.fuzzy_art(rho=0.9, capacity=4)
         >>> state, j = art.update(art.init(2), jnp.array([0.25, 0.75]))
         >>> int(j), state.weights[0].tolist()
         (0, [0.25, 0.75, 0.75, 0.25])
     """
-    encode, check = (complement_code, _check_fuzzy) if complement else (_identity, _check_uncoded)
-    return _learner(_hyperparams(rho, alpha, beta, 0.0), capacity, encode, check, False)
+    kind = FUZZY if complement else FUZZY_UNCODED
+    return _learner(_hyperparams(rho, alpha, beta, 0.0), capacity, kind)
 
 
-def art1(*, rho: Any, L: Any = 2.0, capacity: int = 512) -> ART:
+def art1(*, rho: Any, L: Any = 2.0, capacity: int = 512) -> ARTLearner:
     """ART 1 for binary inputs, fast learning (``T_j = L|I ∩ w_j| / (L − 1 + |w_j|)``, ``L > 1``).
 
     Implemented as the Fuzzy ART search on uncoded binary inputs with ``α = L − 1`` and
-    ``β = 1`` (for 0/1 vectors ``∧`` is ``∩``). Inputs must be 0/1 with at least one 1.
+    ``β = 1`` (for 0/1 vectors ``∧`` is ``∩``). Inputs must be 0/1 (int, bool or float) with at
+    least one 1.
     """
     check_real("L", L, low=1.0, low_open=True)
-    hyper = _hyperparams(rho, L - 1.0, 1.0, 0.0)
-    return _learner(hyper, capacity, _identity, _check_binary, False)
+    return _learner(_hyperparams(rho, L - 1.0, 1.0, 0.0), capacity, ART1)
 
 
 def fuzzy_artmap(
@@ -295,7 +418,7 @@ def fuzzy_artmap(
     beta: Any = 1.0,
     epsilon: Any = 1e-3,
     capacity: int = 512,
-) -> ART:
+) -> ARTLearner:
     """Simplified Fuzzy ARTMAP classifier with match tracking; ``update(state, x, label)``.
 
     Args:
@@ -304,22 +427,15 @@ def fuzzy_artmap(
         alpha: as in :func:`fuzzy_art`.
         beta: as in :func:`fuzzy_art`.
         epsilon: match-tracking step ``ε ≥ 0``
-            (``ρ ← |I ∧ w_J|/|I| + ε`` after a wrong prediction; "MT+").
+            (``ρ ← |I ∧ w_J|/|I| + ε`` after a wrong prediction; "MT+"). The default 1e-3
+            differs from artlib's 1e-10 on purpose: next to a match of order 1 a float32
+            state resolves about 6e-8, so ``m + 1e-10`` would round back to ``m``. To follow
+            artlib exactly, use ``epsilon=1e-10`` with ``init(..., dtype=jnp.float64)``; the
+            benchmarks use 1e-6.
         capacity: the most categories (static).
+
+    Returns:
+        An :class:`ARTLearner` whose ``update`` and :func:`train_art` require labels and
+        whose ``predict`` returns classes (−1: no committed category, or a NaN row).
     """
-    hyper = _hyperparams(rho, alpha, beta, epsilon)
-    return _learner(hyper, capacity, complement_code, _check_fuzzy, True)
-
-
-__all__ = [
-    "ART",
-    "ARTState",
-    "art1",
-    "best_category",
-    "choice",
-    "fuzzy_art",
-    "fuzzy_artmap",
-    "learn",
-    "match",
-    "resonate",
-]
+    return _learner(_hyperparams(rho, alpha, beta, epsilon), capacity, ARTMAP)

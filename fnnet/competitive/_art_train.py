@@ -12,28 +12,15 @@ import numpy as np
 
 from fnnet._checks import check_bool, check_callable, check_positive_int, is_concrete
 from fnnet._types import Array
-from fnnet.competitive._art import ART, ARTState
+from fnnet.competitive._art import ARTLearner, ARTState, _check_state
 
 
-def _check_learner(learner: Any) -> ART:
-    if not isinstance(learner, ART):
+def _check_learner(learner: Any) -> ARTLearner:
+    if not isinstance(learner, ARTLearner):
         raise TypeError(
             f"`learner` must be an ART learner from fuzzy_art, art1 or fuzzy_artmap; got {learner!r}."
         )
     return learner
-
-
-def _check_labels(labels: Any, n: int) -> Array:
-    labels = jnp.asarray(labels)
-    if labels.shape != (n,) or not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise ValueError(
-            f"`labels` must be integer class ids of shape ({n},); got {labels.dtype} {labels.shape}."
-        )
-    if is_concrete(labels) and n and int(np.min(np.asarray(labels))) < 0:
-        raise ValueError(
-            f"`labels` must be >= 0; got a minimum of {int(np.min(np.asarray(labels)))}."
-        )
-    return labels.astype(jnp.int32)
 
 
 def num_categories(state: ARTState) -> Array:
@@ -50,7 +37,7 @@ def _scan(update: Callable, state: ARTState, x: Array, labels: Array | None) -> 
 
 
 def train_art(
-    learner: ART,
+    learner: ARTLearner,
     state: ARTState,
     x: Any,
     labels: Any = None,
@@ -63,8 +50,11 @@ def train_art(
         learner: an ART learner.
         state: its state (``learner.init(num_features)`` or the state after earlier data:
             training is incremental).
-        x: ``(n, features)`` in ``[0, 1]`` (binary for ART 1); checked here.
-        labels: int class ids ``(n,)`` for :func:`fuzzy_artmap`; ``None`` otherwise.
+        x: ``(n, features)`` in ``[0, 1]`` (binary for ART 1); checked here (width from
+            ``state``, finite, in range). A float wider than the state's dtype (float64 data,
+            float32 state) is refused rather than rounded: choose ``init(..., dtype=)``.
+        labels: int class ids ``(n,)``, required by :func:`fuzzy_artmap` and refused by the
+            unsupervised learners.
         allow_overflow: don't raise when the capacity ran out (the count stays in
             ``state.overflow``); needed under ``jit``/``vmap``, where nothing can be raised.
 
@@ -76,17 +66,10 @@ def train_art(
     """
     learner = _check_learner(learner)
     allow_overflow = check_bool("allow_overflow", allow_overflow)
-    x = learner.check("x", x)
-    width = jax.eval_shape(lambda: learner.init(x.shape[1])).weights.shape[1]
-    if width != state.weights.shape[1]:
-        raise ValueError(
-            f"`x` has {x.shape[1]} features (coded width {width}) but `state` was built for "
-            f"coded width {state.weights.shape[1]}: use the feature count of learner.init."
-        )
+    state = _check_state(state)
+    x, labels = learner.check(state, x, labels)
     before = state.overflow
-    if labels is not None:
-        labels = _check_labels(labels, x.shape[0])
-    state, cats = _scan(learner.update, state, x.astype(state.weights.dtype), labels)
+    state, cats = _scan(learner.update, state, x, labels)
     if not allow_overflow and is_concrete(state.overflow):
         dropped = int(state.overflow - before)
         if dropped:
@@ -99,7 +82,7 @@ def train_art(
 
 
 def sweep_vigilance(
-    make: Callable[[Array], ART],
+    make: Callable[[Array], ARTLearner],
     rho: Any,
     x: Any,
     labels: Any = None,
@@ -129,9 +112,7 @@ def sweep_vigilance(
         raise ValueError(f"`rho` values must lie in [0, 1]; got {np.asarray(rho)}.")
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
-    probe = _check_learner(make(rho[0]))
-    x = probe.check("x", x)
-    labels = None if labels is None else _check_labels(labels, x.shape[0])
+    x, labels = _check_learner(make(rho[0])).check(None, x, labels)
 
     def one(r: Array) -> ARTState:
         learner = make(r)
@@ -141,6 +122,3 @@ def sweep_vigilance(
     if batch_size is None or batch_size >= rho.shape[0]:
         return jax.jit(jax.vmap(one))(rho)
     return jax.jit(lambda r: jax.lax.map(one, r, batch_size=batch_size))(rho)
-
-
-__all__ = ["num_categories", "sweep_vigilance", "train_art"]

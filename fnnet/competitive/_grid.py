@@ -104,17 +104,3 @@ def triangle(offset: Array, sigma: Array) -> Array:
     digits map, QE ≈ 3.0) depend on it. Divide by ``σ²`` in your own function for a peak of 1.
     """
     return jnp.prod(jnp.maximum(sigma - jnp.abs(offset), 0.0), axis=-1)
-
-
-__all__ = [
-    "Grid",
-    "adjacency",
-    "bubble",
-    "check_grid",
-    "gaussian",
-    "hexagonal_grid",
-    "mexican_hat",
-    "node_positions",
-    "rectangular_grid",
-    "triangle",
-]

@@ -56,6 +56,3 @@ def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
 def complement_code(x: Array) -> Array:
     """Complement coding ``I = (a, 1 − a)``: ``(..., m) -> (..., 2m)`` with ``|I| = m``."""
     return jnp.concatenate([x, 1.0 - x], axis=-1)
-
-
-__all__ = ["complement_code", "scale_to_unit"]

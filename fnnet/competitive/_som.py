@@ -15,9 +15,15 @@ grid positions (:func:`node_positions`), ``h`` a neighbourhood function (:func:`
 
 ``σ`` and ``η`` are a constant or a schedule from :mod:`fnnet.schedules` evaluated at the step
 count kept in the state. MiniSom's default ("asymptotic") decay ``v / (1 + t / (T/2))`` is
-:func:`asymptotic_decay`, i.e. ``schedules.inverse_time_decay(v, decay_rate=2, decay_steps=T)``.
-Build the learner inside ``jax.vmap`` from array-valued ``σ₀``, ``η₀`` and a sweep is one
-compiled program (:func:`fnnet.competitive.sweep_som`).
+:func:`asymptotic_decay`, i.e. ``schedules.inverse_time_decay(v, decay_rate=2, decay_steps=T)``
+that also records ``T``: the learner then knows its step count, and :func:`train_som` trains
+for it (one source of truth; a different ``num_steps`` is refused). Build the learner inside
+``jax.vmap`` from array-valued ``σ₀``, ``η₀`` and a sweep is one compiled program
+(:func:`fnnet.competitive.sweep_som`).
+
+Data is validated at every public function by ``fnnet._checks.check_samples`` (width from the
+weights). Under ``jit`` values cannot raise: :func:`winners` of a row whose distances are NaN is
+``−1``, never a node, and the metrics of such rows are NaN.
 """
 
 from __future__ import annotations
@@ -30,11 +36,15 @@ import jax.numpy as jnp
 
 from fnnet import schedules
 from fnnet._checks import (
+    check_bool,
     check_callable,
+    check_floating,
     check_key,
     check_positive_int,
     check_real,
     check_samples,
+    is_concrete,
+    is_int,
 )
 from fnnet._types import Array, PRNGKey
 from fnnet.competitive._grid import Grid, check_grid, gaussian, node_positions
@@ -47,18 +57,31 @@ class SOMState(NamedTuple):
     step: Array
 
 
-class SOM(NamedTuple):
-    """``init(weights) -> state``; ``update(state, x)`` the online rule for one sample
-    ``(features,)``; ``batch_update(state, data)`` one batch-rule pass over ``(n, features)``."""
+class SOMLearner(NamedTuple):
+    """What :func:`som` returns: ``init(weights) -> state``; ``update(state, x)`` the online rule
+    for one sample ``(features,)``; ``batch_update(state, data)`` one batch-rule pass over
+    ``(n, features)``; ``num_steps``: the step count the σ and η schedules were built for (from
+    :func:`asymptotic_decay`), or ``None``."""
 
     init: Callable[[Array], SOMState]
     update: Callable[[SOMState, Array], SOMState]
     batch_update: Callable[[SOMState, Array], SOMState]
+    num_steps: int | None
 
 
 def asymptotic_decay(init_value: Any, num_steps: Any) -> Callable:
-    """MiniSom's default decay for both σ and η: ``v / (1 + t / (T/2))``, ``v/3`` at ``t = T``."""
-    return schedules.inverse_time_decay(init_value, decay_rate=2.0, decay_steps=num_steps)
+    """MiniSom's default decay for both σ and η: ``v / (1 + t / (T/2))``, ``v/3`` at ``t = T``.
+
+    The schedule records ``T`` (when it is a Python int) as ``schedule.num_steps``, so a
+    learner built with it trains for ``T`` steps without being told twice.
+    """
+    schedule = schedules.inverse_time_decay(init_value, decay_rate=2.0, decay_steps=num_steps)
+
+    def decay(step: Any) -> Array:
+        return schedule(step)
+
+    decay.num_steps = int(num_steps) if is_int(num_steps) else None  # type: ignore[attr-defined]
+    return decay
 
 
 def _as_schedule(name: str, value: Any) -> Callable:
@@ -66,6 +89,19 @@ def _as_schedule(name: str, value: Any) -> Callable:
         return value
     check_real(name, value, low=0.0, low_open=True)
     return schedules.constant(value)
+
+
+def _schedule_steps(sigma: Callable, learning_rate: Callable) -> int | None:
+    """The step count recorded by the schedules (``asymptotic_decay``); both must agree."""
+    found = {n: getattr(f, "num_steps", None) for n, f in (("sigma", sigma),
+                                                           ("learning_rate", learning_rate))}  # fmt: skip
+    counts = {v for v in found.values() if v is not None}
+    if len(counts) > 1:
+        raise ValueError(
+            f"`sigma` and `learning_rate` decay over different step counts ({found['sigma']} "
+            f"and {found['learning_rate']}); build both with the number of steps you train for."
+        )
+    return counts.pop() if counts else None
 
 
 def squared_distances(weights: Array, x: Array) -> Array:
@@ -76,12 +112,32 @@ def squared_distances(weights: Array, x: Array) -> Array:
     return jnp.maximum(xx - 2.0 * cross + jnp.sum(weights * weights, axis=-1), 0.0)
 
 
-def winners(weights: Array, x: Array) -> Array:
-    """Best-matching units: int32 node indices ``(n,)`` for ``x`` ``(n, features)`` (``()`` for
-    one sample ``(features,)``); ties go to the lowest index."""
-    single = x.ndim == 1
-    c = jnp.argmin(squared_distances(weights, jnp.atleast_2d(x)), axis=-1).astype(jnp.int32)
-    return c[0] if single else c
+def _weights_source(weights: Array) -> str:
+    return f"the weights, shape {tuple(weights.shape)}"
+
+
+def best_units(weights: Array, x: Array) -> Array:
+    """Winners of checked data: int32 ``(n,)``, ``−1`` where a distance is NaN."""
+    d = squared_distances(weights, x)
+    c = jnp.argmin(d, axis=-1).astype(jnp.int32)
+    return jnp.where(jnp.any(jnp.isnan(d), axis=-1), -1, c)
+
+
+def winners(weights: Array, x: Any) -> Array:
+    """Best-matching units ``c(x_i) = argmin_k ‖x_i − w_k‖``: int32 node indices ``(n,)``.
+
+    Args:
+        weights: the map's weights ``(nodes, features)``.
+        x: samples ``(n, features)`` (one sample: ``x[None]``).
+
+    Returns:
+        The winning node of each row; ties go to the lowest index. Under ``jit`` (where a NaN
+        cannot raise) a row whose distances are NaN (a NaN in the row, or NaN weights) gets
+        ``−1``, never a node; eagerly such data is refused.
+    """
+    weights = jnp.asarray(weights)
+    x = check_samples("x", x, features=weights.shape[-1], source=_weights_source(weights))
+    return best_units(weights, x)
 
 
 def som(
@@ -90,7 +146,7 @@ def som(
     sigma: Any,
     learning_rate: Any,
     neighborhood: Callable[[Array, Array], Array] = gaussian,
-) -> SOM:
+) -> SOMLearner:
     """A self-organizing map learner on ``grid`` (the module docstring has the two rules).
 
     Args:
@@ -100,9 +156,16 @@ def som(
         learning_rate: ``η > 0``, same kinds; e.g. :func:`asymptotic_decay` ``(0.5, T)``.
         neighborhood: ``h(offset, sigma)``, e.g. :func:`gaussian` (default), :func:`triangle`.
 
+    Returns:
+        A :class:`SOMLearner`; ``update`` and ``batch_update`` check their data's width against
+        the state's weights. ``num_steps`` is ``T`` when the schedules came from
+        :func:`asymptotic_decay` (both must agree), else ``None``.
+
     Example:
-        >>> grid = rectangular_grid(3, 4)
-        >>> learner = som(grid, sigma=1.0, learning_rate=0.5)
+        >>> import jax.numpy as jnp
+        >>> from fnnet import competitive
+        >>> grid = competitive.rectangular_grid(3, 4)
+        >>> learner = competitive.som(grid, sigma=1.0, learning_rate=0.5)
         >>> state = learner.init(jnp.zeros((12, 2)))
         >>> learner.update(state, jnp.ones(2)).step
         Array(1, dtype=int32)
@@ -110,11 +173,12 @@ def som(
     grid = check_grid(grid)
     sigma_at = _as_schedule("sigma", sigma)
     rate_at = _as_schedule("learning_rate", learning_rate)
+    num_steps = _schedule_steps(sigma_at, rate_at)
     neighborhood = check_callable("neighborhood", neighborhood, example="competitive.gaussian")
     positions = node_positions(grid)
 
     def init(weights: Array) -> SOMState:
-        weights = jnp.asarray(weights)
+        weights = check_floating("weights", weights)
         if weights.ndim != 2 or weights.shape[0] != grid.size:
             raise ValueError(
                 f"`weights` must have shape ({grid.size}, features) for a {grid.rows}×{grid.cols} "
@@ -131,16 +195,25 @@ def som(
         )
 
     def update(state: SOMState, x: Array) -> SOMState:
-        w = state.weights
+        w = _check_state(state).weights
+        x = jnp.asarray(x)
+        if x.ndim != 1:
+            raise ValueError(
+                f"`x` must be one sample (features,); got shape {x.shape}. For a batch use "
+                f"batch_update, or train_som for many online steps."
+            )
+        x = check_samples("x", x[None], features=w.shape[1], source=_weights_source(w))[0]
+        x = x.astype(w.dtype)
         pos, s, eta = _schedules(state.step, w.dtype)
         c = jnp.argmin(jnp.sum((x - w) ** 2, axis=-1))
         h = neighborhood(pos - pos[c], s)
         return SOMState(w + (eta * h)[:, None] * (x - w), state.step + 1)
 
     def batch_update(state: SOMState, data: Array) -> SOMState:
-        w = state.weights
+        w = _check_state(state).weights
+        data = check_samples("data", data, features=w.shape[1], source=_weights_source(w))
         pos, s, eta = _schedules(state.step, w.dtype)
-        c = winners(w, data)
+        c = best_units(w, data)
         h = neighborhood(pos[None, :, :] - pos[c][:, None, :], s)  # (n, nodes)
         num = jnp.matmul(h.T, data.astype(w.dtype), precision=jax.lax.Precision.HIGHEST)
         den = jnp.sum(h, axis=0)
@@ -149,10 +222,10 @@ def som(
         new = jnp.where(ok[:, None], (1.0 - eta) * w + eta * mean, w)
         return SOMState(new, state.step + 1)
 
-    return SOM(init, update, batch_update)
+    return SOMLearner(init, update, batch_update, num_steps)
 
 
-def random_init(key: PRNGKey, grid: Grid, data: Any) -> Array:
+def random_init(grid: Grid, data: Any, *, key: PRNGKey) -> Array:
     """Initial weights: ``rows·cols`` samples of ``data`` drawn uniformly with replacement."""
     key, grid = check_key("key", key), check_grid(grid)
     data = check_samples("data", data)
@@ -179,38 +252,19 @@ def pca_init(grid: Grid, data: Any) -> Array:
     return (jnp.mean(data, axis=0) + plane).reshape(grid.size, data.shape[1])
 
 
-def _check_training(state: Any, data: Any, num_steps: Any) -> Array:
+def _check_state(state: Any) -> SOMState:
     if not isinstance(state, SOMState):
         raise TypeError(f"`state` must be a SOMState from som(...).init(weights); got {state!r}.")
-    check_positive_int("num_steps", num_steps)
-    w = state.weights
-    return check_samples(
-        "data",
-        data,
-        features=w.shape[1],
-        source=f"the state's weights, shape {w.shape}",
-        hint="a SOM trained on it would keep NaN weights.",
-    )
+    return state
 
 
-def train_online(
-    learner: SOM,
-    state: SOMState,
-    data: Any,
-    *,
-    num_steps: int,
-    key: PRNGKey | None = None,
-    random_order: bool = True,
-) -> SOMState:
-    """``num_steps`` online updates in one ``lax.scan``, one sample per step.
-
-    The samples are ``arange(num_steps) mod n``, shuffled with ``key`` when ``random_order``
-    (MiniSom's ``train(..., random_order=True)``: every sample used ⌊T/n⌋ or ⌈T/n⌉ times).
-    """
-    data = _check_training(state, data, num_steps)
+def _train_online(learner: SOMLearner, state: SOMState, data: Array, num_steps: int,
+                  key: PRNGKey | None) -> SOMState:  # fmt: skip
+    """``num_steps`` online updates in one ``lax.scan``; sample ``arange(T) mod n``, shuffled
+    with ``key`` unless it is ``None``."""
     order = jnp.arange(num_steps) % data.shape[0]
-    if random_order:
-        order = jax.random.permutation(check_key("key", key), order)
+    if key is not None:
+        order = jax.random.permutation(key, order)
 
     def step(s: SOMState, i: Array) -> tuple[SOMState, None]:
         return learner.update(s, data[i].astype(s.weights.dtype)), None
@@ -218,9 +272,8 @@ def train_online(
     return jax.lax.scan(step, state, order)[0]
 
 
-def train_batch(learner: SOM, state: SOMState, data: Any, *, num_steps: int) -> SOMState:
-    """``num_steps`` batch-rule updates, each over the whole of ``data``, in one ``lax.scan``."""
-    data = _check_training(state, data, num_steps)
+def _train_batch(learner: SOMLearner, state: SOMState, data: Array, num_steps: int) -> SOMState:
+    """``num_steps`` batch-rule passes over the whole of ``data`` in one ``lax.scan``."""
 
     def step(s: SOMState, _: Any) -> tuple[SOMState, None]:
         return learner.batch_update(s, data), None
@@ -228,15 +281,78 @@ def train_batch(learner: SOM, state: SOMState, data: Any, *, num_steps: int) -> 
     return jax.lax.scan(step, state, None, length=num_steps)[0]
 
 
-__all__ = [
-    "SOM",
-    "SOMState",
-    "asymptotic_decay",
-    "pca_init",
-    "random_init",
-    "som",
-    "squared_distances",
-    "train_batch",
-    "train_online",
-    "winners",
-]
+def _steps_to_train(learner: SOMLearner, done: int | None, num_steps: Any) -> int:
+    """``num_steps``, or what remains of the schedules' ``T`` after ``done`` steps (``None``:
+    unknown, a traced state); a disagreement is refused."""
+    planned = learner.num_steps
+    if num_steps is None:
+        if planned is None:
+            raise ValueError(
+                "`num_steps` is required: the learner's σ and η schedules record no step count "
+                "(only asymptotic_decay(v, T) does)."
+            )
+        if done is None:
+            raise ValueError(
+                "`num_steps` is required when the state's step is traced (inside jit); pass "
+                "the initial weights instead of a state, or num_steps."
+            )
+        return check_positive_int("num_steps", planned - done)
+    num_steps = check_positive_int("num_steps", num_steps)
+    if planned is not None and done is not None and done + num_steps != planned:
+        raise ValueError(
+            f"`num_steps` ({num_steps}) disagrees with the decay schedules, built for "
+            f"T = {planned} steps ({done} already applied): asymptotic_decay(v, T) reaches v/3 "
+            f"at T. Leave num_steps out (it defaults to {planned - done}), or build the "
+            f"schedules with the step count you train for (for training in chunks, use "
+            f"fnnet.schedules.inverse_time_decay(v, decay_rate=2, decay_steps=T), which "
+            f"records none)."
+        )
+    return num_steps
+
+
+def train_som(
+    learner: SOMLearner,
+    weights: Any,
+    data: Any,
+    *,
+    num_steps: int | None = None,
+    key: PRNGKey | None = None,
+    batch: bool = False,
+    random_order: bool = True,
+) -> SOMState:
+    """Train a map from initial weights (or continue from a state), in one ``lax.scan``.
+
+    Online (default): one sample per step, the samples ``arange(num_steps) mod n`` shuffled
+    with ``key`` when ``random_order`` (MiniSom's ``train(..., random_order=True)``: every
+    sample used ⌊T/n⌋ or ⌈T/n⌉ times). ``batch=True``: ``num_steps`` batch-rule passes over
+    all of ``data``. Wrap it in ``jax.jit`` to compile the whole run.
+
+    Args:
+        learner: from :func:`som`.
+        weights: initial weights ``(rows·cols, features)`` (:func:`pca_init`,
+            :func:`random_init`), or a :class:`SOMState` to continue training.
+        data: ``(n, features)``; checked (width, finiteness) before anything runs.
+        num_steps: updates to apply. Default: what remains of the schedules' ``T`` when they
+            came from :func:`asymptotic_decay`; given with such schedules it must match.
+        key: the shuffling key (keyword-only), needed when online with ``random_order``.
+        batch: use the batch rule. random_order: shuffle the online sample order.
+
+    Returns:
+        The final :class:`SOMState`.
+    """
+    if not isinstance(learner, SOMLearner):
+        raise TypeError(f"`learner` must be a SOMLearner from som(grid, ...); got {learner!r}.")
+    if isinstance(weights, SOMState):
+        state = weights
+        done = int(state.step) if is_concrete(state.step) else None
+    else:
+        state, done = learner.init(weights), 0
+    batch, random_order = check_bool("batch", batch), check_bool("random_order", random_order)
+    num_steps = _steps_to_train(learner, done, num_steps)
+    w = state.weights
+    data = check_samples("data", data, features=w.shape[1], source=_weights_source(w),
+                         hint="a SOM trained on it would keep NaN weights.")  # fmt: skip
+    if batch:
+        return _train_batch(learner, state, data, num_steps)
+    key = check_key("key", key) if random_order else None
+    return _train_online(learner, state, data, num_steps, key)

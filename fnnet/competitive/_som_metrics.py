@@ -6,7 +6,10 @@
   MiniSom's 1.42 threshold; the 6 hexagon neighbours on a hexagonal grid).
 
 Every function takes the flat weights ``(rows·cols, features)`` and returns arrays (pictures as
-``(rows, cols)``); plotting them is left to the caller (``examples/som_digits.py``).
+``(rows, cols)``); plotting them is left to the caller (``examples/som_digits.py``). Data is
+checked by ``check_samples`` (width from the weights; NaN refused when concrete). Under ``jit``
+a sample whose distances are NaN has no winner (``−1``): it makes QE and TE NaN and is not
+counted in the hit and label maps.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from fnnet._checks import check_positive_int, check_samples, is_concrete
 from fnnet._types import Array
 from fnnet.competitive._grid import Grid, adjacency, check_grid
-from fnnet.competitive._som import squared_distances, winners
+from fnnet.competitive._som import best_units, squared_distances
 
 
 def _check_map(grid: Grid, weights: Any, data: Any = None) -> tuple[Array, Array | None]:
@@ -31,19 +34,29 @@ def _check_map(grid: Grid, weights: Any, data: Any = None) -> tuple[Array, Array
             f"map; got {weights.shape}."
         )
     if data is not None:
-        data = check_samples(
-            "data", data, features=weights.shape[1], source=f"the weights, shape {weights.shape}"
-        ).astype(weights.dtype)
+        data = _check_data(weights, data)
     return weights, data
 
 
-def quantization_error(weights: Array, data: Any) -> Array:
-    """Mean distance from each sample to its best-matching unit's weights."""
-    weights = jnp.asarray(weights)
-    source = f"the weights, shape {weights.shape}"
+def _check_data(weights: Array, data: Any) -> Array:
+    source = f"the weights, shape {tuple(weights.shape)}"
     data = check_samples("data", data, features=weights.shape[-1], source=source)
-    data = data.astype(weights.dtype)
-    return jnp.mean(jnp.linalg.norm(data - weights[winners(weights, data)], axis=-1))
+    return data.astype(weights.dtype)
+
+
+def _counted(grid: Grid, units: Array) -> Array:
+    """Winner indices for a scatter that drops ``−1`` (no winner) instead of wrapping it."""
+    return jnp.where(units < 0, grid.size, units)
+
+
+def quantization_error(weights: Array, data: Any) -> Array:
+    """Mean distance from each sample to its best-matching unit's weights (NaN if any sample
+    has no winner)."""
+    weights = jnp.asarray(weights)
+    data = _check_data(weights, data)
+    c = best_units(weights, data)
+    dist = jnp.linalg.norm(data - weights[jnp.maximum(c, 0)], axis=-1)
+    return jnp.mean(jnp.where(c < 0, jnp.nan, dist))
 
 
 def topographic_error(grid: Grid, weights: Array, data: Any) -> Array:
@@ -51,9 +64,10 @@ def topographic_error(grid: Grid, weights: Array, data: Any) -> Array:
     weights, data = _check_map(grid, weights, data)
     if grid.size < 2:
         raise ValueError("the topographic error needs a map of at least 2 nodes; got 1×1.")
-    _, best2 = jax.lax.top_k(-squared_distances(weights, data), 2)
-    adjacent = jnp.asarray(adjacency(grid))[best2[:, 0], best2[:, 1]]
-    return jnp.mean((~adjacent).astype(weights.dtype))
+    d = squared_distances(weights, data)
+    _, best2 = jax.lax.top_k(-d, 2)
+    apart = ~jnp.asarray(adjacency(grid))[best2[:, 0], best2[:, 1]]
+    return jnp.mean(jnp.where(jnp.any(jnp.isnan(d), axis=-1), jnp.nan, apart.astype(d.dtype)))
 
 
 def u_matrix(grid: Grid, weights: Array) -> Array:
@@ -68,7 +82,8 @@ def u_matrix(grid: Grid, weights: Array) -> Array:
 def hit_map(grid: Grid, weights: Array, data: Any) -> Array:
     """How many samples each node wins, int32 ``(rows, cols)``."""
     weights, data = _check_map(grid, weights, data)
-    hits = jnp.zeros(grid.size, jnp.int32).at[winners(weights, data)].add(1)
+    units = _counted(grid, best_units(weights, data))
+    hits = jnp.zeros(grid.size, jnp.int32).at[units].add(1, mode="drop")
     return hits.reshape(grid.rows, grid.cols)
 
 
@@ -96,7 +111,7 @@ def label_map(grid: Grid, weights: Array, data: Any, labels: Any, *, num_classes
                 f"`labels` must lie in [0, num_classes={num_classes}); got [{low}, {high}]."
             )
     counts = jnp.zeros((grid.size, num_classes), jnp.int32)
-    counts = counts.at[winners(weights, data), labels].add(1)
+    counts = counts.at[_counted(grid, best_units(weights, data)), labels].add(1, mode="drop")
     return counts.reshape(grid.rows, grid.cols, num_classes)
 
 
@@ -104,14 +119,3 @@ def label_purity(counts: Array) -> Array:
     """Majority-label purity of a :func:`label_map`: ``Σ_nodes max_class count / Σ count``."""
     counts = jnp.asarray(counts)
     return jnp.sum(jnp.max(counts, axis=-1)) / jnp.maximum(jnp.sum(counts), 1)
-
-
-__all__ = [
-    "component_planes",
-    "hit_map",
-    "label_map",
-    "label_purity",
-    "quantization_error",
-    "topographic_error",
-    "u_matrix",
-]

@@ -18,12 +18,12 @@ from fnnet._checks import check_bool, check_callable, check_positive_int, check_
 from fnnet._types import Array, PRNGKey
 from fnnet.competitive._grid import Grid, check_grid, gaussian
 from fnnet.competitive._som import (
+    _train_batch,
+    _train_online,
     asymptotic_decay,
     pca_init,
     random_init,
     som,
-    train_batch,
-    train_online,
 )
 from fnnet.competitive._som_metrics import quantization_error, topographic_error
 
@@ -42,6 +42,26 @@ class SOMSweep(NamedTuple):
     sigma: Array
     learning_rate: Array
     best: tuple[int, int, int]
+
+
+def _check_keys(keys: Any) -> Array:
+    """One PRNG key per seed: typed keys ``(seeds,)`` or raw uint32 keys ``(seeds, 2)``."""
+    fix = "jax.random.split(key, seeds), e.g. keys=jax.random.split(jax.random.key(0), 4)"
+    if isinstance(keys, (list, tuple)) or not isinstance(keys, (jax.Array, np.ndarray)):
+        raise TypeError(f"`keys` must be an array of PRNG keys from {fix}; got {keys!r}.")
+    typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if not typed and not (keys.dtype == jnp.uint32 and keys.shape[-1:] == (2,)):
+        raise TypeError(
+            f"`keys` must be PRNG keys from {fix}; got {keys.dtype} of shape {keys.shape}."
+        )
+    rank = keys.ndim if typed else keys.ndim - 1
+    if rank != 1 or keys.shape[0] == 0:
+        what = "a single key" if rank == 0 else f"keys of shape {keys.shape}"
+        raise ValueError(
+            f"`keys` must hold one key per seed (a 1-d array of keys) from {fix}; got {what}. "
+            f"For one seed pass jax.random.split(key, 1)."
+        )
+    return keys
 
 
 def _values(name: str, values: Any) -> Array:
@@ -79,12 +99,12 @@ def _sweep(
             neighborhood=neighborhood,
         )
         init_key, order_key = jax.random.split(key)
-        weights = pca_init(grid, data) if pca else random_init(init_key, grid, data)
+        weights = pca_init(grid, data) if pca else random_init(grid, data, key=init_key)
         state = learner.init(weights)
         if batch:
-            state = train_batch(learner, state, data, num_steps=num_steps)
+            state = _train_batch(learner, state, data, num_steps)
         else:
-            state = train_online(learner, state, data, num_steps=num_steps, key=order_key)
+            state = _train_online(learner, state, data, num_steps, order_key)
         w = state.weights
         return w, quantization_error(w, data), topographic_error(grid, w, data)
 
@@ -112,15 +132,20 @@ def sweep_som(
         grid: the map layout (shared: structural choices are separate programs).
         data: training data ``(n, features)``; the errors are measured on it too.
         sigma: initial radii ``σ₀`` (1-d); learning_rate: initial rates ``η₀`` (1-d).
-        keys: one PRNG key per seed, e.g. ``jax.random.split(key, 4)``: sample order, and the
-            initial weights unless ``pca``.
+        keys: one PRNG key per seed, e.g. ``jax.random.split(key, 4)`` (a single key is
+            refused): sample order, and the initial weights unless ``pca``.
         num_steps: updates per map. neighborhood: ``h(offset, σ)``.
         decay: ``decay(v0, num_steps) -> schedule`` applied to both σ and η
             (default MiniSom's :func:`asymptotic_decay`).
         pca: start every map from :func:`pca_init` (else :func:`random_init` with its key).
-        batch: use the batch rule (:func:`train_batch`) instead of the online rule.
+        batch: use the batch rule instead of the online rule (as :func:`train_som`).
+
+    Returns:
+        A :class:`SOMSweep`. ``data`` is checked first (rank, width, NaN refused), so no
+        member can train on non-finite data.
     """
-    grid, data = check_grid(grid), check_samples("data", data)
+    grid = check_grid(grid)
+    data = check_samples("data", data, hint="every map trained on it would keep NaN weights.")
     sigma, learning_rate = (
         _values("sigma", sigma),
         _values("learning_rate", learning_rate),
@@ -128,6 +153,7 @@ def sweep_som(
     num_steps = check_positive_int("num_steps", num_steps)
     decay = check_callable("decay", decay, example="competitive.asymptotic_decay")
     pca, batch = check_bool("pca", pca), check_bool("batch", batch)
+    keys = _check_keys(keys)
 
     neighborhood = check_callable("neighborhood", neighborhood, example="competitive.gaussian")
     config = {"grid": grid, "num_steps": num_steps, "neighborhood": neighborhood, "decay": decay}
@@ -136,6 +162,3 @@ def sweep_som(
     flat = int(np.lexsort((qe_np.ravel(), te_np.ravel()))[0])
     best = tuple(int(i) for i in np.unravel_index(flat, qe_np.shape))
     return SOMSweep(weights, qe, te, sigma, learning_rate, best)
-
-
-__all__ = ["SOMSweep", "sweep_som"]
