@@ -16,6 +16,7 @@ import pytest
 
 import fnnet
 from fnnet import activations, losses, optimizers, regularizers, sweep
+from fnnet.gradcheck import assert_close
 
 KEY = jax.random.key(7)
 _x = jax.random.normal(jax.random.key(1), (48, 3))
@@ -64,10 +65,9 @@ TRAINER = sweep.Trainer(_counted_run, _BASE.data)
 STANDALONE = jax.jit(_BASE.run)  # one member alone, compiled on its own
 
 
-def _close(a, b, rtol=1e-5, atol=1e-6):
+def _close(a, b):
     # float32 through 16 steps: vmapped and unbatched matmuls may differ in summation order.
-    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=atol)
+    assert_close(a, b)
 
 
 def _hp(result, index):
@@ -180,6 +180,139 @@ def test_best_member_and_metric_choice(swept):
     _close(result.best.params, _member(result.params, result.best.index))
 
 
+def test_best_member_carries_its_params_and_history(swept):
+    result, _ = swept
+    index = result.best.index
+    _close(result.best.history, _member(result.metrics["history"], index))
+    assert result.best.history["val_loss"].shape == (4,)
+    # the winner without retraining: the member's parameters are the standalone run's
+    hp = _hp(result, index)
+    metrics, params = STANDALONE(hp, sweep.member_key(KEY, result.best.seed), _BASE.data)
+    _close(result.best.params, params)
+    _close(result.best.history, metrics["history"])
+
+
+@pytest.mark.parametrize(
+    "metric, maximize, reduce",
+    [("val_loss", False, np.mean), ("val_accuracy", True, np.median), ("loss", False, np.max)],
+)
+def test_best_configuration_reduces_over_seeds(swept, metric, maximize, reduce):
+    result, _ = swept
+    choice = sweep.best_configuration(result, metric, maximize=maximize, reduce=reduce)
+    # the reference: the reduction over the seed axis by hand, then the best cell
+    values = np.asarray(result.metrics[metric], np.float64)
+    scores = np.array(
+        [[reduce(values[i, j]) for j in range(len(DROP_RATES))] for i in range(len(LEARNING_RATES))]
+    )
+    ranked = np.where(np.isnan(scores), -np.inf if maximize else np.inf, scores)
+    best = np.unravel_index(np.argmax(ranked) if maximize else np.argmin(ranked), scores.shape)
+    assert choice.index == tuple(int(i) for i in best)
+    assert choice.hparams == {
+        "learning_rate": float(np.float32(LEARNING_RATES[best[0]])),
+        "drop_rate": float(np.float32(DROP_RATES[best[1]])),
+    }
+    assert choice.metric == metric and choice.value == pytest.approx(scores[best])
+    np.testing.assert_array_equal(choice.values, result.metrics[metric][best])
+    assert choice.params[0].w.shape == (SEEDS, 3, 4)
+    _close(choice.params, _member(result.params, best))
+    _close(choice.history, _member(result.metrics["history"], best))
+
+
+def test_best_configuration_ranks_a_diverged_seed_last_and_checks_arguments(swept):
+    def member(hp, key):  # configuration 1 is best on average, but one of its seeds is NaN
+        noise = jax.random.uniform(key, ())
+        loss = jnp.where((hp["a"] == 1.0) & (noise > 0.5), jnp.nan, hp["a"] + noise)
+        return {"loss": loss}, ()
+
+    result = sweep.run(member, {"a": [2.0, 1.0, 3.0]}, KEY, seeds=8)
+    assert np.isnan(result.metrics["loss"][1]).any()
+    assert sweep.best_configuration(result).hparams == {"a": 2.0}
+    assert sweep.best_configuration(result, reduce=np.nanmean).hparams == {"a": 1.0}
+    with pytest.raises(ValueError, match="`metric` must name a per-member metric"):
+        sweep.best_configuration(swept[0], "history")
+    with pytest.raises(TypeError, match="`reduce` must be a function"):
+        sweep.best_configuration(swept[0], reduce="mean")
+    with pytest.raises(ValueError, match="`reduce` must reduce the seed axis"):
+        sweep.best_configuration(swept[0], reduce=lambda v, axis: v)
+    with pytest.raises(TypeError, match="`result` must be the SweepResult"):
+        sweep.best_configuration(swept[0].metrics)
+
+
+def test_table_is_mean_and_std_over_seeds_per_configuration(swept):
+    result, _ = swept
+    rows = sweep.table(result)
+    assert list(rows.mean) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert rows.seeds == SEEDS and list(rows.hparams) == ["learning_rate", "drop_rate"]
+    configurations = [(lr, d) for lr in LEARNING_RATES for d in DROP_RATES]  # grid order
+    for i, (lr, drop) in enumerate(configurations):
+        assert (rows.hparams["learning_rate"][i], rows.hparams["drop_rate"][i]) == (
+            np.float32(lr),
+            np.float32(drop),
+        )
+        seeds = np.asarray(
+            result.metrics["val_accuracy"][LEARNING_RATES.index(lr), DROP_RATES.index(drop)],
+            np.float64,
+        )
+        assert rows.mean["val_accuracy"][i] == pytest.approx(seeds.sum() / SEEDS)
+        assert rows.std["val_accuracy"][i] == pytest.approx(
+            np.sqrt(((seeds - seeds.mean()) ** 2).sum() / SEEDS)
+        )
+    ranked = sweep.table(
+        result, ["val_accuracy", "epochs_run"], sort_by="val_accuracy", maximize=True
+    )
+    assert list(ranked.mean) == ["val_accuracy", "epochs_run"]
+    assert np.all(np.diff(ranked.mean["val_accuracy"]) <= 0)
+    top = sweep.best_configuration(result, "val_accuracy", maximize=True)
+    assert ranked.hparams["learning_rate"][0] == np.float32(top.hparams["learning_rate"])
+    text = str(ranked).splitlines()
+    assert text[0].split() == ["learning_rate", "drop_rate", "val_accuracy", "epochs_run"]
+    assert len(text) == 1 + len(configurations) and "±" in text[1]
+    with pytest.raises(TypeError, match="`metrics` must be a list"):
+        sweep.table(result, "val_loss")
+
+
+def test_heatmap_draws_the_seed_mean_and_outlines_the_best(swept):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    result, _ = swept
+    ax = sweep.heatmap(result, "val_accuracy", x="learning_rate", y="drop_rate", maximize=True)
+    cells = np.asarray(ax.images[0].get_array())
+    expected = np.asarray(result.metrics["val_accuracy"], np.float64).mean(-1).T  # rows: drop
+    assert_close(cells, expected)
+    top = sweep.best_configuration(result, "val_accuracy", maximize=True)
+    (outline,) = ax.patches
+    assert outline.get_xy() == (top.index[0] - 0.5, top.index[1] - 0.5)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{v:g}" for v in LEARNING_RATES]
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="`x` must be one of the swept axes"):
+        sweep.heatmap(result, x="seed")
+    with pytest.raises(ValueError, match="two swept axes besides the seeds"):
+        sweep.heatmap(sweep.run(lambda hp, k: ({"loss": hp["a"]}, ()), {"a": [1.0]}, KEY))
+
+
+def test_heatmap_fixes_other_axes_and_needs_matplotlib(monkeypatch):
+    plt = pytest.importorskip("matplotlib.pyplot")
+
+    def member(hp, key):
+        return {"loss": hp["a"] + 10 * hp["b"] + 100 * hp["c"] + jax.random.uniform(key, ())}, ()
+
+    result = sweep.run(
+        member, {"a": [1.0, 2.0], "b": [0.0, 1.0, 2.0], "c": [0.0, 1.0]}, KEY, seeds=2
+    )
+    with pytest.raises(
+        ValueError, match=r"`fixed` must give one value for each other swept axis \['c'\]"
+    ):
+        sweep.heatmap(result, x="a", y="b")
+    with pytest.raises(ValueError, match=r"`fixed\['c'\]` must be one of \[0.0, 1.0\]"):
+        sweep.heatmap(result, x="a", y="b", fixed={"c": 5.0})
+    ax = sweep.heatmap(result, x="a", y="b", fixed={"c": 1.0})
+    assert_close(np.asarray(ax.images[0].get_array()), result.metrics["loss"][:, :, 1].mean(-1).T)
+    assert "c=1" in ax.get_title()
+    plt.close(ax.figure)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match="needs matplotlib.*pip install matplotlib"):
+        sweep.heatmap(result, x="a", y="b", fixed={"c": 1.0})
+
+
 def test_random_search_draws():
     space = sweep.random_search(
         KEY,
@@ -234,21 +367,11 @@ def test_ensemble_members_and_averaged_predictions(swept):
     net = _model({"drop_rate": 0.25})
     x, y = VAL
     outputs = np.stack([np.asarray(net.apply(_member(ens.params, k), x)) for k in range(16)])
-    np.testing.assert_allclose(
-        sweep.predict_ensemble(net.apply, ens.params, x),
-        outputs.mean(0),
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    assert_close(sweep.predict_ensemble(net.apply, ens.params, x), outputs.mean(0))
     probs = np.exp(outputs - outputs.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
     mean = probs.mean(0)
-    np.testing.assert_allclose(
-        sweep.predict_ensemble(net.apply, ens.params, x, probabilities=True),
-        mean,
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    assert_close(sweep.predict_ensemble(net.apply, ens.params, x, probabilities=True), mean)
     scores = sweep.evaluate_ensemble(net.apply, ens.params, x, y)
     assert float(scores.accuracy) == pytest.approx(np.mean(mean.argmax(-1) == np.asarray(y)))
     assert float(scores.nll) == pytest.approx(
@@ -317,7 +440,8 @@ def test_plain_train_function_and_maximize():
         maximize=True,
     )
     assert worst.best.hparams["learning_rate"] == pytest.approx(0.5)
-    assert result.params is None
+    assert result.params.shape == (3, 2)  # every member's final "params" by default
+    assert sweep.run(train, {"learning_rate": [0.1]}, KEY, keep_params=False).params is None
 
 
 def test_errors_name_the_argument():

@@ -5,6 +5,9 @@
 * the member's training function: :func:`make_trainer` (``fit``'s own epoch, in ``lax.scan``);
 * running: :func:`run` (``vmap`` over members, one compile, chunks, meshes), :func:`member_key`,
   :func:`estimate_memory`;
+* reading the result: :func:`best_configuration` (a reduction over seeds, the seeds'
+  parameters and histories with it), :func:`table` (mean ± std per configuration),
+  :func:`heatmap` (two swept axes; needs matplotlib);
 * ensembles: :func:`ensemble`, :func:`predict_ensemble`, :func:`evaluate_ensemble`.
 
 See ``docs/sweeps.md``.
@@ -14,6 +17,11 @@ from fnnet.sweep._ensemble import EnsembleMetrics as EnsembleMetrics
 from fnnet.sweep._ensemble import ensemble as ensemble
 from fnnet.sweep._ensemble import evaluate_ensemble as evaluate_ensemble
 from fnnet.sweep._ensemble import predict_ensemble as predict_ensemble
+from fnnet.sweep._results import Configuration as Configuration
+from fnnet.sweep._results import Table as Table
+from fnnet.sweep._results import best_configuration as best_configuration
+from fnnet.sweep._results import heatmap as heatmap
+from fnnet.sweep._results import table as table
 from fnnet.sweep._run import Best as Best
 from fnnet.sweep._run import MemoryEstimate as MemoryEstimate
 from fnnet.sweep._run import SweepResult as SweepResult
@@ -35,6 +43,7 @@ from fnnet.sweep._trainer import make_trainer as make_trainer
 
 __all__ = [
     "Best",
+    "Configuration",
     "Distribution",
     "EnsembleMetrics",
     "MemoryEstimate",
@@ -42,12 +51,15 @@ __all__ = [
     "RunFn",
     "Space",
     "SweepResult",
+    "Table",
     "Trainer",
+    "best_configuration",
     "choice",
     "ensemble",
     "estimate_memory",
     "evaluate_ensemble",
     "grid",
+    "heatmap",
     "log_uniform",
     "make_trainer",
     "member_key",
@@ -55,5 +67,6 @@ __all__ = [
     "predict_ensemble",
     "random_search",
     "run",
+    "table",
     "uniform",
 ]

@@ -43,7 +43,12 @@ from fnnet.sweep._trainer import Metrics, RunFn, Trainer
 
 
 class Best(NamedTuple):
-    """The best member: its index into the result's axes, hyperparameters, seed and score."""
+    """The best member: its index into the result's axes, hyperparameters, seed and score,
+    its final parameters (``None`` with ``keep_params=False``) and its per-epoch ``history``.
+
+    One member is one seed; :func:`fnnet.sweep.best_configuration` scores configurations by
+    their seeds' mean (or another reduction) instead.
+    """
 
     index: tuple[int, ...]
     hparams: dict[str, float]
@@ -51,13 +56,17 @@ class Best(NamedTuple):
     metric: str
     value: float
     params: Params | None
+    history: dict[str, np.ndarray] | None = None
 
 
 class SweepResult(NamedTuple):
     """A sweep's results on labelled axes: the space's axes, then ``"seed"``.
 
-    ``hparams[name]`` and every leaf of ``metrics`` (and of ``params`` with ``keep_params``)
-    lead with those axes, e.g. ``metrics["val_accuracy"].mean(axis=-1)`` averages over seeds.
+    ``hparams[name]``, every leaf of ``metrics`` (histories included) and of ``params`` (every
+    member's final parameters; ``None`` with ``keep_params=False``) lead with those axes, e.g.
+    ``metrics["val_accuracy"].mean(axis=-1)`` averages over seeds. See
+    :func:`fnnet.sweep.best_configuration`, :func:`fnnet.sweep.table` and
+    :func:`fnnet.sweep.heatmap` to read it.
     """
 
     axes: tuple[str, ...]
@@ -216,13 +225,20 @@ def _best(metric_values: np.ndarray, maximize: bool) -> int:
     return int(np.argmax(score) if maximize else np.argmin(score))
 
 
+def _history(metrics: Any, where: tuple) -> dict[str, np.ndarray] | None:
+    history = metrics.get("history") if isinstance(metrics, dict) else None
+    if not isinstance(history, dict):
+        return None
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[where], history)
+
+
 def run(
     trainer: Any,
     space: Any,
     key: PRNGKey,
     *,
     seeds: int = 1,
-    keep_params: bool = False,
+    keep_params: bool = True,
     chunk_size: int | None = None,
     memory_budget: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
@@ -242,7 +258,9 @@ def run(
             initialisation, minibatch order and dropout masks are shared, and the first
             layer's ``x @ W`` and ``xᵀδ`` run as one wide GEMM over all members (the same
             results; see ``docs/sweeps.md``, "Shared minibatches").
-        keep_params: also return every member's final parameters (host memory!).
+        keep_params: return every member's final parameters (default), so the winner needs
+            no retraining; ``False`` saves the host memory of ``members × parameters`` for
+            very large sweeps (then ``params`` and ``best.params`` are ``None``).
         chunk_size: members per compiled call; default all of them, or what fits
             ``memory_budget`` (bytes per device, measured by :func:`estimate_memory`: one extra
             compile). Every chunk has this size (the last is padded), so there is one compile.
@@ -337,6 +355,7 @@ def run(
         metric,
         float(np.asarray(metrics[metric])[where]),
         None if params is None else jax.tree_util.tree_map(lambda a: a[where], params),
+        _history(metrics, where),
     )
     coords = dict(space.coords, seed=np.arange(seeds))
     return SweepResult(
