@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fnnet import data
+from fnnet.gradcheck import assert_close
 
 
 def _indexed(n, features=3):
@@ -54,7 +55,7 @@ def test_shuffle_runs_under_jit(key):
 
 
 def test_shuffle_errors(key):
-    with pytest.raises(ValueError, match=r"`arrays\[1\]` has 4 samples but `arrays\[0\]` has 5"):
+    with pytest.raises(ValueError, match=r"`arrays\[1\]` has 4 rows but `arrays\[0\]` has 5"):
         data.shuffle(key, jnp.zeros(5), jnp.zeros(4))
     with pytest.raises(TypeError, match="at least one array"):
         data.shuffle(key)
@@ -124,7 +125,7 @@ def test_iterate_batches_matches_minibatch_order(key):
 def test_minibatch_errors(key):
     x, y = _indexed(10)
     with pytest.raises(
-        ValueError, match=r"`batch_size` \(11\) must be at most the number of samples \(10\)"
+        ValueError, match=r"`batch_size` \(11\) must be at most the number of rows of `x` \(10\)"
     ):
         data.minibatches(key, x, y, 11)
     with pytest.raises(ValueError, match="`batch_size` must be an int >= 1; got 0"):
@@ -133,10 +134,72 @@ def test_minibatch_errors(key):
         data.minibatches(key, x, y, 2.0)
     with pytest.raises(TypeError, match="`drop_last` must be a bool; got 'no'"):
         data.minibatches(key, x, y, 2, drop_last="no")
-    with pytest.raises(ValueError, match="`y` has 9 samples but `x` has 10"):
+    with pytest.raises(ValueError, match="`y` has 9 rows but `x` has 10"):
         data.minibatches(key, x, y[:9], 2)
     with pytest.raises(ValueError, match=r"`batch_size` \(11\)"):
         list(data.iterate_batches(key, x, y, 11))
+
+
+# --- pytrees of arrays -----------------------------------------------------------------------
+
+
+def _tree(n):
+    """Inputs ``(x, lengths)`` and targets ``{"label", "weight"}``, every array tagged by row id."""
+    x, ids = _indexed(n)
+    return (x, ids * 2), {"label": ids, "weight": ids.astype(jnp.float32) / 4}
+
+
+def _check_rows(inputs, targets, ids):
+    """Every array holds the rows ``ids`` (the reference: the tags of the plain arrays)."""
+    np.testing.assert_array_equal(_ids_of(inputs[0]), ids)
+    np.testing.assert_array_equal(np.asarray(inputs[1]), 2 * ids)
+    np.testing.assert_array_equal(np.asarray(targets["label"]), ids)
+    np.testing.assert_array_equal(np.asarray(targets["weight"]), ids / 4)
+
+
+def test_pytrees_are_batched_row_by_row_with_the_plain_arrays_order(key):
+    inputs, targets = _tree(N)
+    plain = data.minibatches(key, *_indexed(N), BATCH, drop_last=False)
+    batches = data.minibatches(key, inputs, targets, BATCH, drop_last=False)
+    assert batches.x[0].shape == (5, BATCH, 3) and batches.x[1].shape == (5, BATCH)
+    _check_rows(batches.x, batches.y, np.asarray(plain.y))
+    np.testing.assert_array_equal(batches.mask, plain.mask)
+    shuffled = data.shuffle(key, inputs, targets)
+    _check_rows(*shuffled, np.asarray(data.shuffle(key, _indexed(N)[1])[0]))
+    for (bx, by), (_, py) in zip(
+        data.iterate_batches(key, inputs, targets, BATCH),
+        data.iterate_batches(key, *_indexed(N), BATCH),
+        strict=True,
+    ):
+        _check_rows(bx, by, np.asarray(py))
+
+
+def test_pytree_split_keeps_rows_together(key):
+    inputs, targets = _tree(N)
+    (x_tr, y_tr), (x_te, y_te) = data.train_test_split(key, inputs, targets, stratify=False)
+    (_, plain_tr), (_, plain_te) = data.train_test_split(key, *_indexed(N), stratify=False)
+    _check_rows(x_tr, y_tr, np.asarray(plain_tr))
+    _check_rows(x_te, y_te, np.asarray(plain_te))
+    labels = jnp.arange(N, dtype=jnp.int32) % 2  # stratified on one label array, x a pytree
+    (x_tr, y_tr), _ = data.train_test_split(key, inputs, labels, test_fraction=0.5)
+    np.testing.assert_array_equal(_ids_of(x_tr[0]) % 2, np.asarray(y_tr))
+    with pytest.raises(ValueError, match="`y` must be one array of integer class labels"):
+        data.train_test_split(key, inputs, targets)
+
+
+def test_pytree_errors_name_the_array_by_key_path(key):
+    (x, lengths), targets = _tree(N)
+    with pytest.raises(ValueError, match=r"`x\[1\]` has 22 rows but `x\[0\]` has 23"):
+        data.minibatches(key, (x, lengths[:-1]), targets, BATCH)
+    short = dict(targets, weight=targets["weight"][:-1])
+    with pytest.raises(ValueError, match=r"`y\['weight'\]` has 22 rows but `x\[0\]` has 23"):
+        data.minibatches(key, (x, lengths), short, BATCH)
+    with pytest.raises(ValueError, match=r"`x\[1\]` must have a leading row axis.*np.asarray"):
+        data.minibatches(key, (x, 3), targets, BATCH)
+    with pytest.raises(ValueError, match="`y` must hold at least one array"):
+        data.minibatches(key, x, {}, BATCH)
+    with pytest.raises(ValueError, match=r"`arrays\[1\]\['weight'\]` has 22 rows"):
+        data.shuffle(key, x, short)
 
 
 # --- train_test_split ------------------------------------------------------------------------
@@ -198,9 +261,9 @@ def test_split_rejects_fraction_outside_open_interval(key, fraction, says):
 
 def test_split_errors(key):
     x, y = _imbalanced()
-    with pytest.raises(ValueError, match="`y` must be integer class labels"):
+    with pytest.raises(ValueError, match="`y` must be one array of integer class labels"):
         data.train_test_split(key, x, y.astype(jnp.float32))
-    with pytest.raises(ValueError, match="`y` has 106 samples but `x` has 107"):
+    with pytest.raises(ValueError, match="`y` has 106 rows but `x` has 107"):
         data.train_test_split(key, x, y[:-1])
     with pytest.raises(ValueError, match="both parts need at least one sample"):
         data.train_test_split(key, x[:3], y[:3], test_fraction=0.1)
@@ -222,10 +285,10 @@ def test_standardize_uses_train_statistics_only():
     train64, test64 = np.asarray(train, np.float64), np.asarray(test, np.float64)
     mean, std = train64.mean(0), train64.std(0)
     std[2] = 1.0
-    np.testing.assert_allclose(stats.mean, mean, rtol=1e-5)
-    np.testing.assert_allclose(stats.std, std, rtol=1e-5)
-    np.testing.assert_allclose(test_z, (test64 - mean) / std, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(train_z, (train64 - mean) / std, rtol=1e-5, atol=1e-5)
+    assert_close(stats.mean, mean)
+    assert_close(stats.std, std)
+    assert_close(test_z, (test64 - mean) / std)
+    assert_close(train_z, (train64 - mean) / std)
     assert np.all(np.asarray(train_z[:, 2]) == 0.0)  # constant feature maps to exactly 0
     assert abs(float(test_z[:, 0].mean())) > 1.0  # test is far from train: not re-centred
     assert train_z.dtype == test_z.dtype == jnp.float32
@@ -235,8 +298,8 @@ def test_standardize_uses_train_statistics_only():
 def test_standardize_jits_and_rejects_bad_input():
     x = jnp.arange(12.0).reshape(6, 2)
     (z,), _ = jax.jit(data.standardize)(x)
-    np.testing.assert_allclose(
-        z, (np.asarray(x) - np.asarray(x).mean(0)) / np.asarray(x).std(0), rtol=1e-6
+    assert_close(
+        z, (np.asarray(x, np.float64) - np.mean(x, 0)) / np.std(np.asarray(x, np.float64), 0)
     )
     with pytest.raises(TypeError, match="`train_x` must have a floating dtype; got int32"):
         data.standardize(jnp.arange(4).reshape(2, 2))
@@ -264,19 +327,6 @@ def test_one_hot_errors():
         data.one_hot(jnp.array([0]), 0)
 
 
-def test_check_pair_names_the_argument_and_shapes():
-    x, y = data.check_pair("validation", (np.ones((3, 2)), [0, 1, 2]))
-    assert isinstance(x, jax.Array) and y.shape == (3,)
-    with pytest.raises(TypeError, match="`validation` must be a pair \\(x, y\\); got list"):
-        data.check_pair("validation", [np.ones((3, 2)), np.ones(3)])
-    with pytest.raises(TypeError, match="`data` must be a pair \\(x, y\\); got tuple"):
-        data.check_pair("data", (np.ones(3),))
-    with pytest.raises(ValueError, match=r"`data` inputs .* got x \(3, 2\) and y \(4,\)"):
-        data.check_pair("data", (np.ones((3, 2)), np.ones(4)))
-    with pytest.raises(ValueError, match=r"got x \(\) and y \(\)"):
-        data.check_pair("data", (1.0, 2.0))
-
-
 def test_one_public_path_per_name():
     import importlib
 
@@ -284,7 +334,7 @@ def test_one_public_path_per_name():
     for name in data.__all__:
         obj = getattr(data, name)
         home = obj.__module__
-        assert home.startswith("fnnet.data._") or home == "fnnet._checks", (name, home)
+        assert home.startswith("fnnet.data._"), (name, home)
     names = {"digits", "mnist1d", "xor", "two_moons", "two_spirals", "Dataset", "Split"}
     assert names <= set(data.__all__)
     with pytest.raises(ModuleNotFoundError):  # moved to fnnet.data (see TEAM.md, "Moved names")

@@ -29,6 +29,7 @@ FILES = sorted(ROOT.rglob("*.py"))
 SHARED = {
     "fnnet._cache",
     "fnnet._checks",
+    "fnnet._data_checks",
     "fnnet._layer_checks",
     "fnnet._types",
 }  # shared private modules: everyone may import them

@@ -260,7 +260,7 @@ def test_fit_bad_input(key):
     opt = optimizers.sgd(0.1)
     with pytest.raises(
         ValueError,
-        match=r"`data` inputs and targets must have the same number of rows",
+        match=r"`data` targets has 10 rows but `data` inputs has 64",
     ):
         fit(
             NET.apply,

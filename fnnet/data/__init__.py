@@ -9,10 +9,12 @@
   (generated offline), the procedural :func:`xor`, :func:`two_moons`, :func:`two_spirals`, each a
   :class:`Dataset`; :func:`split_dataset` gives a :class:`Split`.
 
-Every random choice comes from an explicit ``jax.random`` key.
+Inputs and targets may be arrays or any pytrees of arrays batched on their leading axis (such
+as ``(sequences, lengths)``): batching, splits, ``fit`` and sweeps keep their structure, and an
+error names the array at fault by its key path. Every random choice comes from an explicit
+``jax.random`` key.
 """
 
-from fnnet._checks import check_pair as check_pair
 from fnnet.data._batching import Batches as Batches
 from fnnet.data._batching import iterate_batches as iterate_batches
 from fnnet.data._batching import minibatches as minibatches
@@ -37,7 +39,6 @@ __all__ = [
     "Split",
     "Standardization",
     "apply_standardization",
-    "check_pair",
     "digits",
     "iterate_batches",
     "minibatches",

@@ -19,48 +19,46 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_bool, check_int
+from fnnet._checks import check_at_most_rows, check_bool
+from fnnet._data_checks import num_rows
 from fnnet._types import Array, PRNGKey
 
 
 class Batches(NamedTuple):
-    """One epoch of minibatches, stacked: ``x`` ``(num_batches, batch_size, ...)``, ``y`` likewise.
+    """One epoch of minibatches, stacked: every array of ``x`` and ``y`` as
+    ``(num_batches, batch_size, ...)``.
 
-    ``mask`` ``(num_batches, batch_size)`` is True for real samples; it is False only for the
-    padding rows of the last batch when ``drop_last=False`` (those rows repeat other samples).
+    ``x`` and ``y`` have the structure of the inputs and targets given (an array, or any pytree
+    of arrays such as ``(x, lengths)``). ``mask`` ``(num_batches, batch_size)`` is True for real
+    samples; it is False only for the padding rows of the last batch when ``drop_last=False``
+    (those rows repeat other samples).
     """
 
-    x: Array
-    y: Array
+    x: Any
+    y: Any
     mask: Array
 
 
-def _num_samples(arrays: tuple[Any, ...], names: tuple[str, ...]) -> int:
-    """Common leading-axis length of ``arrays``; errors name the first that disagrees."""
-    lengths = []
-    for name, a in zip(names, arrays, strict=True):
-        shape = np.shape(a)
-        if len(shape) == 0:
-            raise ValueError(f"`{name}` must have a leading sample axis; got a scalar of shape ().")
-        lengths.append(shape[0])
-    for name, n in zip(names, lengths, strict=True):
-        if n != lengths[0]:
-            raise ValueError(
-                f"`{name}` has {n} samples but `{names[0]}` has {lengths[0]}: all arrays must "
-                f"share the leading axis; got shapes {[tuple(np.shape(a)) for a in arrays]}."
-            )
-    return lengths[0]
+def as_arrays(tree: Any) -> Any:
+    """Every leaf of ``tree`` as a ``jax.Array`` (the structure unchanged)."""
+    return jax.tree_util.tree_map(jnp.asarray, tree)
 
 
-def shuffle(key: PRNGKey, *arrays: Any) -> tuple[Array, ...]:
+def take_rows(tree: Any, index: Any) -> Any:
+    """Rows ``index`` of every array of ``tree``."""
+    return jax.tree_util.tree_map(lambda a: a[index], tree)
+
+
+def shuffle(key: PRNGKey, *arrays: Any) -> tuple[Any, ...]:
     """Permute ``arrays`` along axis 0 with one key-driven permutation shared by all.
 
     Args:
         key: a ``jax.random`` key; the permutation is ``jax.random.permutation(key, n)``.
-        *arrays: arrays with the same leading length ``n``.
+        *arrays: arrays (or pytrees of arrays, e.g. ``(x, lengths)``) whose every array has
+            the same leading length ``n``.
 
     Returns:
-        A tuple with one permuted array per input, always a tuple (``(x,) = shuffle(key, x)``).
+        A tuple with one permuted input per argument, always a tuple (``(x,) = shuffle(key, x)``).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -71,24 +69,15 @@ def shuffle(key: PRNGKey, *arrays: Any) -> tuple[Array, ...]:
     """
     if not arrays:
         raise TypeError("`shuffle` needs at least one array after `key`; got none.")
-    _num_samples(arrays, tuple(f"arrays[{i}]" for i in range(len(arrays))))
-    return _permute(key, *(jnp.asarray(a) for a in arrays))
+    num_rows(*((f"arrays[{i}]", a) for i, a in enumerate(arrays)))
+    return _permute(key, *(as_arrays(a) for a in arrays))
 
 
 @jax.jit
-def _permute(key: PRNGKey, *arrays: Array) -> tuple[Array, ...]:
+def _permute(key: PRNGKey, *trees: Any) -> tuple[Any, ...]:
     # Jitted so an eager call compiles once per shape instead of once per primitive.
-    perm = jax.random.permutation(key, arrays[0].shape[0])
-    return tuple(a[perm] for a in arrays)
-
-
-def _check_batch_size(batch_size: Any, n: int) -> int:
-    batch_size = check_int("batch_size", batch_size, low=1)
-    if batch_size > n:
-        raise ValueError(
-            f"`batch_size` ({batch_size}) must be at most the number of samples ({n})."
-        )
-    return batch_size
+    perm = jax.random.permutation(key, jax.tree_util.tree_leaves(trees)[0].shape[0])
+    return tuple(take_rows(t, perm) for t in trees)
 
 
 def minibatches(
@@ -105,58 +94,68 @@ def minibatches(
 
     Args:
         key: a ``jax.random`` key.
-        x: inputs ``(n, ...)``.
-        y: targets ``(n, ...)`` (integer labels or one-hot rows).
+        x: inputs ``(n, ...)``: an array, or a pytree of arrays batched on their leading axis
+            (e.g. ``(sequences, lengths)``), all with ``n`` rows.
+        y: targets ``(n, ...)`` (integer labels or one-hot rows), or a pytree of them.
         batch_size: samples per batch, ``1 <= batch_size <= n``.
         drop_last: skip the incomplete last batch (default) or pad it and mark it in ``mask``.
 
     Returns:
-        ``Batches(x, y, mask)``; scanning over it with ``lax.scan`` yields one ``Batches`` of
-        ``(batch_size, ...)`` arrays per step.
+        ``Batches(x, y, mask)`` with ``x`` and ``y`` of the structure given; scanning over it
+        with ``lax.scan`` yields one ``Batches`` of ``(batch_size, ...)`` arrays per step.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> b = minibatches(jax.random.key(0), jnp.ones((5, 3)), jnp.arange(5), 2, drop_last=False)
         >>> b.x.shape, b.mask.sum(axis=1).tolist()
         ((3, 2, 3), [2, 2, 1])
+        >>> lengths = jnp.array([3, 1, 2, 3, 2])
+        >>> b = minibatches(jax.random.key(0), (jnp.ones((5, 3, 4)), lengths), jnp.arange(5), 2)
+        >>> b.x[0].shape, b.x[1].shape
+        ((2, 2, 3, 4), (2, 2))
     """
-    n = _num_samples((x, y), ("x", "y"))
-    batch_size = _check_batch_size(batch_size, n)
+    n = num_rows(("x", x), ("y", y))
+    batch_size = check_at_most_rows("batch_size", batch_size, n, data="x")
     drop_last = check_bool("drop_last", drop_last)
-    return _stack_batches(key, jnp.asarray(x), jnp.asarray(y), batch_size, drop_last)
+    return _stack_batches(key, as_arrays(x), as_arrays(y), batch_size, drop_last)
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
-def _stack_batches(key: PRNGKey, x: Array, y: Array, batch_size: int, drop_last: bool) -> Batches:
-    n = x.shape[0]
+def _stack_batches(key: PRNGKey, x: Any, y: Any, batch_size: int, drop_last: bool) -> Batches:
+    n = jax.tree_util.tree_leaves(x)[0].shape[0]
     num_batches = n // batch_size if drop_last else -(-n // batch_size)
     total = num_batches * batch_size
     perm = jax.random.permutation(key, n)
     # Positions past n wrap around to the start of the permutation: real samples, masked out.
     idx = perm[jnp.arange(total) % n]
     mask = jnp.arange(total) < n
+
+    def stack(a: Array) -> Array:
+        return a[idx].reshape((num_batches, batch_size) + a.shape[1:])
+
     return Batches(
-        x[idx].reshape((num_batches, batch_size) + x.shape[1:]),
-        y[idx].reshape((num_batches, batch_size) + y.shape[1:]),
+        jax.tree_util.tree_map(stack, x),
+        jax.tree_util.tree_map(stack, y),
         mask.reshape(num_batches, batch_size),
     )
 
 
 def iterate_batches(
     key: PRNGKey, x: Any, y: Any, batch_size: int, *, drop_last: bool = False
-) -> Iterator[tuple[Array, Array]]:
+) -> Iterator[tuple[Any, Any]]:
     """Python iterator over shuffled ``(x_batch, y_batch)`` pairs for host-side loops.
 
-    Same order as :func:`minibatches` with the same key. With ``drop_last=False`` (default)
-    the last batch is smaller when ``batch_size`` does not divide ``n``; no padding, no mask.
+    Same order as :func:`minibatches` with the same key; ``x`` and ``y`` may be pytrees as
+    there. With ``drop_last=False`` (default) the last batch is smaller when ``batch_size``
+    does not divide ``n``; no padding, no mask.
     """
-    n = _num_samples((x, y), ("x", "y"))
-    batch_size = _check_batch_size(batch_size, n)
+    n = num_rows(("x", x), ("y", y))
+    batch_size = check_at_most_rows("batch_size", batch_size, n, data="x")
     drop_last = check_bool("drop_last", drop_last)
     (perm,) = _permute(key, jnp.arange(n))  # the permutation `shuffle` and `minibatches` use
     perm = np.asarray(perm)
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = jax.tree_util.tree_map(np.asarray, (x, y))
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         idx = perm[start : start + batch_size]
-        yield jnp.asarray(x[idx]), jnp.asarray(y[idx])
+        yield as_arrays(take_rows(x, idx)), as_arrays(take_rows(y, idx))

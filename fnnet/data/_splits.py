@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._checks import check_bool, check_real
-from fnnet._types import Array, PRNGKey
-from fnnet.data._batching import _num_samples
+from fnnet._data_checks import num_rows
+from fnnet._types import PRNGKey
+from fnnet.data._batching import as_arrays, take_rows
 
 
 def _host_rng(key: PRNGKey) -> np.random.Generator:
@@ -35,7 +36,7 @@ def _stratified_test_counts(counts: np.ndarray, num_test: int) -> np.ndarray:
 
 def train_test_split(
     key: PRNGKey, x: Any, y: Any, *, test_fraction: float = 0.3, stratify: bool = True
-) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """Split ``(x, y)`` into shuffled train and test parts, deterministically given ``key``.
 
     The test part gets ``round(n * test_fraction)`` samples. With ``stratify=True`` (integer
@@ -46,13 +47,16 @@ def train_test_split(
 
     Args:
         key: a ``jax.random`` key.
-        x: inputs ``(n, ...)``.
-        y: targets ``(n, ...)``; integer class labels ``(n,)`` when ``stratify=True``.
+        x: inputs ``(n, ...)``: an array or a pytree of arrays with ``n`` rows each
+            (e.g. ``(sequences, lengths)``).
+        y: targets ``(n, ...)`` (or a pytree of them); one array of integer class labels
+            ``(n,)`` when ``stratify=True``.
         test_fraction: fraction of samples in the test part, in ``(0, 1)``.
         stratify: keep class proportions equal in both parts.
 
     Returns:
-        ``((x_train, y_train), (x_test, y_test))`` as jax arrays, each part in shuffled order.
+        ``((x_train, y_train), (x_test, y_test))`` as jax arrays with the structure of ``x``
+        and ``y``, each part in shuffled order.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -62,7 +66,7 @@ def train_test_split(
         >>> sorted(y_te.tolist()), x_tr.shape
         ([0, 0, 0, 1, 1], (5, 1))
     """
-    n = _num_samples((x, y), ("x", "y"))
+    n = num_rows(("x", x), ("y", y))
     check_real("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     stratify = check_bool("stratify", stratify)
     num_test = int(round(n * float(test_fraction)))
@@ -73,11 +77,17 @@ def train_test_split(
         )
     rng = _host_rng(key)
     if stratify:
-        labels = np.asarray(y)
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        leaves = jax.tree_util.tree_leaves(y)
+        labels = np.asarray(leaves[0])
+        if len(leaves) != 1 or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            got = (
+                f"shape {labels.shape} dtype {labels.dtype}"
+                if len(leaves) == 1
+                else f"a pytree of {len(leaves)} arrays"
+            )
             raise ValueError(
-                f"`y` must be integer class labels of shape (n,) when `stratify=True`; got "
-                f"shape {labels.shape} dtype {labels.dtype} (pass `stratify=False` otherwise)."
+                f"`y` must be one array of integer class labels of shape (n,) when "
+                f"`stratify=True`; got {got} (pass `stratify=False` otherwise)."
             )
         classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
         take = _stratified_test_counts(counts, num_test)
@@ -91,8 +101,5 @@ def train_test_split(
     else:
         perm = rng.permutation(n)
         test_idx, train_idx = perm[:num_test], perm[num_test:]
-    x, y = np.asarray(x), np.asarray(y)  # gather on the host: no compilation per shape
-    return (
-        (jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx])),
-        (jnp.asarray(x[test_idx]), jnp.asarray(y[test_idx])),
-    )
+    host = jax.tree_util.tree_map(np.asarray, (x, y))  # gather on the host: no compilation
+    return as_arrays(take_rows(host, train_idx)), as_arrays(take_rows(host, test_idx))

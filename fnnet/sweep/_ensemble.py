@@ -48,18 +48,19 @@ def ensemble(
     )
 
 
-def _member_outputs(apply: Callable[..., Array], params: Params, x: Array) -> Array:
+def _member_outputs(apply: Callable[..., Array], params: Params, x: Any) -> Array:
+    x = jax.tree_util.tree_map(jnp.asarray, x)  # an array or a pytree such as (x, lengths)
     return jax.vmap(lambda p: apply(p, x, training=False))(params)
 
 
 def predict_ensemble(
-    apply: Callable[..., Array], params: Params, x: Array, *, probabilities: bool = False
+    apply: Callable[..., Array], params: Params, x: Any, *, probabilities: bool = False
 ) -> Array:
     """The members' mean prediction on ``x`` (inference mode).
 
     Args:
         apply: the model's apply function; ``params`` the members' params stacked on axis 0.
-        x: inputs ``(batch, ...)``.
+        x: inputs ``(batch, ...)``, or a pytree of them (``(sequences, lengths)``).
         probabilities: average the members' softmax probabilities (classifiers with logit
             outputs) instead of their raw outputs (regression).
 
@@ -67,14 +68,14 @@ def predict_ensemble(
         ``(batch, out_dim)``: the mean over members of the outputs or of the probabilities.
     """
     check_bool("probabilities", probabilities)
-    outputs = _member_outputs(apply, params, jnp.asarray(x))
+    outputs = _member_outputs(apply, params, x)
     if probabilities:
         outputs = jax.nn.softmax(outputs, axis=-1)
     return outputs.mean(axis=0)
 
 
 def evaluate_ensemble(
-    apply: Callable[..., Array], params: Params, x: Array, y: Array
+    apply: Callable[..., Array], params: Params, x: Any, y: Array
 ) -> EnsembleMetrics:
     """Score a classifier ensemble on ``(x, y)`` (integer labels): averaged probabilities vs members."""
     y = jnp.asarray(y)
@@ -82,7 +83,7 @@ def evaluate_ensemble(
         raise ValueError(
             f"`y` must be integer class labels of shape (batch,); got shape {y.shape} dtype {y.dtype}."
         )
-    probs = jax.nn.softmax(_member_outputs(apply, params, jnp.asarray(x)), axis=-1)
+    probs = jax.nn.softmax(_member_outputs(apply, params, x), axis=-1)
     mean = probs.mean(axis=0)
     hit = lambda p: jnp.mean((jnp.argmax(p, axis=-1) == y).astype(jnp.float32))  # noqa: E731
     nll = -jnp.mean(jnp.log(jnp.take_along_axis(mean, y[:, None], axis=-1)))

@@ -16,9 +16,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_callable, check_positive_int, is_layer, is_optimizer
+from fnnet._checks import (
+    check_at_most_rows,
+    check_callable,
+    check_positive_int,
+    is_layer,
+    is_optimizer,
+)
+from fnnet._data_checks import as_pair, num_rows
 from fnnet._types import Array, Params, PRNGKey
-from fnnet.data import check_pair
 from fnnet.training import make_epoch, make_eval_step, make_train_step
 
 Metrics = dict[str, Any]  # 0-d arrays per member, plus "history": {name: (epochs,) arrays}
@@ -45,18 +51,19 @@ def make_trainer(
     model: Any,
     loss: Callable[[Array, Array], Array],
     optimizer: Any,
-    data: tuple[Any, Any],
+    data: Any,
     *,
     epochs: int,
     batch_size: int,
-    validation: tuple[Any, Any] | None = None,
+    validation: Any = None,
     penalty: Callable[[Params, dict[str, Array]], Array] | None = None,
     patience: int | None = None,
 ) -> Trainer:
     """Build a member's training run from fnnet pieces: epochs in ``lax.scan``, keys as in ``fit``.
 
-    The member's key splits into ``fold_in(key, 0)`` (parameter initialisation) and
-    ``fit_key = fold_in(key, 1)``; the epochs are ``fnnet.fit``'s own epoch function, so a
+    The member's key splits into ``fold_in(key, 0)`` (parameter initialisation, with the shape
+    of one training batch, ``(batch_size, *x.shape[1:])``) and ``fit_key = fold_in(key, 1)``;
+    the epochs are ``fnnet.fit``'s own epoch function, so a
     member equals ``fnnet.fit(..., key=fit_key, skip_nonfinite=True)`` (to float32 rounding of
     vmapped matmuls). Non-finite steps are skipped and counted.
 
@@ -70,7 +77,9 @@ def make_trainer(
         loss: ``loss(outputs, y) -> scalar``.
         optimizer: an ``Optimizer``, or ``hparams -> Optimizer``
             (``lambda hp: fnnet.optimizers.adam(hp["learning_rate"])``).
-        data: ``(x, y)``; ``validation``: optional ``(x, y)`` evaluated after every epoch.
+        data: ``(x, y)`` or a ``fnnet.data.Dataset``, as in ``fit``: ``x`` and ``y`` may be
+            pytrees of arrays batched on their rows (``((sequences, lengths), labels)``);
+            ``validation``: optional pair like it, evaluated after every epoch.
         epochs: as in ``fit``.
         batch_size: as in ``fit``.
         penalty: optional ``penalty(params, hparams) -> scalar`` added to the training loss
@@ -86,16 +95,12 @@ def make_trainer(
         ``history``: per-epoch ``loss``, ``accuracy``,
         ``val_loss``, ``val_accuracy``, ``skipped_steps`` (NaN after a member stopped).
     """
-    x, y = check_pair("data", data)
+    x, y = as_pair("data", data)
     epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if batch_size > x.shape[0]:
-        raise ValueError(
-            f"`batch_size` ({batch_size}) must be at most the number of training rows ({x.shape[0]})."
-        )
+    batch_size = check_at_most_rows("batch_size", batch_size, num_rows(("data", x)), data="data")
     arrays = {"x": x, "y": y}
     if validation is not None:
-        arrays["val_x"], arrays["val_y"] = check_pair("validation", validation)
+        arrays["val_x"], arrays["val_y"] = as_pair("validation", validation, like=(x, y))
     if patience is not None:
         if validation is None:
             raise ValueError(
@@ -121,7 +126,10 @@ def make_trainer(
         epoch = make_epoch(
             train_step.step, evaluate, batch_size=batch_size, halt_on_nonfinite=False
         )
-        params = net.init(jax.random.fold_in(key, 0), data["x"].shape[1:])
+        # The shape of one training batch (of x's first leaf, for an (x, lengths) input):
+        # layers take batched shapes, docs/architecture.md's layer contract.
+        first = jax.tree_util.tree_leaves(data["x"])[0]
+        params = net.init(jax.random.fold_in(key, 0), (batch_size, *first.shape[1:]))
         fit_key = jax.random.fold_in(key, 1)
 
         def body(state, index):

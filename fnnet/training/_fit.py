@@ -32,12 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import checkpoint, parallel
+from fnnet import _cache, checkpoint, parallel
+from fnnet._data_checks import num_rows
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.optimizers import Optimizer
-from fnnet import _cache
 from fnnet.training._epoch import CAUSES, RunState, make_epoch, start_run
-from fnnet.training._inputs import check_data, check_finite_params, check_fit_args
+from fnnet.training._inputs import check_data, check_finite_params, check_fit_args, check_labels
 from fnnet.training._step import TrainState, make_eval_step, make_train_step
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "skipped_steps", "steps", "seconds")
@@ -76,12 +76,12 @@ def fit(
     params: Params,
     loss: Callable[[Array, Array], Array],
     optimizer: Optimizer,
-    data: tuple[Any, Any],
+    data: Any,
     *,
     key: PRNGKey,
     epochs: int,
     batch_size: int,
-    validation: tuple[Any, Any] | None = None,
+    validation: Any = None,
     penalty: Callable[[Params], Array] | None = None,
     patience: int | None = None,
     skip_nonfinite: bool = False,
@@ -98,9 +98,14 @@ def fit(
     Args:
         apply: a layer's apply function; ``params`` its initial parameters (not donated).
         loss: ``loss(outputs, y) -> scalar``; optimizer: an ``Optimizer``.
-        data: ``(x, y)``, rows are examples. ``batch_size = len(x)`` is full-batch descent.
+        data: ``(x, y)``, rows are examples, or a ``fnnet.data.Dataset``. ``x`` and ``y`` may
+            each be an array or a pytree of arrays batched on their leading axis (e.g.
+            ``((sequences, lengths), labels)``): every array is shuffled and batched by rows
+            and ``apply`` receives a batch of ``x``'s structure. ``batch_size`` = the rows is
+            full-batch descent.
         key: the run's key (shuffling and dropout). epochs: passes over ``data``.
-        validation: optional ``(x, y)`` evaluated after every epoch (loss, accuracy).
+        validation: optional pair (or ``Dataset``) like ``data``, evaluated after every epoch
+            (loss, accuracy).
         penalty: optional ``penalty(params)`` added to the training loss.
         patience: stop after this many epochs without a better validation loss and return
             the best parameters (needs ``validation``).
@@ -117,8 +122,10 @@ def fit(
             front (the message names the first bad row); ``True`` lets the non-finite guard
             deal with it step by step instead.
 
-    Every argument is checked before the first step: the data (shapes, emptiness, finite
-    values), the key, the checkpoint directory (exists, writable), the sizes and flags.
+    Every argument is checked before the first step: the data (rows of every array, shapes,
+    emptiness, finite values; integer class labels, one array of one dimension less than the
+    outputs, must lie in ``[0, outputs)``), the key, the checkpoint directory (exists,
+    writable), the sizes and flags.
 
     Returns:
         A ``FitResult``; ``steps_taken`` counts the updates applied; ``compile_seconds`` and
@@ -127,12 +134,14 @@ def fit(
     """
     x, y, val = check_data(data, validation, allow_nonfinite_data=allow_nonfinite_data)
     flags = {"skip_nonfinite": skip_nonfinite, "verbose": verbose, "resume": resume}
+    n = num_rows(("data inputs", x))
     mesh = check_fit_args(
-        apply, loss, optimizer, x.shape[0], key=key, epochs=epochs, batch_size=batch_size,
+        apply, loss, optimizer, n, key=key, epochs=epochs, batch_size=batch_size,
         has_validation=val is not None, patience=patience, flags=flags,
         checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, resume=resume, mesh=mesh,
     )  # fmt: skip
     check_finite_params(params)
+    check_labels(apply, params, (x, y), val, key=key, batch_size=batch_size)
     # validates them (the state is checked once per epoch)
     train_step = make_train_step(apply, loss, optimizer, penalty=penalty, check_update=False)
     evaluate = None if val is None else make_eval_step(apply, loss)
@@ -201,7 +210,7 @@ def fit(
                 checkpoint_path, _Progress(run, jnp.asarray(epoch + 1, jnp.int32), saved)
             )
         if verbose:
-            log(_progress_line(epoch, epochs, history, x.shape[0], first, compile_seconds))
+            log(_progress_line(epoch, epochs, history, n, first, compile_seconds))
         if nonfinite is not None or stopped_early:
             break
     best_epoch = -1 if run.stopping is None else int(run.stopping.best_epoch)

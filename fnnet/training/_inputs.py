@@ -12,6 +12,7 @@ import numpy as np
 
 from fnnet import parallel
 from fnnet._checks import (
+    check_at_most_rows,
     check_bool,
     check_callable,
     check_finite_rows,
@@ -20,37 +21,70 @@ from fnnet._checks import (
     check_positive_int,
     is_concrete,
 )
-from fnnet._types import Array
-from fnnet.data import check_pair
+from fnnet._data_checks import as_pair, labelled_leaves, num_rows
 
 _OPT_OUT = "pass allow_nonfinite_data=True to let the non-finite guard skip or stop at it instead"
 
 
 def check_data(
     data: Any, validation: Any, *, allow_nonfinite_data: bool
-) -> tuple[Array, Array, tuple[Array, Array] | None]:
-    """The training pair and optional validation pair: rows, per-row shapes, finite values."""
-    x, y = check_pair("data", data)
-    if x.shape[0] == 0:
-        raise ValueError(f"`data` is empty: 0 rows (x {x.shape}, y {y.shape}); fit needs examples.")
-    val = None if validation is None else check_pair("validation", validation)
-    if val is not None:
-        if val[0].shape[0] == 0:
-            raise ValueError(
-                f"`validation` is empty: 0 rows (x {val[0].shape}); pass None instead."
-            )
-        for what, t, v in (("inputs", x, val[0]), ("targets", y, val[1])):
-            if t.shape[1:] != v.shape[1:]:
-                raise ValueError(
-                    f"`validation` {what} must have the training {what}' shape per row "
-                    f"{t.shape[1:]}; got validation {what} of shape {v.shape} (training: {t.shape})."
-                )
+) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """The training pair and optional validation pair (pytrees batched on their rows, or
+    Datasets): rows, per-row shapes, finite values."""
+    x, y = as_pair("data", data)
+    if num_rows(("data inputs", x)) == 0:
+        raise ValueError("`data` is empty: 0 rows; fit needs examples.")
+    val = None if validation is None else as_pair("validation", validation, like=(x, y))
+    if val is not None and num_rows(("validation inputs", val[0])) == 0:
+        raise ValueError("`validation` is empty: 0 rows; pass None instead.")
     if not check_bool("allow_nonfinite_data", allow_nonfinite_data):
         for name, pair in (("data", (x, y)), ("validation", val)):
-            if pair is not None:
-                check_finite_rows(f"{name} inputs", pair[0], hint=_OPT_OUT)
-                check_finite_rows(f"{name} targets", pair[1], hint=_OPT_OUT)
+            for part, tree in zip(("inputs", "targets"), pair or ()):
+                for label, leaf in labelled_leaves(f"{name} {part}", tree):
+                    check_finite_rows(label.replace("`", ""), leaf, hint=_OPT_OUT)
     return x, y, val
+
+
+def check_labels(
+    apply: Any, params: Any, data: tuple[Any, Any], validation: Any, *, key: Any, batch_size: int
+) -> None:
+    """Concrete integer class labels lie in ``[0, width)``, ``width`` the model's output width.
+
+    Targets are class labels where ``fit`` scores them so (``training.accuracy``): one integer
+    array of one dimension less than the outputs. The outputs' shape comes from
+    ``jax.eval_shape`` of one training batch (nothing is computed); 1-based labels would
+    otherwise stop training at a non-finite loss without naming the labels.
+    """
+    pairs = (("data", data), ("validation", validation))
+    targets = [(name, pair[1]) for name, pair in pairs if pair is not None]
+    targets = [(name, y) for name, y in targets if _integer_array(y) and is_concrete(y)]
+    if not targets:
+        return
+    batch = jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct((batch_size,) + a.shape[1:], a.dtype), data[0]
+    )
+    outputs = jax.eval_shape(lambda p, x: apply(p, x, key=key, training=True), params, batch)
+    if not hasattr(outputs, "shape") or len(outputs.shape) < 2:
+        return
+    width = outputs.shape[-1]
+    for name, y in targets:
+        if y.ndim != len(outputs.shape) - 1 or y.size == 0:
+            continue
+        values = np.asarray(y)
+        bad = (values < 0) | (values >= width)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            low, high = values.min(), values.max()
+            hint = " They look 1-based: pass `y - 1`." if low >= 1 and high == width else ""
+            raise ValueError(
+                f"`{name}` targets must be class labels in [0, {width}) for the {width} outputs "
+                f"of `apply`; got {values[where]} at row {where[0]} ({int(bad.sum())} out of "
+                f"range, values in [{low}, {high}]).{hint}"
+            )
+
+
+def _integer_array(y: Any) -> bool:
+    return isinstance(y, jax.Array) and jnp.issubdtype(y.dtype, jnp.integer)
 
 
 def check_finite_params(params: Any) -> None:
@@ -106,10 +140,7 @@ def check_fit_args(
     check_key("key", key)
     check_positive_int("epochs", epochs)
     check_positive_int("checkpoint_every", checkpoint_every)
-    if check_positive_int("batch_size", batch_size) > n:
-        raise ValueError(
-            f"`batch_size` ({batch_size}) must be at most the number of training rows ({n})."
-        )
+    check_at_most_rows("batch_size", batch_size, n, data="data")
     for name, value in flags.items():
         check_bool(name, value)
     if patience is not None:
@@ -131,6 +162,3 @@ def check_fit_args(
             f"({mesh.size})."
         )
     return mesh
-
-
-__all__ = ["check_checkpoint_dir", "check_data", "check_finite_params", "check_fit_args"]
