@@ -308,19 +308,6 @@ def check_samples(
     return x
 
 
-def check_pair(name: str, pair: Any) -> tuple[Any, Any]:
-    """A data pair ``(x, y)`` with as many rows of inputs as of targets; returns jax arrays."""
-    if not (isinstance(pair, tuple) and len(pair) == 2):
-        raise TypeError(f"`{name}` must be a pair (x, y); got {type(pair).__name__}.")
-    x, y = jnp.asarray(pair[0]), jnp.asarray(pair[1])
-    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"`{name}` inputs and targets must have the same number of rows; got x {x.shape} "
-            f"and y {y.shape}."
-        )
-    return x, y
-
-
 def check_indices(name: str, values: Any, size: int) -> Any:
     """Concrete integer indices (class labels) within ``[0, size)``; traced ones pass unchecked.
 
@@ -351,7 +338,6 @@ __all__ = [
     "check_ndim",
     "check_number",
     "check_optimizer",
-    "check_pair",
     "check_positive_int",
     "check_real",
     "check_samples",
