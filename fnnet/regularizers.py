@@ -38,7 +38,7 @@ import jax.numpy as jnp
 
 from fnnet._checks import check_real
 from fnnet._types import Array, Params
-from fnnet.optimizers import resolve_mask
+from fnnet.optimizers import weight_mask
 from fnnet.rules import hand_rule
 
 Mask = Any  # a pytree of Python bools with the params' structure
@@ -148,7 +148,7 @@ def l2_penalty(params: Params, strength: Any, *, mask: Any = None) -> Array:
         0.25
     """
     check_real("strength", strength, low=0.0)
-    return masked_l2(resolve_mask(params, mask), params, strength)
+    return masked_l2(weight_mask(params, mask), params, strength)
 
 
 def l1_penalty(params: Params, strength: Any, *, mask: Any = None) -> Array:
@@ -157,7 +157,7 @@ def l1_penalty(params: Params, strength: Any, *, mask: Any = None) -> Array:
     Args and returns as :func:`l2_penalty`.
     """
     check_real("strength", strength, low=0.0)
-    return masked_l1(resolve_mask(params, mask), params, strength)
+    return masked_l1(weight_mask(params, mask), params, strength)
 
 
 def elastic_net_penalty(
@@ -175,7 +175,7 @@ def elastic_net_penalty(
     """
     check_real("l1_strength", l1_strength, low=0.0)
     check_real("l2_strength", l2_strength, low=0.0)
-    flags = resolve_mask(params, mask)
+    flags = weight_mask(params, mask)
     return masked_l1(flags, params, l1_strength) + masked_l2(flags, params, 2 * l2_strength)
 
 

@@ -47,8 +47,6 @@ import numpy as np
 from fnnet._checks import check_bool, check_real, is_concrete
 from fnnet._types import Array, Schedule
 
-ScalarOrSchedule = Any  # a float, a 0-d array, or a Schedule
-
 
 def _dtype(*values: Any) -> np.dtype:
     """Common floating dtype of the real-valued parameters (the default float if all are ints)."""
@@ -280,7 +278,6 @@ def warmup_cosine_decay(
 
 
 __all__ = [
-    "ScalarOrSchedule",
     "constant",
     "exponential_decay",
     "piecewise_constant",

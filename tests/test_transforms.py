@@ -11,6 +11,7 @@ import pytest
 import fnnet
 from fnnet import optimizers as opt
 from fnnet import schedules
+from fnnet.gradcheck import assert_close
 
 TARGET = {"w": jnp.array([[1.0, -1.0], [0.5, 2.0]]), "b": jnp.array([0.3, -0.7])}
 
@@ -44,11 +45,6 @@ LR_FACTORIES = {
 }
 
 
-def _assert_trees_close(a, b, rtol=1e-6, atol=1e-7):
-    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
-
-
 @pytest.mark.parametrize("name", list(LR_FACTORIES))
 def test_vmap_over_learning_rates_equals_separate_runs_one_compile(name):
     make = LR_FACTORIES[name]
@@ -65,8 +61,8 @@ def test_vmap_over_learning_rates_equals_separate_runs_one_compile(name):
     assert len(traces) == 1
     single = jax.jit(train)
     for i, lr in enumerate(lrs):
-        _assert_trees_close(jax.tree_util.tree_map(lambda x: x[i], swept), single(lr))
-        _assert_trees_close(jax.tree_util.tree_map(lambda x: x[i], swept_again), single(lr * 0.5))
+        assert_close(jax.tree_util.tree_map(lambda x: x[i], swept), single(lr))
+        assert_close(jax.tree_util.tree_map(lambda x: x[i], swept_again), single(lr * 0.5))
     assert len(traces) == 2  # `single` traced once for all eight values
 
 
@@ -94,9 +90,7 @@ def test_vmap_over_betas_decay_penalty_and_initial_params(key):
     for i in range(3):
         member = jax.tree_util.tree_map(lambda x: x[i], stacked)
         want = single(member, b1s[i], wds[i], l1s[i])
-        _assert_trees_close(
-            jax.tree_util.tree_map(lambda x: x[i], swept), want, rtol=1e-5, atol=1e-6
-        )
+        assert_close(jax.tree_util.tree_map(lambda x: x[i], swept), want)
 
 
 def test_state_hyperparams_change_without_recompiling():
@@ -117,7 +111,7 @@ def test_state_hyperparams_change_without_recompiling():
         got, _ = step(INIT, changed, grads)
         reference = opt.adam(lr, b1=b1)
         want, _ = jax.jit(reference.update)(grads, reference.init(INIT), INIT)
-        _assert_trees_close(got, opt.apply_updates(INIT, want))
+        assert_close(got, opt.apply_updates(INIT, want))
     assert len(traces) == 1
 
 
@@ -136,7 +130,7 @@ def test_set_hyperparams_inside_vmap_of_a_state_built_outside():
         fresh = opt.sgd(lr, 0.9)
         updates, _ = fresh.update(jax.grad(_loss)(INIT), fresh.init(INIT), INIT)
         member = jax.tree_util.tree_map(lambda x: x[i], swept)
-        _assert_trees_close(member, opt.apply_updates(INIT, updates))
+        assert_close(member, opt.apply_updates(INIT, updates))
 
 
 def test_get_and_set_hyperparams_errors():
@@ -144,7 +138,7 @@ def test_get_and_set_hyperparams_errors():
     hp = opt.get_hyperparams(state)
     assert sorted(hp) == ["b1", "b2", "eps", "learning_rate", "weight_decay"]
     got = [hp["learning_rate"], hp["b2"], hp["weight_decay"]]
-    np.testing.assert_allclose(got, [0.1, 0.999, 0.01], rtol=1e-7)
+    assert_close(jnp.stack(got), jnp.asarray([0.1, 0.999, 0.01], jnp.float32))
     with pytest.raises(ValueError, match=r"no hyperparameter named \['lr'\].*'learning_rate'"):
         opt.set_hyperparams(state, lr=0.1)
     with pytest.raises(ValueError, match=r"`b1` must have shape \(\) or the stored shape \(\)"):
@@ -156,12 +150,72 @@ def test_get_and_set_hyperparams_errors():
     assert float(set_both[0][0].learning_rate) == float(set_both[1][0].learning_rate) == 0.5
 
 
-def test_register_hyperparams_checks_fields():
+def test_hyperparam_fields_checks_fields():
     with pytest.raises(TypeError, match=r"has no fields \['lr'\]"):
 
-        @opt.register_hyperparams("lr")
+        @opt.hyperparam_fields("lr")
         class BadState(NamedTuple):
             learning_rate: jax.Array
+
+
+@opt.hyperparam_fields("decay")
+class _EmaState(NamedTuple):
+    ema: dict  # like params
+    count: jax.Array  # int32: updates so far
+    decay: jax.Array  # the hyperparameter, 0-d
+
+
+def _scale_by_ema(decay):
+    """A transform written with the public names only (as docs/optimizers.md shows)."""
+
+    def init(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return _EmaState(zeros, jnp.zeros((), jnp.int32), opt.as_hyperparam(decay, params))
+
+    def update(updates, state, params=None):
+        count, d = opt.safe_increment(state.count), state.decay
+        ema = jax.tree_util.tree_map(
+            lambda g, m: d.astype(g.dtype) * m + (1 - d).astype(g.dtype) * g, updates, state.ema
+        )
+        correction = 1 - d ** count.astype(d.dtype)
+        updates = jax.tree_util.tree_map(lambda m: m / correction.astype(m.dtype), ema)
+        return updates, state._replace(ema=ema, count=count)
+
+    return opt.Optimizer(init, update)
+
+
+def test_a_transform_written_with_the_public_names(x64):
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal((2, 3)) for _ in range(5)]
+    optimizer = opt.chain(_scale_by_ema(0.8), opt.scale_by_learning_rate(0.1))
+    params = {"w": jnp.ones((2, 3), jnp.float64)}
+    state = optimizer.init(params)
+    assert state[0].decay.dtype == jnp.float64  # float64 params: float64 hyperparameters
+    update = jax.jit(optimizer.update)
+    theta, m = np.ones((2, 3)), np.zeros((2, 3))
+    for t, g in enumerate(grads, start=1):  # NumPy: m ← βm + (1 − β)g, θ ← θ − η m/(1 − βᵗ)
+        updates, state = update({"w": jnp.asarray(g)}, state, params)
+        params = opt.apply_updates(params, updates)
+        m = 0.8 * m + 0.2 * g
+        theta = theta - 0.1 * m / (1 - 0.8**t)
+        assert_close(params["w"], theta)
+    assert int(state[0].count) == 5
+    assert sorted(opt.get_hyperparams(state)) == ["decay", "learning_rate"]
+    assert float(opt.set_hyperparams(state, decay=0.5)[0].decay) == 0.5
+    with pytest.raises(ValueError, match="decay"):  # the range of `decay` by name: [0, 1)
+        opt.set_hyperparams(state, decay=1.5)
+
+
+def test_as_hyperparam_dtype_follows_the_params(x64):
+    for dtype, stored in [
+        (jnp.float32, jnp.float32),
+        (jnp.bfloat16, jnp.float32),  # so that 1 − β₂ does not round to 0
+        (jnp.float16, jnp.float32),
+        (jnp.float64, jnp.float64),
+    ]:
+        value = opt.as_hyperparam(0.999, {"b": jnp.zeros(2, dtype), "w": jnp.zeros((2, 2), dtype)})
+        assert value.shape == () and value.dtype == stored, dtype
+        assert_close(1 - value, 1 - jnp.asarray(0.999, stored))
 
 
 def test_schedule_inside_optimizer_uses_the_step_count():
@@ -173,14 +227,14 @@ def test_schedule_inside_optimizer_uses_the_step_count():
     for t in range(5):
         updates, state = optimizer.update(g, state, params)
         want = -0.5 * 0.5 ** (t / 2) * np.array([1.0, -2.0, 3.0])  # −η_t g, η_t = 0.5 · 0.5^(t/2)
-        np.testing.assert_allclose(updates["x"], want, rtol=1e-6)
+        assert_close(updates["x"], want)
     assert state[0].count.dtype == jnp.int32 and int(state[0].count) == 5
 
 
 def test_step_counter_saturates():
     top = jnp.asarray(np.iinfo(np.int32).max, jnp.int32)
-    assert int(opt.increment(top)) == np.iinfo(np.int32).max
-    assert int(opt.increment(jnp.asarray(7, jnp.int32))) == 8
+    assert int(opt.safe_increment(top)) == np.iinfo(np.int32).max
+    assert int(opt.safe_increment(jnp.asarray(7, jnp.int32))) == 8
 
 
 @pytest.mark.parametrize("scale_factor", [0.1, 10.0])
@@ -193,10 +247,10 @@ def test_clip_by_global_norm_matches_numpy(x64, key, scale_factor):
     updates, _ = clip.update(grads, clip.init(grads))
     g = {k: np.asarray(v) for k, v in grads.items()}
     norm = np.sqrt(sum(np.sum(v**2) for v in g.values()))
-    np.testing.assert_allclose(opt.global_norm(grads), norm, rtol=1e-12)
+    assert_close(opt.global_norm(grads), norm)
     factor = min(1.0, 1.5 / norm)
     for k in g:
-        np.testing.assert_allclose(updates[k], g[k] * factor, rtol=1e-12)
+        assert_close(updates[k], g[k] * factor)
     zeros = jax.tree_util.tree_map(jnp.zeros_like, grads)
     clipped_zeros, _ = clip.update(zeros, clip.init(grads))
     assert all(np.all(np.asarray(v) == 0.0) for v in jax.tree_util.tree_leaves(clipped_zeros))
@@ -207,7 +261,7 @@ def test_clip_by_value_and_scale(key):
     clip = opt.chain(opt.clip_by_value(1.0), opt.scale(-2.0))
     updates, _ = clip.update(grads, clip.init(grads))
     want = -2.0 * np.clip(np.asarray(grads["w"]), -1.0, 1.0)
-    np.testing.assert_allclose(updates["w"], want, rtol=1e-6)
+    assert_close(updates["w"], want)
 
 
 def _net_params():
@@ -228,7 +282,7 @@ def test_add_decayed_weights_leaves_biases_untouched():
     decay = opt.add_decayed_weights(0.1)
     updates, _ = decay.update(grads, decay.init(params), params)
     for layer_updates, layer in zip(updates, params):
-        np.testing.assert_allclose(layer_updates.w, 0.1 * np.asarray(layer.w), rtol=1e-6)
+        assert_close(layer_updates.w, 0.1 * np.asarray(layer.w))
         assert np.all(np.asarray(layer_updates.b) == 0.0)
 
 
@@ -283,7 +337,7 @@ def test_l2_penalty_gradient_equals_decoupled_weight_decay_under_sgd():
         return p1, p2
 
     p1, p2 = run(params)
-    _assert_trees_close(p1, p2, rtol=1e-6, atol=1e-7)
+    assert_close(p1, p2)
     assert not np.allclose(p1[0].w, params[0].w)  # the steps did move the weights
 
 

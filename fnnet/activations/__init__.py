@@ -37,7 +37,6 @@ from fnnet.activations._elementwise import relu as relu
 from fnnet.activations._elementwise import sigmoid as sigmoid
 from fnnet.activations._elementwise import silu as silu
 from fnnet.activations._elementwise import softplus as softplus
-from fnnet.activations._elementwise import swish as swish
 from fnnet.activations._elementwise import tanh as tanh
 from fnnet.activations._parametric import prelu as prelu
 from fnnet.activations._parametric import rrelu as rrelu
@@ -59,6 +58,5 @@ __all__ = [
     "silu",
     "softmax",
     "softplus",
-    "swish",
     "tanh",
 ]

@@ -110,6 +110,3 @@ def _maxout_bwd(num_pieces, winner, da):
 
 
 maxout.defvjp(_maxout_fwd, _maxout_bwd)
-
-
-__all__ = ["softmax", "log_softmax", "maxout"]

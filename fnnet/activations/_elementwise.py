@@ -228,8 +228,6 @@ def _silu_bwd(z, da):
 
 silu.defvjp(_silu_fwd, _silu_bwd)
 
-swish = silu
-
 
 @hand_rule
 @jax.custom_vjp
@@ -321,20 +319,3 @@ def gelu(z: Array, *, approximate: bool = False) -> Array:
     defaults to the approximation and fnnet to the exact form.
     """
     return gelu_tanh(z) if check_bool("approximate", approximate) else gelu_exact(z)
-
-
-__all__ = [
-    "binary_step",
-    "elu",
-    "gelu",
-    "gelu_exact",
-    "gelu_tanh",
-    "identity",
-    "leaky_relu",
-    "relu",
-    "sigmoid",
-    "silu",
-    "softplus",
-    "swish",
-    "tanh",
-]

@@ -79,6 +79,3 @@ def rrelu(
         )
     slopes = jax.random.uniform(key, z.shape, z.dtype, minval=lo, maxval=hi)
     return leaky_relu(z, slopes)
-
-
-__all__ = ["prelu", "rrelu"]

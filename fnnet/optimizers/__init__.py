@@ -12,13 +12,12 @@ Every optimizer here is a :func:`chain` of small transforms, ending in
 ``scale_by_learning_rate``. This package is the one public path for all of them; its private
 files, in dependency order:
 
-* ``_hyperparams.py``: hyperparameters as state (``register_hyperparams``, ``get_hyperparams``,
-  ``set_hyperparams``, ``hyperparam_dtype``, ``store``, ``cast_like``, ``increment``) and their
-  ranges by name (``check_hyperparam``);
-* ``_tree.py``: ``check_same_tree``, ``check_state_tree``, ``global_norm``, ``weight_mask``,
-  ``resolve_mask``;
-* ``_base.py``: ``Optimizer``, ``chain``, ``apply_updates``, ``check_state``,
-  ``StateMismatchError``, ``hyperparam_transform`` (a transform holding one hyperparameter);
+* ``_hyperparams.py``: hyperparameters as state (``get_hyperparams``, ``set_hyperparams``; for
+  a transform of your own ``hyperparam_fields``, ``as_hyperparam``, ``safe_increment``) and
+  their ranges by name;
+* ``_tree.py``: ``global_norm``, ``weight_mask`` and the tree-structure checks;
+* ``_base.py``: ``Optimizer``, ``chain``, ``apply_updates``, ``StateMismatchError`` and the
+  state check every ``update`` runs;
 * ``_scaling.py`` (``scale``, ``scale_by_learning_rate``), ``_clipping.py``
   (``clip_by_value``, ``clip_by_global_norm``), ``_moments.py`` (``trace``,
   ``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adam``, ``scale_by_amsgrad``), ``_decay.py``
@@ -63,8 +62,6 @@ from fnnet.optimizers._base import Optimizer as Optimizer
 from fnnet.optimizers._base import StateMismatchError as StateMismatchError
 from fnnet.optimizers._base import apply_updates as apply_updates
 from fnnet.optimizers._base import chain as chain
-from fnnet.optimizers._base import check_state as check_state
-from fnnet.optimizers._base import hyperparam_transform as hyperparam_transform
 from fnnet.optimizers._clipping import ClipByGlobalNormState as ClipByGlobalNormState
 from fnnet.optimizers._clipping import ClipByValueState as ClipByValueState
 from fnnet.optimizers._clipping import clip_by_global_norm as clip_by_global_norm
@@ -73,14 +70,11 @@ from fnnet.optimizers._decay import AddDecayedWeightsState as AddDecayedWeightsS
 from fnnet.optimizers._decay import AddL1DecayState as AddL1DecayState
 from fnnet.optimizers._decay import add_decayed_weights as add_decayed_weights
 from fnnet.optimizers._decay import add_l1_decay as add_l1_decay
-from fnnet.optimizers._hyperparams import cast_like as cast_like
-from fnnet.optimizers._hyperparams import check_hyperparam as check_hyperparam
+from fnnet.optimizers._hyperparams import as_hyperparam as as_hyperparam
 from fnnet.optimizers._hyperparams import get_hyperparams as get_hyperparams
-from fnnet.optimizers._hyperparams import hyperparam_dtype as hyperparam_dtype
-from fnnet.optimizers._hyperparams import increment as increment
-from fnnet.optimizers._hyperparams import register_hyperparams as register_hyperparams
+from fnnet.optimizers._hyperparams import hyperparam_fields as hyperparam_fields
+from fnnet.optimizers._hyperparams import safe_increment as safe_increment
 from fnnet.optimizers._hyperparams import set_hyperparams as set_hyperparams
-from fnnet.optimizers._hyperparams import store as store
 from fnnet.optimizers._moments import ScaleByAdagradState as ScaleByAdagradState
 from fnnet.optimizers._moments import ScaleByAdamState as ScaleByAdamState
 from fnnet.optimizers._moments import ScaleByAmsgradState as ScaleByAmsgradState
@@ -97,10 +91,7 @@ from fnnet.optimizers._scaling import ScaleByScheduleState as ScaleByScheduleSta
 from fnnet.optimizers._scaling import ScaleState as ScaleState
 from fnnet.optimizers._scaling import scale as scale
 from fnnet.optimizers._scaling import scale_by_learning_rate as scale_by_learning_rate
-from fnnet.optimizers._tree import check_same_tree as check_same_tree
-from fnnet.optimizers._tree import check_state_tree as check_state_tree
 from fnnet.optimizers._tree import global_norm as global_norm
-from fnnet.optimizers._tree import resolve_mask as resolve_mask
 from fnnet.optimizers._tree import weight_mask as weight_mask
 
 __all__ = [
@@ -127,25 +118,18 @@ __all__ = [
     "add_l1_decay",
     "amsgrad",
     "apply_updates",
+    "as_hyperparam",
     "averaged_params",
-    "cast_like",
     "chain",
-    "check_hyperparam",
-    "check_same_tree",
-    "check_state",
-    "check_state_tree",
     "clip_by_global_norm",
     "clip_by_value",
     "get_hyperparams",
     "global_norm",
-    "hyperparam_dtype",
-    "hyperparam_transform",
-    "increment",
+    "hyperparam_fields",
     "nadam",
     "polyak_average",
-    "register_hyperparams",
-    "resolve_mask",
     "rmsprop",
+    "safe_increment",
     "scale",
     "scale_by_adagrad",
     "scale_by_adam",
@@ -154,7 +138,6 @@ __all__ = [
     "scale_by_rms",
     "set_hyperparams",
     "sgd",
-    "store",
     "trace",
     "weight_mask",
 ]

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from fnnet._types import Array, Params
 from fnnet.optimizers._base import Optimizer, StateMismatchError, apply_updates, check_state
-from fnnet.optimizers._hyperparams import increment
+from fnnet.optimizers._hyperparams import safe_increment
 from fnnet.optimizers._tree import check_state_tree
 
 
@@ -60,7 +60,7 @@ def polyak_average() -> Optimizer:
             raise ValueError("`params` must be passed to update: polyak_average sums them.")
         check_state_tree(updates, state.total)
         total = jax.tree_util.tree_map(jnp.add, state.total, apply_updates(params, updates))
-        return updates, PolyakAverageState(total, increment(state.count))
+        return updates, PolyakAverageState(total, safe_increment(state.count))
 
     return Optimizer(init, update)
 

@@ -10,7 +10,7 @@ The protocol (optax's)::
 ``chain(clip_by_global_norm(1.0), scale_by_adam(), scale_by_learning_rate(1e-3))`` is Adam with
 clipping. Updates are *added* to the params, so the descent sign lives in
 ``scale_by_learning_rate`` (``−lr · g``). Each transform's ``update`` checks that its state is
-the one its ``init`` makes (:func:`check_state`), so a state from another optimizer is a
+the one its ``init`` makes (``check_state``), so a state from another optimizer is a
 :class:`StateMismatchError`, never an ``AttributeError`` deep inside.
 """
 
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from fnnet._checks import check_optimizer
 from fnnet._types import Grads, OptState, Params
-from fnnet.optimizers._hyperparams import hyperparam_dtype, store
+from fnnet.optimizers._hyperparams import as_hyperparam
 from fnnet.optimizers._tree import check_same_tree
 
 
@@ -66,14 +66,14 @@ def hyperparam_transform(
 ) -> Optimizer:
     """A transform whose state is one stored hyperparameter (``state_type``'s only field).
 
-    ``init`` stores ``value`` (see :func:`store`); ``update`` checks the state
+    ``init`` stores ``value`` (:func:`as_hyperparam`); ``update`` checks the state
     (:func:`check_state`) and returns ``apply(updates, hyperparameter, params)`` with the state
     unchanged. ``scale``, ``scale_by_learning_rate`` (a constant ``η``), the clippings and the
     decoupled decays are built this way.
     """
 
     def init(params: Params) -> Any:
-        return state_type(store(value, hyperparam_dtype(params)))
+        return state_type(as_hyperparam(value, params))
 
     def update(updates: Grads, state: Any, params: Params | None = None) -> tuple[Grads, Any]:
         check_state(state, state_type, who)

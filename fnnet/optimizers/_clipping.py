@@ -9,11 +9,11 @@ import jax.numpy as jnp
 
 from fnnet._types import Array
 from fnnet.optimizers._base import Optimizer, hyperparam_transform
-from fnnet.optimizers._hyperparams import cast_like, check_hyperparam, register_hyperparams
+from fnnet.optimizers._hyperparams import cast_like, check_hyperparam, hyperparam_fields
 from fnnet.optimizers._tree import global_norm
 
 
-@register_hyperparams("max_delta")
+@hyperparam_fields("max_delta")
 class ClipByValueState(NamedTuple):
     max_delta: Array  # shape (), the hyperparameter dtype
 
@@ -31,7 +31,7 @@ def clip_by_value(max_delta: Any) -> Optimizer:
     return hyperparam_transform(ClipByValueState, max_delta, "clip_by_value", apply)
 
 
-@register_hyperparams("max_norm")
+@hyperparam_fields("max_norm")
 class ClipByGlobalNormState(NamedTuple):
     max_norm: Array  # shape (), the hyperparameter dtype
 

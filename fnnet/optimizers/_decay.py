@@ -15,8 +15,8 @@ import jax.numpy as jnp
 
 from fnnet._types import Array
 from fnnet.optimizers._base import Optimizer, hyperparam_transform
-from fnnet.optimizers._hyperparams import cast_like, check_hyperparam, register_hyperparams
-from fnnet.optimizers._tree import check_same_tree, resolve_mask
+from fnnet.optimizers._hyperparams import cast_like, check_hyperparam, hyperparam_fields
+from fnnet.optimizers._tree import check_same_tree, weight_mask
 
 
 def _decoupled(who: str, state_type: type, value: Any, mask: Any, direction: Any) -> Optimizer:
@@ -28,7 +28,7 @@ def _decoupled(who: str, state_type: type, value: Any, mask: Any, direction: Any
         check_same_tree(updates, params)
         return jax.tree_util.tree_map(
             lambda m, g, w: g + cast_like(lam, g) * direction(w).astype(g.dtype) if m else g,
-            resolve_mask(params, mask),
+            weight_mask(params, mask),
             updates,
             params,
         )
@@ -36,13 +36,13 @@ def _decoupled(who: str, state_type: type, value: Any, mask: Any, direction: Any
     transform = hyperparam_transform(state_type, value, who, apply)
 
     def init(params):
-        resolve_mask(params, mask)  # a bad mask fails at init, before any step
+        weight_mask(params, mask)  # a bad mask fails at init, before any step
         return transform.init(params)
 
     return Optimizer(init, transform.update)
 
 
-@register_hyperparams("weight_decay")
+@hyperparam_fields("weight_decay")
 class AddDecayedWeightsState(NamedTuple):
     weight_decay: Array  # shape (), the hyperparameter dtype
 
@@ -61,7 +61,7 @@ def add_decayed_weights(weight_decay: Any, *, mask: Any = None) -> Optimizer:
     )
 
 
-@register_hyperparams("l1_decay")
+@hyperparam_fields("l1_decay")
 class AddL1DecayState(NamedTuple):
     l1_decay: Array  # shape (), the hyperparameter dtype
 

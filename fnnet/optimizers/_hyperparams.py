@@ -11,9 +11,13 @@ the closure, so
   seeds) runs all of them in one compiled program.
 
 The hyperparameter's arithmetic (``1 − β``, bias corrections) runs in the state dtype; the
-resulting coefficients are cast to each gradient leaf's dtype (:func:`cast_like`), so updates
+resulting coefficients are cast to each gradient leaf's dtype (``cast_like``), so updates
 have the gradients' dtype. Step counters are 0-d int32 arrays that saturate
-(:func:`increment`).
+(:func:`safe_increment`).
+
+Public (for a transform of your own): :func:`hyperparam_fields`, :func:`as_hyperparam`,
+:func:`safe_increment`, :func:`get_hyperparams`, :func:`set_hyperparams`. The rest is the
+package's plumbing.
 """
 
 from __future__ import annotations
@@ -58,10 +62,29 @@ def check_hyperparam(name: str, value: Any) -> Any:
     return check_real(name, value, **HYPERPARAM_RANGES.get(name, {}))
 
 
-def register_hyperparams(*names: str) -> Callable[[type], type]:
-    """Class decorator: declare which fields of a state NamedTuple are hyperparameters.
+def hyperparam_fields(*names: str) -> Callable[[type], type]:
+    """Class decorator: declare which fields of a state NamedTuple hold hyperparameters.
 
-    :func:`get_hyperparams` and :func:`set_hyperparams` read and replace exactly these fields.
+    :func:`get_hyperparams` and :func:`set_hyperparams` read and replace exactly these fields
+    (store their values with :func:`as_hyperparam`).
+
+    Args:
+        *names: field names of the decorated NamedTuple.
+
+    Returns:
+        The decorator; it returns the class unchanged.
+
+    Raises:
+        TypeError: if the class has no field of one of the names.
+
+    Example:
+        >>> from typing import NamedTuple
+        >>> import jax
+        >>> from fnnet.optimizers import hyperparam_fields
+        >>> @hyperparam_fields("decay")
+        ... class EmaState(NamedTuple):
+        ...     ema: dict
+        ...     decay: jax.Array
     """
 
     def register(cls: type) -> type:
@@ -82,9 +105,27 @@ def hyperparam_dtype(params: Params) -> Any:
     return jnp.float32
 
 
-def store(value: Any, dtype: Any) -> Array:
-    """``value`` (a number or a 0-d array, maybe traced) as a 0-d array of ``dtype``."""
-    return jnp.asarray(value, dtype=dtype)
+def as_hyperparam(value: Any, params: Params) -> Array:
+    """``value`` as the 0-d array a state stores a hyperparameter in, for these ``params``.
+
+    The dtype is float32, or float64 if any ``params`` leaf is float64 (bfloat16 and float16
+    params get float32, so ``1 − β`` does not round to 0). Cast it to each gradient leaf's dtype
+    where it meets one (``decay.astype(g.dtype)``).
+
+    Args:
+        value: a Python number or a 0-d array, maybe traced (built inside ``jax.vmap``).
+        params: the params given to the transform's ``init``.
+
+    Returns:
+        A 0-d array.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from fnnet.optimizers import as_hyperparam
+        >>> as_hyperparam(0.9, {"w": jnp.zeros((2, 2), jnp.bfloat16)}).dtype
+        dtype('float32')
+    """
+    return jnp.asarray(value, dtype=hyperparam_dtype(params))
 
 
 def _map_hyperparams(state: Any, fn: Callable[[str, Array], Array]) -> Any:
@@ -167,8 +208,15 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     return new_state
 
 
-def increment(count: Array) -> Array:
-    """``count + 1`` for a 0-d int32 step counter, saturating at the int32 maximum."""
+def safe_increment(count: Array) -> Array:
+    """``count + 1`` for a 0-d int32 step counter, saturating at the int32 maximum.
+
+    Args:
+        count: a 0-d int32 array (start it at ``jnp.zeros((), jnp.int32)`` in ``init``).
+
+    Returns:
+        ``count + 1``, or ``count`` once it is the int32 maximum (never wraps to negative).
+    """
     return jnp.where(count < _INT32_MAX, count + 1, count)
 
 

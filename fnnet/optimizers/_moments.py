@@ -20,12 +20,11 @@ from fnnet._checks import check_bool
 from fnnet._types import Array, Params
 from fnnet.optimizers._base import Optimizer, check_state
 from fnnet.optimizers._hyperparams import (
+    as_hyperparam,
     cast_like,
     check_hyperparam,
-    hyperparam_dtype,
-    increment,
-    register_hyperparams,
-    store,
+    hyperparam_fields,
+    safe_increment,
 )
 from fnnet.optimizers._tree import check_state_tree
 
@@ -41,7 +40,7 @@ def _moment(g: Array, m: Array, decay: Array) -> Array:
     return cast_like(decay, g) * m + cast_like(1.0 - decay, g) * g
 
 
-@register_hyperparams("momentum")
+@hyperparam_fields("momentum")
 class TraceState(NamedTuple):
     velocity: Params  # like params
     momentum: Array  # shape (), the hyperparameter dtype
@@ -65,7 +64,7 @@ def trace(momentum: Any, *, nesterov: bool = False) -> Optimizer:
     check_bool("nesterov", nesterov)
 
     def init(params):
-        return TraceState(_zeros(params), store(momentum, hyperparam_dtype(params)))
+        return TraceState(_zeros(params), as_hyperparam(momentum, params))
 
     def update(updates, state, params=None):
         del params
@@ -82,7 +81,7 @@ def trace(momentum: Any, *, nesterov: bool = False) -> Optimizer:
     return Optimizer(init, update)
 
 
-@register_hyperparams("eps")
+@hyperparam_fields("eps")
 class ScaleByAdagradState(NamedTuple):
     sum_of_squares: Params  # like params: G = Σ_τ g_τ²
     eps: Array  # shape (), the hyperparameter dtype
@@ -101,10 +100,9 @@ def scale_by_adagrad(initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> O
     check_hyperparam("eps", eps)
 
     def init(params):
-        dtype = hyperparam_dtype(params)
-        g0 = store(initial_accumulator_value, dtype)
+        g0 = as_hyperparam(initial_accumulator_value, params)
         sums = _map(lambda p: jnp.full_like(p, cast_like(g0, p)), params)
-        return ScaleByAdagradState(sums, store(eps, dtype))
+        return ScaleByAdagradState(sums, as_hyperparam(eps, params))
 
     def update(updates, state, params=None):
         del params
@@ -117,14 +115,14 @@ def scale_by_adagrad(initial_accumulator_value: Any = 0.0, eps: Any = 1e-7) -> O
     return Optimizer(init, update)
 
 
-@register_hyperparams("decay", "eps")
+@hyperparam_fields("decay", "eps")
 class ScaleByRmsState(NamedTuple):
     nu: Params  # like params: EMA of g²
     decay: Array  # shape (), the hyperparameter dtype
     eps: Array
 
 
-@register_hyperparams("decay", "eps")
+@hyperparam_fields("decay", "eps")
 class ScaleByCenteredRmsState(NamedTuple):
     mu: Params  # like params: EMA of g
     nu: Params  # like params: EMA of g²
@@ -150,12 +148,10 @@ def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, *, centered: bool = False) -
     check_bool("centered", centered)
 
     def init(params):
-        dtype = hyperparam_dtype(params)
+        hyper = (as_hyperparam(decay, params), as_hyperparam(eps, params))
         if centered:
-            return ScaleByCenteredRmsState(
-                _zeros(params), _zeros(params), store(decay, dtype), store(eps, dtype)
-            )
-        return ScaleByRmsState(_zeros(params), store(decay, dtype), store(eps, dtype))
+            return ScaleByCenteredRmsState(_zeros(params), _zeros(params), *hyper)
+        return ScaleByRmsState(_zeros(params), *hyper)
 
     def update(updates, state, params=None):
         del params
@@ -176,7 +172,7 @@ def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, *, centered: bool = False) -
     return Optimizer(init, update)
 
 
-@register_hyperparams("b1", "b2", "eps")
+@hyperparam_fields("b1", "b2", "eps")
 class ScaleByAdamState(NamedTuple):
     count: Array  # shape (), int32: updates applied so far
     mu: Params  # like params: first moment m
@@ -209,9 +205,8 @@ def scale_by_adam(
     check_bool("nesterov", nesterov)
 
     def init(params):
-        dtype = hyperparam_dtype(params)
         count = jnp.zeros((), jnp.int32)
-        hyper = (store(b1, dtype), store(b2, dtype), store(eps, dtype))
+        hyper = tuple(as_hyperparam(v, params) for v in (b1, b2, eps))
         return ScaleByAdamState(count, _zeros(params), _zeros(params), *hyper)
 
     def update(updates, state, params=None):
@@ -219,7 +214,7 @@ def scale_by_adam(
         check_state(state, ScaleByAdamState, "scale_by_adam")
         check_state_tree(updates, state.mu)
         beta1, beta2 = state.b1, state.b2
-        count = increment(state.count)
+        count = safe_increment(state.count)
         t = count.astype(beta1.dtype)
         mu = _map(lambda g, m: _moment(g, m, beta1), updates, state.mu)
         nu = _map(lambda g, v: _moment(g * g, v, beta2), updates, state.nu)
@@ -243,7 +238,7 @@ def scale_by_adam(
     return Optimizer(init, update)
 
 
-@register_hyperparams("b1", "b2", "eps")
+@hyperparam_fields("b1", "b2", "eps")
 class ScaleByAmsgradState(NamedTuple):
     mu: Params  # like params: first moment m
     nu: Params  # like params: second moment v
@@ -270,9 +265,8 @@ def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Optimiz
     check_hyperparam("eps", eps)
 
     def init(params):
-        dtype = hyperparam_dtype(params)
         zeros = _zeros(params)
-        hyper = (store(b1, dtype), store(b2, dtype), store(eps, dtype))
+        hyper = tuple(as_hyperparam(v, params) for v in (b1, b2, eps))
         return ScaleByAmsgradState(zeros, zeros, zeros, *hyper)
 
     def update(updates, state, params=None):

@@ -13,12 +13,12 @@ from fnnet.optimizers._base import Optimizer, check_state, hyperparam_transform
 from fnnet.optimizers._hyperparams import (
     cast_like,
     check_hyperparam,
-    increment,
-    register_hyperparams,
+    hyperparam_fields,
+    safe_increment,
 )
 
 
-@register_hyperparams("step_size")
+@hyperparam_fields("step_size")
 class ScaleState(NamedTuple):
     step_size: Array  # shape (), the hyperparameter dtype
 
@@ -34,7 +34,7 @@ def scale(step_size: Any) -> Optimizer:
     return hyperparam_transform(ScaleState, step_size, "scale", apply)
 
 
-@register_hyperparams("learning_rate")
+@hyperparam_fields("learning_rate")
 class ScaleByLearningRateState(NamedTuple):
     learning_rate: Array  # shape (), the hyperparameter dtype
 
@@ -68,7 +68,7 @@ def scale_by_learning_rate(learning_rate: Any) -> Optimizer:
             lr = jnp.asarray(schedule(state.count))
             if lr.shape != ():
                 raise ValueError(f"`learning_rate` schedule must return shape (); got {lr.shape}.")
-            return _descend(updates, lr), ScaleByScheduleState(increment(state.count))
+            return _descend(updates, lr), ScaleByScheduleState(safe_increment(state.count))
 
         return Optimizer(init_schedule, update_schedule)
 

@@ -1,6 +1,6 @@
 """Tree utilities: structure checks with both trees in the message, the global norm, and the
-weights-only mask (a leaf is a weight iff ``ndim >= 2``) shared by the decoupled decays and the
-loss penalties of :mod:`fnnet.regularizers`."""
+weights-only mask (a leaf is a weight iff ``ndim >= 2``, or the user's ``mask=``) shared by the
+decoupled decays and the loss penalties of :mod:`fnnet.regularizers`."""
 
 from __future__ import annotations
 
@@ -66,35 +66,36 @@ def global_norm(tree: Any) -> Array:
     return jnp.sqrt(sum(squares, jnp.zeros((), dtype)))
 
 
-def weight_mask(params: Params) -> Mask:
-    """The default mask: ``True`` for leaves with ``ndim >= 2`` (weights), ``False`` otherwise.
+def weight_mask(params: Params, mask: Mask | Callable[[Params], Mask] | None = None) -> Mask:
+    """Which leaves of ``params`` count as weights (decayed and penalized): a bool pytree.
 
-    Call it on one model's params, not on params stacked for a sweep (stacking adds an axis, so
-    a stacked bias would look like a weight); inside ``jax.vmap`` the leaves are unstacked.
-
-    Example:
-        >>> import jax, fnnet
-        >>> net = fnnet.serial(fnnet.Dense(8, fnnet.activations.relu), fnnet.Dense(2))
-        >>> weight_mask(net.init(jax.random.key(0), 4))
-        (DenseParams(w=True, b=False), DenseParams(w=True, b=False))
-    """
-    return jax.tree_util.tree_map(lambda leaf: bool(jnp.ndim(leaf) >= 2), params)
-
-
-def resolve_mask(params: Params, mask: Mask | Callable[[Params], Mask] | None) -> Mask:
-    """Return the bool pytree selecting the penalized leaves of ``params``.
+    The default rule: ``True`` for leaves with ``ndim >= 2`` (weights, convolution kernels),
+    ``False`` otherwise (biases, PReLU slopes, scalars). Call it on one model's params, not on
+    params stacked for a sweep (stacking adds an axis, so a stacked bias would look like a
+    weight); inside ``jax.vmap`` the leaves are unstacked. Given ``mask``, the decays' and
+    penalties' ``mask=`` argument, it returns that mask instead, checked against ``params``.
 
     Args:
         params: the parameter pytree.
-        mask: ``None`` for :func:`weight_mask`, a pytree of Python bools with the structure of
-            ``params``, or a function ``params -> `` such a pytree.
+        mask: ``None`` for the default rule, a pytree of Python bools with the structure of
+            ``params``, or a function ``params ->`` such a pytree.
+
+    Returns:
+        A pytree of Python bools with the structure of ``params``.
 
     Raises:
         TypeError: if the mask's structure differs from the params' (both are shown), or a leaf
             is not a Python bool.
+
+    Example:
+        >>> import jax, fnnet
+        >>> from fnnet.optimizers import weight_mask
+        >>> net = fnnet.serial(fnnet.Dense(8, fnnet.activations.relu), fnnet.Dense(2))
+        >>> weight_mask(net.init(jax.random.key(0), 4))
+        (DenseParams(w=True, b=False), DenseParams(w=True, b=False))
     """
     if mask is None:
-        return weight_mask(params)
+        return jax.tree_util.tree_map(lambda leaf: bool(jnp.ndim(leaf) >= 2), params)
     if callable(mask):
         mask = mask(params)
     _check_structure(mask, params, "mask", "params")
