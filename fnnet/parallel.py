@@ -30,6 +30,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from fnnet._checks import check_bool, check_callable, check_int
 from fnnet._types import PRNGKey
 
 
@@ -46,11 +47,9 @@ def device_mesh(
     if not isinstance(axis_name, str) or not axis_name:
         raise TypeError(f"`axis_name` must be a non-empty str; got {axis_name!r}.")
     available = list(jax.devices() if devices is None else devices)
-    n = len(available) if num_devices is None else num_devices
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(available):
-        raise ValueError(
-            f"`num_devices` must be an int in [1, {len(available)}]; got {num_devices!r}."
-        )
+    n = len(available)
+    if num_devices is not None:
+        n = check_int("num_devices", num_devices, low=1, high=len(available))
     return jax.make_mesh((n,), (axis_name,), axis_types=(AxisType.Auto,), devices=available[:n])
 
 
@@ -160,10 +159,8 @@ def data_parallel_step(
     Returns:
         ``parallel_step(state, batch, key)``, which places its arguments and calls the compiled step.
     """
-    if not callable(step):
-        raise TypeError(f"`step` must be a train step function; got {step!r}.")
-    if not isinstance(donate, bool):
-        raise TypeError(f"`donate` must be a bool; got {donate!r}.")
+    check_callable("step", step, example="fnnet.make_train_step(...).step")
+    check_bool("donate", donate)
     mesh = check_mesh(mesh)
     rep, rows = replicated(mesh), leading_sharding(mesh)
     compiled = jax.jit(

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import fnnet  # noqa: E402
 from fnnet import activations, losses, optimizers, parallel, sweep  # noqa: E402
 from fnnet.data import minibatches  # noqa: E402
+from fnnet.gradcheck import assert_close  # noqa: E402
 from fnnet.training import make_train_step  # noqa: E402
 
 KEY = jax.random.key(3)
@@ -24,21 +25,13 @@ X = jax.random.normal(jax.random.key(1), (48, 3))
 Y = (X @ jnp.array([1.0, -1.0, 0.5]) > 0).astype(jnp.int32)
 
 
-def _diff(a, b):
-    """Largest absolute and relative (to max |b|) difference over all leaves."""
-    worst_abs, worst_rel = 0.0, 0.0
-    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-        u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
-        if u.shape != v.shape:
-            return {"abs": float("inf"), "rel": float("inf")}
-        same_nan = np.isnan(u) & np.isnan(v)
-        d = np.where(same_nan, 0.0, np.abs(u - v))
-        worst_abs = max(worst_abs, float(np.nanmax(d, initial=0.0)))
-        worst_rel = max(
-            worst_rel,
-            float(np.nanmax(d, initial=0.0) / max(np.nanmax(np.abs(v), initial=0.0), 1e-12)),
-        )
-    return {"abs": worst_abs, "rel": worst_rel}
+def _close(a, b):
+    """``""`` when ``a`` equals ``b`` to fnnet's one tolerance (assert_close), else its message."""
+    try:
+        assert_close(a, b)
+    except AssertionError as err:
+        return str(err)
+    return ""
 
 
 def _layout(array):
@@ -75,12 +68,12 @@ def member_sharded_sweep():
     metrics, params = program(hparams, seeds, *parallel.replicate((KEY, trainer.data), mesh))
     return {
         "devices": jax.device_count(),
-        "diff": _diff((sharded.metrics, sharded.params), (single.metrics, single.params)),
+        "close": _close((sharded.metrics, sharded.params), (single.metrics, single.params)),
         "same_best": sharded.best.index == single.best.index,
         "chunk_size": sharded.chunk_size,
         "val_loss_layout": _layout(metrics["val_loss"]),
         "weights_layout": _layout(params[1].w),
-        "val_loss_matches_run": _diff(
+        "val_loss_matches_run": _close(
             np.asarray(metrics["val_loss"]).reshape(4, 4), single.metrics["val_loss"].reshape(4, 4)
         ),
     }
@@ -122,12 +115,12 @@ def data_parallel():
         uneven = str(err)
     return {
         "uneven_error": uneven,
-        "step_diff": _diff(state.params, reference.params),
-        "loss_diff": _diff(metrics.loss, reference_metrics.loss[-1]),
+        "step_close": _close(state.params, reference.params),
+        "loss_close": _close(metrics.loss, reference_metrics.loss[-1]),
         "params_layout": _layout(state.params[0].w),
         "batch_layout": _layout(parallel.shard_leading(X[:16], mesh)),
         "epoch_all_reduces": compiled.as_text().count("all-reduce("),
-        "epoch_diff": _diff(split.params, reference.params),
+        "epoch_close": _close(split.params, reference.params),
         "epoch_params_layout": _layout(split.params[0].w),
     }
 
@@ -147,15 +140,64 @@ def fit_with_mesh():
     single = fnnet.fit(*args, **kwargs)
     sharded = fnnet.fit(*args, **kwargs, mesh=parallel.device_mesh("data"))
     return {
-        "diff": _diff(sharded.params, single.params),
-        "val_diff": _diff(sharded.history["val_loss"], single.history["val_loss"]),
+        "close": _close(sharded.params, single.params),
+        "val_close": _close(sharded.history["val_loss"], single.history["val_loss"]),
         "params_layout": _layout(jax.tree_util.tree_leaves(sharded.state.params)[0]),
+    }
+
+
+def pytree_data():
+    """Data as a pytree, ``((x, lengths), y)``, through ``fit(mesh=)``, ``data_parallel_step``
+    and a member-sharded sweep: every leaf split by rows (or replicated) like a plain array."""
+    seq = jax.random.normal(jax.random.key(5), (48, 6, 3))
+    lengths = jax.random.randint(jax.random.key(6), (48,), 1, 7)
+    dense = fnnet.Dense(2)
+
+    def apply(params, inputs, *, key=None, training=False):
+        x, n = inputs
+        valid = (jnp.arange(x.shape[1]) < n[:, None]).astype(x.dtype)[..., None]
+        return dense.apply(params, jnp.sum(x * valid, 1) / jnp.sum(valid, 1), key=key)
+
+    model = fnnet.layers.Layer(lambda key, shape: dense.init(key, shape[-1]), apply)
+    data = ((seq[:32], lengths[:32]), Y[:32])
+    val = ((seq[32:], lengths[32:]), Y[32:])
+    mesh = parallel.device_mesh("data")
+    args = (apply, model.init(KEY, (16, 6, 3)), losses.softmax_cross_entropy, optimizers.adam(1e-2))
+    kwargs = dict(key=KEY, epochs=2, batch_size=16, validation=val, verbose=False)
+    single, sharded = fnnet.fit(*args, data, **kwargs), fnnet.fit(*args, data, **kwargs, mesh=mesh)
+    step = make_train_step(apply, losses.softmax_cross_entropy, optimizers.adam(1e-2)).step
+    state = make_train_step(apply, losses.softmax_cross_entropy, optimizers.adam(1e-2)).init(
+        args[1]
+    )
+    batch = ((seq[:16], lengths[:16]), Y[:16])
+    one, _ = jax.jit(step)(state, batch, KEY)
+    split, _ = parallel.data_parallel_step(step, mesh, donate=False)(state, batch, KEY)
+    trainer = sweep.make_trainer(
+        model, losses.softmax_cross_entropy, lambda hp: optimizers.sgd(hp["learning_rate"]),
+        data, epochs=2, batch_size=8, validation=val,
+    )  # fmt: skip
+    space = sweep.grid(learning_rate=[0.1, 0.5])
+    members = parallel.device_mesh("members")
+    return {
+        "fit_close": _close(sharded.params, single.params),
+        "fit_val_close": _close(sharded.history["val_loss"], single.history["val_loss"]),
+        "step_close": _close(split.params, one.params),
+        "lengths_layout": _layout(parallel.shard_leading(batch, mesh, name="batch")[0][1]),
+        "sweep_close": _close(
+            sweep.run(trainer, space, KEY, seeds=4, mesh=members).params,
+            sweep.run(trainer, space, KEY, seeds=4).params,
+        ),
     }
 
 
 if __name__ == "__main__":
     print(
         json.dumps(
-            {"sweep": member_sharded_sweep(), "data": data_parallel(), "fit": fit_with_mesh()}
+            {
+                "sweep": member_sharded_sweep(),
+                "data": data_parallel(),
+                "fit": fit_with_mesh(),
+                "pytree": pytree_data(),
+            }
         )
     )

@@ -21,7 +21,7 @@ def test_finite_grid_unchanged():
     assert space.shape == (2, 3)
     assert space.values["learning_rate"].dtype == np.float32
     assert space.values["hidden"].dtype == np.int32
-    np.testing.assert_allclose(space.values["learning_rate"][:, 0], [1e-3, 1e-2], rtol=1e-7)
+    np.testing.assert_array_equal(space.values["learning_rate"][:, 0], np.float32([1e-3, 1e-2]))
 
 
 def test_prior_bounds_use_the_shared_number_check():
