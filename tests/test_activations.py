@@ -450,7 +450,7 @@ def test_rrelu_training_draws_slopes_in_range(key):
     np.testing.assert_array_equal(again, a1)
     assert not np.allclose(other_key, a1)
     # the backward pass uses the slopes the forward drew
-    np.testing.assert_allclose(g, slopes, rtol=1e-5)
+    assert_close(g, slopes)
     # positive inputs pass through unchanged in training too
     np.testing.assert_array_equal(positive, -z)
 
@@ -479,9 +479,9 @@ def test_rrelu_inference_uses_mean_slope(key):
         return infer(z), with_key, jax.grad(lambda z: jnp.sum(infer(z)))(z)
 
     a, with_key, g = run(z)
-    np.testing.assert_allclose(a, np.where(z > 0, z, 0.2 * np.asarray(z)), rtol=1e-6)
+    assert_close(a, np.where(z > 0, z, 0.2 * np.asarray(z)))
     np.testing.assert_array_equal(with_key, a)
-    np.testing.assert_allclose(g, np.where(z > 0, 1.0, 0.2), rtol=1e-6)
+    assert_close(g, np.where(z > 0, 1.0, 0.2))
 
 
 def test_rrelu_training_float64_dtype(x64, key):

@@ -80,6 +80,8 @@ def test_binary_cross_entropy_relative_error_in_both_tails(x64, y):
 def test_tail_points_named_in_the_issue(x64):
     z = jnp.array([-700.0, -38.0, -30.0], jnp.float64)
     want = _sig(np.asarray(z, LD))  # 9.86e-305, 3.1e-17, 9.4e-14
+    # tolerance: the accuracy claim is 1 ulp relative in the tails (values down to 1e-304),
+    # stricter than the table's float64 row, whose absolute floor would pass any tiny value
     np.testing.assert_allclose(activations.sigmoid(z), want.astype(np.float64), rtol=1e-15)
     assert np.all(np.isfinite(np.log(np.asarray(activations.sigmoid(z)))))
 
@@ -96,6 +98,8 @@ def test_gelu_tanh_has_no_cancellation_below_minus_three(x64):
     assert _max_rel(np.asarray(got_value)[keep], value[keep]) <= 2e-13
     assert _max_rel(np.asarray(got_grad)[keep], derivative[keep]) <= 2e-13
     at_minus_7 = float(LD(-7.0) * _sig(2 * _gelu_u(LD(-7.0))[0]))  # −2.3e-15
+    # tolerance: no cancellation means a few ulps relative at −2.3e-15 (the table's absolute
+    # floor, 1e-12, would pass a value with no correct digit)
     np.testing.assert_allclose(activations.gelu_tanh(jnp.float64(-7.0)), at_minus_7, rtol=1e-14)
 
 

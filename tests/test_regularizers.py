@@ -81,7 +81,7 @@ def test_value_and_gradients_float64(x64, key, name, penalty, reference):
     a, b = 0.3, 0.05
     value = jax.jit(penalty)(params, a, b)
     assert value.dtype == jnp.float64
-    np.testing.assert_allclose(value, _np_value(name, params, a, b), rtol=1e-12)
+    assert_close(value, _np_value(name, params, a, b))
     got = jax.jit(jax.grad(penalty, argnums=(0, 1, 2)))(params, jnp.float64(a), jnp.float64(b))
     want = jax.jit(jax.grad(reference, argnums=(0, 1, 2)))(params, jnp.float64(a), jnp.float64(b))
     for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
@@ -98,7 +98,7 @@ def test_value_and_gradients_float32(key, name, penalty, reference):
     params = _params(key, jnp.float32)
     value = jax.jit(penalty)(params, 0.3, 0.05)
     assert value.dtype == jnp.float32
-    np.testing.assert_allclose(value, _np_value(name, params, 0.3, 0.05), rtol=1e-5)
+    assert_close(value, _np_value(name, params, 0.3, 0.05))
     got = jax.jit(jax.grad(penalty))(params, 0.3, 0.05)
     want = jax.jit(jax.grad(reference))(params, 0.3, 0.05)
     for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
@@ -120,7 +120,7 @@ def test_autodiff_switch_agrees(key, name, penalty, reference):
     hand = jax.jit(jax.grad(penalty))(params, 0.3, 0.05)
     auto = jax.jit(fnnet.with_autodiff(jax.grad(penalty)))(params, 0.3, 0.05)
     for g, w in zip(jax.tree_util.tree_leaves(hand), jax.tree_util.tree_leaves(auto)):
-        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+        assert_close(g, w)
 
 
 def test_l1_subgradient_is_zero_at_zero():
@@ -151,11 +151,11 @@ def test_mask_override(key):
     only_slope = jax.tree_util.tree_map(lambda _: False, params)
     only_slope["slope"] = True
     value = reg.l2_penalty(params, 2.0, mask=only_slope)
-    np.testing.assert_allclose(value, np.sum(np.asarray(params["slope"]) ** 2), rtol=1e-6)
+    assert_close(value, np.sum(np.asarray(params["slope"]) ** 2))
     everything = lambda p: jax.tree_util.tree_map(lambda _: True, p)  # noqa: E731
     grads = jax.grad(reg.l2_penalty)(params, 2.0, mask=everything)
     for g, p in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(params)):
-        np.testing.assert_allclose(g, 2.0 * np.asarray(p), rtol=1e-6)
+        assert_close(g, 2.0 * np.asarray(p))
 
 
 def test_no_weights_gives_zero():
@@ -182,7 +182,7 @@ def test_two_rules_and_the_elastic_net_composes_them(x64, key):
     got = jax.grad(reg.elastic_net_penalty, argnums=(0, 1, 2))(params, alpha, beta)
     want = jax.grad(ref_elastic, argnums=(0, 1, 2))(params, alpha, beta)
     for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
-        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+        assert_close(g, w)
 
 
 def test_errors_are_clear(key):
