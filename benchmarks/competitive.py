@@ -15,7 +15,8 @@ SOM online training per step, batch training per pass over the data, inference (
 samples); ARTMAP training on the digits, and a 19-vigilance sweep against a loop of artlib fits.
 
 Run: ``nice python benchmarks/competitive.py`` (``--quick``: fewer seeds and rounds;
-``--speed``: only the speed table; ``--quality``: only the quality tables).
+``--speed``: only the speed table; ``--quality``: only the quality tables; ``--float64``: fnnet
+in float64, like the peers).
 Writes ``competitive.md`` and ``competitive.json`` to ``--out`` (default ``benchmarks/results``).
 """
 
@@ -137,7 +138,7 @@ def som_speed(x, rounds):
 
 def iris_unit():
     x, y = load_iris(return_X_y=True)
-    x = np.asarray(x, np.float32)
+    x = np.asarray(x, jnp.result_type(float))  # float32, or float64 with --float64
     return np.asarray(C.scale_to_unit(x, low=x.min(0), high=x.max(0))), y
 
 
@@ -284,14 +285,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="two seeds, few timing rounds")
     parser.add_argument("--speed", action="store_true", help="only the speed table")
     parser.add_argument("--quality", action="store_true", help="only the quality tables")
+    parser.add_argument("--float64", action="store_true", help="fnnet in float64 (x64)")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
     args = parser.parse_args(argv)
+    if args.float64:
+        jax.config.update("jax_enable_x64", True)
     seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
     rounds = 3 if args.quick else 7
     record = {"load_average": os.getloadavg(), "jax": jax.__version__}
     digits_x, digits_y = load_digits(return_X_y=True)
-    xd = jnp.asarray(scale(digits_x), jnp.float32)
-    xg = np.asarray(C.scale_to_unit(jnp.asarray(digits_x, jnp.float32), low=0.0, high=16.0))
+    real = jnp.result_type(float)  # float32, or float64 with --float64
+    xd = jnp.asarray(scale(digits_x), real)
+    xg = np.asarray(C.scale_to_unit(jnp.asarray(digits_x, real), low=0.0, high=16.0))
     xi, yi = iris_unit()
     lines = []
     if not args.speed:
@@ -302,13 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(lines)
     print(text)
     os.makedirs(args.out, exist_ok=True)
-    name = (
-        "competitive_speed"
-        if args.speed
-        else "competitive_quality"
-        if args.quality
-        else "competitive"
-    )
+    name = "competitive" + ("_speed" if args.speed else "_quality" if args.quality else "")
+    name += "_float64" if args.float64 else ""
     with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(args.out, f"{name}.json"), "w") as f:

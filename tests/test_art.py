@@ -207,6 +207,12 @@ def test_scale_to_unit_and_complement_code():
         C.scale_to_unit(x, low=0.0, high=10.0)
     with pytest.raises(ValueError, match="`high` must exceed `low`"):
         C.scale_to_unit(x, low=16.0, high=16.0)
+    with pytest.raises(ValueError, match="`x` row 1 contains nan"):
+        C.scale_to_unit(x.at[1, 0].set(jnp.nan), low=0.0, high=16.0)
+    with pytest.raises(ValueError, match=r"1-D.*x\[None\]"):
+        C.scale_to_unit(x[0], low=0.0, high=16.0)
+    pixels = np.array([[0, 16], [8, 4]])  # int data: cast to the default float
+    np.testing.assert_array_equal(C.scale_to_unit(pixels, low=0, high=16), [[0, 1], [0.5, 0.25]])
 
 
 def test_bad_input_names_the_argument():

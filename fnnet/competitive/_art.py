@@ -154,7 +154,7 @@ def _search(state: ARTState, i: Array, label: Array) -> Array:
     match tracking took ρ above 1.
     """
     terms = choice_terms(i, state.weights, state.alpha)
-    m = match(i, state.weights)
+    m = terms[0] / row_sum(i)  # the match |I ∧ w_j| / |I|, sharing the choice's numerator
     right = ~state.committed | (label < 0) | (state.labels == label)
     tolerance = tie_tolerance(state.weights.shape[-1], m.dtype)
 

@@ -13,7 +13,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet._checks import check_floating, is_concrete
+from fnnet._checks import check_samples, is_concrete
 from fnnet._types import Array
 
 
@@ -21,7 +21,8 @@ def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
     """Min–max scaling ``(x − low) / (high − low)`` into ``[0, 1]`` with stated bounds.
 
     Args:
-        x: data ``(n, features)`` or one sample ``(features,)``.
+        x: data ``(n, features)`` (one sample: ``x[None]``); checked by ``check_samples``
+            (finite; integers are cast to the default float).
         low: the lower bound, a scalar or one per feature (e.g. ``0`` for 4-bit pixels).
         high: the upper bound, same shape rules; ``high > low`` everywhere.
 
@@ -32,7 +33,7 @@ def scale_to_unit(x: Any, *, low: Any, high: Any) -> Array:
         ValueError: if ``high <= low`` somewhere, or ``x`` (when concrete) has values outside
             ``[low, high]``: pick bounds that cover the data you will see, don't clip silently.
     """
-    x = check_floating("x", x)
+    x = check_samples("x", x)
     low, high = jnp.asarray(low, x.dtype), jnp.asarray(high, x.dtype)
     for arg, bound in (("low", low), ("high", high)):
         if bound.ndim > 1 or (bound.ndim == 1 and bound.shape[0] != x.shape[-1]):
