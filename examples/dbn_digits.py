@@ -40,12 +40,12 @@ def run(seed: int, epochs: int, xtr, xte, ytr, yte) -> dict:
     key = jax.random.key(seed)
     tic = time.perf_counter()
     pre = boltzmann.dbn_pretrain(
-        key, xtr, (256, 256), optimizer=optimizers.sgd(0.05), epochs=10, batch_size=10,
+        xtr, (256, 256), key=key, optimizer=optimizers.sgd(0.05), epochs=10, batch_size=10,
         init_scale=0.1,
     )  # fmt: skip
     pretrain_s = time.perf_counter() - tic
     net, params = boltzmann.dbn_classifier(
-        jax.random.fold_in(key, 1), pre.rbms, 10, dropout=0.2, input_dropout=0.2
+        pre.rbms, 10, key=jax.random.fold_in(key, 1), dropout=0.2, input_dropout=0.2
     )
     out = {"pretrain_s": pretrain_s}
     for name, p in (("with", params), ("without", net.init(jax.random.fold_in(key, 1), 64))):

@@ -1,5 +1,6 @@
 """Shared test configuration: strict dtype promotion, key and float64 fixtures."""
 
+import contextlib
 import importlib.util
 import pathlib
 
@@ -35,3 +36,26 @@ def load_example():
         return module
 
     return load
+
+
+@pytest.fixture
+def compilations():
+    """``with compilations() as events:`` collects one entry per XLA compilation inside the
+    block (JAX's backend-compile monitoring event), to test "compiles once" as behaviour."""
+    event_name = "/jax/core/compile/backend_compile_duration"
+
+    @contextlib.contextmanager
+    def count():
+        events = []
+
+        def listener(event, duration, **kwargs):
+            if event == event_name:
+                events.append(duration)
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        try:
+            yield events
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listener)
+
+    return count

@@ -1,8 +1,8 @@
 """Energy-based models: restricted Boltzmann machines (CD-k, persistent CD) and deep belief nets.
 
 Implementation files are private (``_rbm.py``: the model, the contrastive-divergence rule and
-sampling; ``_train.py``: training with fnnet's optimizers; ``_dbn.py``: greedy pretraining and
-the hand-off to an MLP) and re-exported here: one public import path per name,
+sampling; ``_train.py``: training on the core's train step and epoch; ``_dbn.py``: greedy
+pretraining and the hand-off to an MLP) and re-exported here: one public import path per name,
 ``fnnet.boltzmann.<name>``. See ``docs/rbm.md``.
 """
 
@@ -10,6 +10,7 @@ from fnnet.boltzmann._dbn import DBNPretrain as DBNPretrain
 from fnnet.boltzmann._dbn import dbn_classifier as dbn_classifier
 from fnnet.boltzmann._dbn import dbn_dense_params as dbn_dense_params
 from fnnet.boltzmann._dbn import dbn_pretrain as dbn_pretrain
+from fnnet.boltzmann._rbm import PseudoLikelihood as PseudoLikelihood
 from fnnet.boltzmann._rbm import RBMParams as RBMParams
 from fnnet.boltzmann._rbm import bernoulli as bernoulli
 from fnnet.boltzmann._rbm import free_energy as free_energy
@@ -20,24 +21,19 @@ from fnnet.boltzmann._rbm import pseudo_log_likelihood as pseudo_log_likelihood
 from fnnet.boltzmann._rbm import rbm_init as rbm_init
 from fnnet.boltzmann._rbm import reconstruction_error as reconstruction_error
 from fnnet.boltzmann._rbm import sample_visible as sample_visible
+from fnnet.boltzmann._rbm import transform as transform
 from fnnet.boltzmann._rbm import visible_mean as visible_mean
 from fnnet.boltzmann._train import RBMFit as RBMFit
-from fnnet.boltzmann._train import RBMState as RBMState
-from fnnet.boltzmann._train import check_k as check_k
-from fnnet.boltzmann._train import check_visible as check_visible
 from fnnet.boltzmann._train import rbm_fit as rbm_fit
 from fnnet.boltzmann._train import rbm_init_state as rbm_init_state
-from fnnet.boltzmann._train import rbm_step as rbm_step
 from fnnet.boltzmann._train import train_rbm as train_rbm
 
 __all__ = [
     "DBNPretrain",
+    "PseudoLikelihood",
     "RBMFit",
     "RBMParams",
-    "RBMState",
     "bernoulli",
-    "check_k",
-    "check_visible",
     "dbn_classifier",
     "dbn_dense_params",
     "dbn_pretrain",
@@ -49,9 +45,9 @@ __all__ = [
     "rbm_fit",
     "rbm_init",
     "rbm_init_state",
-    "rbm_step",
     "reconstruction_error",
     "sample_visible",
     "train_rbm",
+    "transform",
     "visible_mean",
 ]

@@ -6,8 +6,8 @@ probabilities ``σ(vW₁ + c₁)``, and so on. The stack is then read as a feed-
 visible bias ``b_l`` is used only by the generative model and dropped), a fresh output layer
 goes on top, and ``fnnet.fit`` fine-tunes the whole network by backpropagation::
 
-    rbms = dbn_pretrain(key, x, (256, 256), optimizer=sgd(0.05), epochs=10).rbms
-    net, params = dbn_classifier(key, rbms, num_outputs=10, dropout=0.2)
+    rbms = dbn_pretrain(x, (256, 256), key=key, optimizer=sgd(0.05), epochs=10).rbms
+    net, params = dbn_classifier(rbms, num_outputs=10, key=key, dropout=0.2)
     fnnet.fit(net.apply, params, softmax_cross_entropy, sgd(0.1), (x, y), ...)
 
 The same ``net`` with ``params`` from ``net.init`` is the network without pretraining.
@@ -21,10 +21,10 @@ from typing import Any, NamedTuple
 import jax
 
 from fnnet import activations
-from fnnet._checks import check_key, check_positive_int, check_real
-from fnnet.boltzmann._rbm import RBMParams, hidden_probs
-from fnnet.boltzmann._train import check_visible, rbm_fit
-from fnnet.layers import Dense, DenseParams, Dropout, Layer, serial
+from fnnet._checks import check_bool, check_key, check_positive_int, check_real
+from fnnet.boltzmann._rbm import RBMParams, _hidden_probs, _visible
+from fnnet.boltzmann._train import rbm_fit
+from fnnet.layers import Dense, DenseParams, Dropout, SerialLayer, serial
 
 
 class DBNPretrain(NamedTuple):
@@ -36,10 +36,10 @@ class DBNPretrain(NamedTuple):
 
 
 def dbn_pretrain(
-    key: Any,
     x: Any,
     hidden: Sequence[int],
     *,
+    key: Any,
     optimizer: Any,
     epochs: int,
     batch_size: int = 10,
@@ -48,14 +48,14 @@ def dbn_pretrain(
     gaussian: bool = False,
     init_scale: Any = 0.01,
 ) -> DBNPretrain:
-    """Greedy layer-wise pretraining: RBM ``l`` (``rbm_fit`` with ``fold_in(key, l)``) is trained
-    on the hidden probabilities of RBM ``l − 1``.
+    """Greedy layer-wise pretraining: RBM ``l`` (``rbm_fit`` with ``key=fold_in(key, l)``) is
+    trained on the hidden probabilities of RBM ``l − 1``.
 
     Args:
-        key: a ``jax.random`` key.
         x: ``(n, visible)``, in ``[0, 1]`` (or standardised with ``gaussian=True``, which
             applies to the bottom RBM only: every layer above sees probabilities).
         hidden: hidden sizes bottom to top, e.g. ``(256, 256)``.
+        key: a ``jax.random`` key (keyword-only).
         optimizer: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
         epochs: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
         batch_size: as in :func:`fnnet.boltzmann.rbm_fit`, for every layer.
@@ -67,26 +67,31 @@ def dbn_pretrain(
         A :class:`DBNPretrain`.
     """
     key = check_key("key", key)
-    hidden = tuple(hidden) if not isinstance(hidden, int) else None
-    if not hidden:
+    sizes = () if isinstance(hidden, int) else tuple(hidden)
+    if not sizes:
         raise ValueError("`hidden` must be a non-empty sequence of layer sizes, e.g. (256, 256).")
-    hidden = tuple(check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden))
-    inputs = check_visible(x, gaussian=gaussian)
+    sizes = tuple(check_positive_int(f"hidden[{i}]", h) for i, h in enumerate(sizes))
+    inputs = _visible("x", x, None, unit_range=not check_bool("gaussian", gaussian))
     rbms, errors = [], []
-    for level, size in enumerate(hidden):
+    for level, size in enumerate(sizes):
         fit = rbm_fit(
-            jax.random.fold_in(key, level), inputs, size, optimizer=optimizer, epochs=epochs,
-            batch_size=batch_size, k=k, persistent=persistent, gaussian=gaussian and level == 0,
-            init_scale=init_scale,
+            inputs, size, key=jax.random.fold_in(key, level), optimizer=optimizer,
+            epochs=epochs, batch_size=batch_size, k=k, persistent=persistent,
+            gaussian=gaussian and level == 0, init_scale=init_scale,
         )  # fmt: skip
         rbms.append(fit.params)
         errors.append(fit.history["reconstruction_error"])
-        inputs = hidden_probs(fit.params, inputs)
+        inputs = _hidden_probs(fit.params, inputs)
     return DBNPretrain(tuple(rbms), tuple(errors))
 
 
 def dbn_dense_params(rbms: Sequence[RBMParams]) -> tuple[DenseParams, ...]:
     """The hand-off: RBM ``(W, b, c)`` → ``DenseParams(w=W, b=c)``, bottom to top."""
+    if isinstance(rbms, RBMParams) or not isinstance(rbms, Sequence) or not rbms:
+        raise ValueError(
+            f"`rbms` must be a non-empty sequence of RBMParams, bottom to top (e.g. "
+            f"dbn_pretrain(...).rbms); got {rbms!r:.80}."
+        )
     out = []
     for i, rbm in enumerate(rbms):
         if not isinstance(rbm, RBMParams):
@@ -101,20 +106,20 @@ def dbn_dense_params(rbms: Sequence[RBMParams]) -> tuple[DenseParams, ...]:
 
 
 def dbn_classifier(
-    key: Any,
     rbms: Sequence[RBMParams],
     num_outputs: int,
     *,
+    key: Any,
     dropout: Any = 0.0,
     input_dropout: Any = 0.0,
     activation: Any = activations.sigmoid,
-) -> tuple[Layer, tuple]:
+) -> tuple[SerialLayer, tuple]:
     """An MLP initialised from a pretrained stack, ready for ``fnnet.fit``.
 
     The network is ``Dropout(input_dropout) → Dense(h₁, sigmoid) → Dropout → … →
     Dense(h_L, sigmoid) → Dropout → Dense(num_outputs)`` (logits: pair it with ``softmax_cross_entropy``); its hidden layers'
     parameters are :func:`dbn_dense_params` of ``rbms`` and the output layer is drawn with
-    ``key``. ``dropout`` is the fraction of hidden units zeroed while training,
+    ``key`` (keyword-only). ``dropout`` is the fraction of hidden units zeroed while training,
     ``input_dropout`` that of the inputs (albertbup's DBN drops both at the same rate). ``activation``
     is the hidden units' function: ``sigmoid`` (default) computes exactly the RBMs' hidden
     probabilities; another (``relu``) reuses the weights as an initialisation only.
@@ -135,6 +140,3 @@ def dbn_classifier(
     for i, p in enumerate(dense):
         params[1 + 2 * i] = p
     return net, tuple(params)
-
-
-__all__ = ["DBNPretrain", "dbn_classifier", "dbn_dense_params", "dbn_pretrain"]

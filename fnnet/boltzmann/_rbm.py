@@ -33,9 +33,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnnet import activations
-from fnnet._checks import check_key, check_positive_int, check_real
+from fnnet._checks import (
+    check_bool,
+    check_key,
+    check_positive_int,
+    check_real,
+    check_samples,
+    is_concrete,
+    is_int,
+)
 from fnnet._types import Array, PRNGKey
 from fnnet.rules import hand_rule
 
@@ -52,15 +61,94 @@ class RBMParams(NamedTuple):
     c: Array
 
 
+class PseudoLikelihood(NamedTuple):
+    """:func:`pseudo_log_likelihood` in both scales: ``per_example`` is
+    ``Σ_j log p(v_j | v_{−j})`` averaged over the examples (scikit-learn's ``score_samples``
+    scale: it grows with the number of visible units ``V``), ``per_unit`` is that divided by
+    ``V`` (comparable across image sizes, scikit-learn#23179)."""
+
+    per_example: Array
+    per_unit: Array
+
+
+def _check_params(params: Any) -> RBMParams:
+    """``RBMParams(w (V, H), b (V,), c (H,))`` of one floating dtype, named ``params``."""
+    if not (isinstance(params, tuple) and len(params) == 3):
+        raise TypeError(
+            f"`params` must be RBMParams(w, b, c); got {jax.tree_util.tree_structure(params)}."
+        )
+    w, b, c = params
+    shapes = tuple(getattr(a, "shape", None) for a in (w, b, c))
+    if getattr(w, "ndim", None) != 2 or shapes[1] != (w.shape[0],) or shapes[2] != (w.shape[1],):
+        raise ValueError(
+            f"`params` must hold w (visible, hidden), b (visible,) and c (hidden,); got the "
+            f"shapes {shapes}."
+        )
+    if not jnp.issubdtype(w.dtype, jnp.floating) or not w.dtype == b.dtype == c.dtype:
+        raise TypeError(
+            f"`params` must be floating and of one dtype; got {w.dtype}, {b.dtype}, {c.dtype}."
+        )
+    return RBMParams(w, b, c)
+
+
+_UNIT_RANGE_HINT = (
+    "Bernoulli visible units read values in [0, 1] as probabilities (e.g. minmax-scaled "
+    "pixels): scale the data, or use gaussian=True on standardised data."
+)
+
+
+def _visible(name: str, v: Any, params: RBMParams | None, *, unit_range: bool) -> Array:
+    """Visible data ``(samples, V)`` in the params' dtype (any width and its own float dtype
+    without ``params``); in ``[0, 1]`` when ``unit_range`` (checked when concrete)."""
+    v = check_samples(
+        name, v, features=None if params is None else params.w.shape[0],
+        source="" if params is None else f"the weights, params.w.shape = {params.w.shape}",
+        low=0.0 if unit_range else None, high=1.0 if unit_range else None,
+        hint=_UNIT_RANGE_HINT if unit_range else "",
+    )  # fmt: skip
+    return v if params is None else v.astype(params.w.dtype)
+
+
+def _hidden(name: str, h: Any, params: RBMParams) -> Array:
+    """Hidden states or probabilities ``(samples, H)`` in the params' dtype."""
+    h = check_samples(
+        name, h, features=params.w.shape[1],
+        source=f"the weights, params.w.shape = {params.w.shape}",
+    )  # fmt: skip
+    return h.astype(params.w.dtype)
+
+
+def _check_k(k: Any) -> Any:
+    """``k`` Gibbs steps: an int ``>= 1``, or a traced int array (checked when concrete)."""
+    if is_int(k) or (hasattr(k, "dtype") and is_concrete(k)):
+        value = np.asarray(k)
+        if not np.issubdtype(value.dtype, np.integer) or value.ndim != 0:
+            raise TypeError(f"`k` must be an int (Gibbs steps); got {k!r}.")
+        if int(value) < 1:
+            raise ValueError(f"`k` must be >= 1 Gibbs steps; got {int(value)}.")
+        return k
+    if hasattr(k, "dtype") and jnp.issubdtype(k.dtype, jnp.integer) and jnp.ndim(k) == 0:
+        return k  # traced inside vmap/jit
+    raise TypeError(f"`k` must be an int (Gibbs steps); got {k!r}.")
+
+
 def rbm_init(
-    key: PRNGKey,
     num_visible: int,
     num_hidden: int,
     *,
+    key: PRNGKey,
     scale: Any = 0.01,
     dtype: Any = jnp.float32,
 ) -> RBMParams:
-    """``W ~ N(0, scale²)`` (0.01: Hinton's guide and scikit-learn), zero biases."""
+    """``W ~ N(0, scale²)`` (0.01: Hinton's guide and scikit-learn), zero biases.
+
+    Args:
+        num_visible: the number of visible units.
+        num_hidden: the number of hidden units.
+        key: draws ``W`` (keyword-only).
+        scale: the standard deviation of the weights, ``>= 0``.
+        dtype: the parameters' dtype.
+    """
     key = check_key("key", key)
     num_visible = check_positive_int("num_visible", num_visible)
     num_hidden = check_positive_int("num_hidden", num_hidden)
@@ -69,21 +157,51 @@ def rbm_init(
     return RBMParams(w, jnp.zeros((num_visible,), dtype), jnp.zeros((num_hidden,), dtype))
 
 
-def hidden_probs(params: RBMParams, v: Array) -> Array:
-    """``p(h = 1 | v) = σ(vW + c)``, ``(batch, hidden)``: also the RBM's features."""
+def _hidden_probs(params: RBMParams, v: Array) -> Array:
     return _sigmoid(v @ params.w + params.c)
 
 
-def visible_mean(params: RBMParams, h: Array, *, gaussian: bool = False) -> Array:
-    """``E[v | h]``: ``σ(hWᵀ + b)`` (Bernoulli) or ``hWᵀ + b`` (Gaussian)."""
+def _visible_mean(params: RBMParams, h: Array, gaussian: bool) -> Array:
     z = h @ params.w.T + params.b
     return z if gaussian else _sigmoid(z)
 
 
-def free_energy(params: RBMParams, v: Array, *, gaussian: bool = False) -> Array:
-    """``F(v)`` per example, ``(batch,)``; see the module docstring for both unit types."""
+def _free_energy(params: RBMParams, v: Array, gaussian: bool) -> Array:
     visible = 0.5 * jnp.sum(jnp.square(v - params.b), -1) if gaussian else -(v @ params.b)
     return visible - jnp.sum(_softplus(v @ params.w + params.c), axis=-1)
+
+
+def hidden_probs(params: RBMParams, v: Any) -> Array:
+    """``p(h = 1 | v) = σ(vW + c)``, ``(samples, hidden)`` for ``v`` ``(samples, visible)``.
+
+    ``v`` is checked by ``check_samples`` against the weights' width (at trace time too) and,
+    when concrete, for NaN/inf; under ``jit`` a NaN row gives NaN probabilities (NaN in, NaN
+    out). Integer data is cast to the params' dtype.
+    """
+    params = _check_params(params)
+    return _hidden_probs(params, _visible("v", v, params, unit_range=False))
+
+
+def transform(params: RBMParams, x: Any) -> Array:
+    """The RBM's features for a downstream model: the hidden probabilities ``σ(xW + c)``
+    ``(samples, hidden)``, what scikit-learn's ``BernoulliRBM.transform`` returns (this is
+    :func:`hidden_probs` under scikit-learn's name, with the same checks)."""
+    params = _check_params(params)
+    return _hidden_probs(params, _visible("x", x, params, unit_range=False))
+
+
+def visible_mean(params: RBMParams, h: Any, *, gaussian: bool = False) -> Array:
+    """``E[v | h]``: ``σ(hWᵀ + b)`` (Bernoulli) or ``hWᵀ + b`` (Gaussian), for hidden states
+    or probabilities ``h`` ``(samples, hidden)``."""
+    params = _check_params(params)
+    return _visible_mean(params, _hidden("h", h, params), check_bool("gaussian", gaussian))
+
+
+def free_energy(params: RBMParams, v: Any, *, gaussian: bool = False) -> Array:
+    """``F(v)`` per example, ``(samples,)``; see the module docstring for both unit types."""
+    params = _check_params(params)
+    gaussian = check_bool("gaussian", gaussian)
+    return _free_energy(params, _visible("v", v, params, unit_range=False), gaussian)
 
 
 @hand_rule
@@ -106,8 +224,8 @@ def free_energy_gap(gaussian: bool, params: RBMParams, v_data: Array, v_model: A
     Returns:
         A scalar of the parameters' dtype.
     """
-    return jnp.mean(free_energy(params, v_data, gaussian=gaussian)) - jnp.mean(
-        free_energy(params, v_model, gaussian=gaussian)
+    return jnp.mean(_free_energy(params, v_data, gaussian)) - jnp.mean(
+        _free_energy(params, v_model, gaussian)
     )
 
 
@@ -116,8 +234,8 @@ def _free_energy_gap_fwd(gaussian, params, v_data, v_model):
     return gap, (
         v_data,
         v_model,
-        hidden_probs(params, v_data),
-        hidden_probs(params, v_model),
+        _hidden_probs(params, v_data),
+        _hidden_probs(params, v_model),
     )
 
 
@@ -133,90 +251,104 @@ def _free_energy_gap_bwd(gaussian, res, g):
 free_energy_gap.defvjp(_free_energy_gap_fwd, _free_energy_gap_bwd)
 
 
-def bernoulli(key: PRNGKey, p: Array) -> Array:
+def bernoulli(p: Array, *, key: PRNGKey) -> Array:
     """Binary samples ``[u < p]`` with ``u ~ U[0, 1)`` from ``jax.random.uniform(key, p.shape)``,
-    in ``p``'s dtype."""
+    in ``p``'s dtype (``key`` keyword-only)."""
+    key = check_key("key", key)
     return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
 
 
-def sample_visible(key: PRNGKey, params: RBMParams, h: Array, *, gaussian: bool = False) -> Array:
-    """One draw of ``v | h``: Bernoulli, or the Gaussian mean plus ``N(0, 1)`` noise."""
-    mean = visible_mean(params, h, gaussian=gaussian)
+def _sample_visible(key: PRNGKey, params: RBMParams, h: Array, gaussian: bool) -> Array:
+    mean = _visible_mean(params, h, gaussian)
     if gaussian:
         return mean + jax.random.normal(key, mean.shape, mean.dtype)
-    return bernoulli(key, mean)
+    return bernoulli(mean, key=key)
 
 
-def gibbs_chain(
-    key: PRNGKey, params: RBMParams, h: Array, k: Any, *, gaussian: bool = False
-) -> tuple[Array, Array]:
-    """``k`` alternating Gibbs steps from hidden states ``h``: ``v ~ p(v | h)``, ``h ~ p(h | v)``.
+def sample_visible(params: RBMParams, h: Any, *, key: PRNGKey, gaussian: bool = False) -> Array:
+    """One draw of ``v | h``: Bernoulli, or the Gaussian mean plus ``N(0, 1)`` noise."""
+    params = _check_params(params)
+    key = check_key("key", key)
+    return _sample_visible(key, params, _hidden("h", h, params), check_bool("gaussian", gaussian))
 
-    Step ``i`` draws ``v`` with ``split(fold_in(key, i))[0]`` and ``h`` with ``[1]``. ``k`` may
-    be a traced int (a sweep over ``k`` is one program). Returns the last visible sample
-    ``(batch, visible)`` and the last hidden sample ``(batch, hidden)``.
-    """
 
+def _gibbs(key: PRNGKey, params: RBMParams, h: Array, k: Any, gaussian: bool):
     def step(i, carry):
         _, h = carry
         key_v, key_h = jax.random.split(jax.random.fold_in(key, i))
-        v = sample_visible(key_v, params, h, gaussian=gaussian)
-        return v, bernoulli(key_h, hidden_probs(params, v))
+        v = _sample_visible(key_v, params, h, gaussian)
+        return v, bernoulli(_hidden_probs(params, v), key=key_h)
 
     v0 = jnp.zeros(h.shape[:-1] + params.b.shape, params.b.dtype)
     return jax.lax.fori_loop(0, k, step, (v0, h))
 
 
+def gibbs_chain(
+    params: RBMParams, h: Any, k: Any, *, key: PRNGKey, gaussian: bool = False
+) -> tuple[Array, Array]:
+    """``k`` alternating Gibbs steps from hidden states ``h``: ``v ~ p(v | h)``, ``h ~ p(h | v)``.
+
+    Step ``i`` draws ``v`` with ``split(fold_in(key, i))[0]`` and ``h`` with ``[1]``. ``k`` may
+    be a traced int (a sweep over ``k`` is one program). Returns the last visible sample
+    ``(samples, visible)`` and the last hidden sample ``(samples, hidden)``.
+    """
+    params = _check_params(params)
+    key = check_key("key", key)
+    h = _hidden("h", h, params)
+    return _gibbs(key, params, h, _check_k(k), check_bool("gaussian", gaussian))
+
+
 def reconstruction_error(
-    params: RBMParams, v: Array, *, gaussian: bool = False, per_unit: bool = True
+    params: RBMParams, v: Any, *, gaussian: bool = False, per_unit: bool = True
 ) -> Array:
-    """Mean-field reconstruction error ``mean_batch ‖v − E[v | σ(vW + c)]‖²``, divided by the
-    number of visible units when ``per_unit`` (comparable across data sets)."""
-    recon = visible_mean(params, hidden_probs(params, v), gaussian=gaussian)
+    """Mean-field reconstruction error ``mean_samples ‖v − E[v | σ(vW + c)]‖²``, divided by the
+    number of visible units when ``per_unit`` (comparable across data sets). For Bernoulli
+    units ``v`` must lie in ``[0, 1]``, as :func:`fnnet.boltzmann.rbm_fit` requires."""
+    params = _check_params(params)
+    gaussian = check_bool("gaussian", gaussian)
+    v = _visible("v", v, params, unit_range=not gaussian)
+    return _reconstruction_error(params, v, gaussian, check_bool("per_unit", per_unit))
+
+
+def _reconstruction_error(params: RBMParams, v: Array, gaussian: bool, per_unit: bool) -> Array:
+    recon = _visible_mean(params, _hidden_probs(params, v), gaussian)
     error = jnp.mean(jnp.sum(jnp.square(v - recon), axis=-1))
     return error / v.shape[-1] if per_unit else error
 
 
 def pseudo_log_likelihood(
-    params: RBMParams, v: Array, *, key: PRNGKey | None = None, per_unit: bool = True
-) -> Array:
-    """Pseudo-log-likelihood ``Σ_j log p(v_j | v_{−j})`` of Bernoulli visible units, batch mean.
+    params: RBMParams, v: Any, *, key: PRNGKey | None = None
+) -> PseudoLikelihood:
+    """Pseudo-log-likelihood ``Σ_j log p(v_j | v_{−j})`` of Bernoulli visible units, in both
+    scales (:class:`PseudoLikelihood`: ``per_example``, scikit-learn's, and ``per_unit``).
 
     ``log p(v_j | v_{−j}) = log σ(F(ṽ) − F(v))`` with ``ṽ`` = ``v`` with unit ``j`` flipped
     (``1 − v_j``). With ``key=None`` every unit is flipped in turn (exact); with a key one
     random unit per example, times the number of units (scikit-learn's ``score_samples``
-    estimate). ``per_unit=True`` divides by the number of visible units, so the figure does
-    not grow with the image size (scikit-learn#23179); ``per_unit=False`` gives
-    scikit-learn's scale.
+    estimate). Both scales are the mean over the examples; ``per_unit`` divides by the number
+    of visible units ``V``, so the figure does not grow with the image size (scikit-learn#23179).
+
+    Args:
+        params: ``RBMParams``.
+        v: ``(samples, visible)`` in ``[0, 1]`` (as :func:`fnnet.boltzmann.rbm_fit` requires);
+            NumPy arrays and integer data are accepted.
+        key: ``None`` (exact), or the key of scikit-learn's one-flip estimate.
     """
-    f = free_energy(params, v)
+    params = _check_params(params)
+    v = _visible("v", v, params, unit_range=True)
+    f = _free_energy(params, v, False)
     num_visible = v.shape[-1]
     if key is None:
 
         def flipped(j):
-            return free_energy(params, v.at[:, j].set(1.0 - v[:, j]))
+            return _free_energy(params, v.at[:, j].set(1.0 - v[:, j]), False)
 
-        f_flipped = jax.lax.map(flipped, jnp.arange(num_visible))  # (visible, batch)
+        f_flipped = jax.lax.map(flipped, jnp.arange(num_visible))  # (visible, samples)
         total = jnp.sum(jax.nn.log_sigmoid(f_flipped - f), axis=0)
     else:
         j = jax.random.randint(check_key("key", key), (v.shape[0],), 0, num_visible)
         rows = jnp.arange(v.shape[0])
         v_flipped = v.at[rows, j].set(1.0 - v[rows, j])
-        total = num_visible * jax.nn.log_sigmoid(free_energy(params, v_flipped) - f)
+        total = num_visible * jax.nn.log_sigmoid(_free_energy(params, v_flipped, False) - f)
     mean = jnp.mean(total)
-    return mean / num_visible if per_unit else mean
-
-
-__all__ = [
-    "RBMParams",
-    "bernoulli",
-    "free_energy",
-    "free_energy_gap",
-    "gibbs_chain",
-    "hidden_probs",
-    "pseudo_log_likelihood",
-    "rbm_init",
-    "reconstruction_error",
-    "sample_visible",
-    "visible_mean",
-]
+    return PseudoLikelihood(mean, mean / num_visible)

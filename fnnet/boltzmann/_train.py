@@ -1,11 +1,22 @@
-"""Training an RBM by contrastive divergence (CD-k) or persistent CD with fnnet's optimizers.
+"""Training an RBM by contrastive divergence (CD-k) or persistent CD on the core's train step.
 
-One step on a minibatch ``v`` (``B`` rows)::
+An RBM is a gradient learner like any other network: its "forward" draws the negative samples
+and returns the free-energy gap, whose hand rule is the CD update, and the persistent chain is
+model state. One step on a minibatch ``v`` (``B`` rows), through
+``fnnet.training.make_train_step(apply, loss, optimizer, has_state=True)``::
 
-    h₀ = chain (persistent) or h₀ ~ p(h | v) (CD)        key: split(key)[0]
-    v_model, h_k = gibbs_chain(split(key)[1], params, h₀, k)
-    grads = ∇_θ [mean F(v) − mean F(v_model)]             (free_energy_gap's hand rule)
-    params ← optimizer(grads);   chain ← h_k               (a non-finite step is skipped)
+    apply(params, v, key=s, state=chain):                      s: the step's key
+        h₀ = chain (persistent) or h₀ ~ p(h | v) (CD)           key: split(s)[0]
+        v_model, h_k = gibbs_chain(params, h₀, k, key=split(s)[1])    (params held constant)
+        → (free_energy_gap(params, v, v_model), h_k)           the new chain: h_k (PCD)
+    loss = the gap;  grads = its hand rule;  params ← optimizer(grads);  chain ← h_k
+
+The core's guard keeps a step only if the gap, the gradients, the new params, optimizer state
+and chain are all finite. Epochs are ``fnnet.training.make_epoch``'s, with ``fnnet.fit``'s key
+schedule (epoch ``e``: ``shuffle_key, step_key = split(fold_in(key, e))``; step ``s`` uses
+``fold_in(step_key, s)``) and batching (``fnnet.data.minibatches``: the ``n % batch_size`` rows
+left over after the shuffle are skipped that epoch; with ``shuffle=False`` the same last rows
+every epoch).
 
 With ``fnnet.optimizers.sgd(η)`` this is exactly scikit-learn's ``BernoulliRBM`` update
 (``persistent=True``, ``k=1``, ``W += η/B (vᵀσ(vW+c) − v_modelᵀσ(v_modelW+c))``); momentum, weight
@@ -17,7 +28,6 @@ optimizer's hyperparameters are array leaves: :func:`train_rbm` is pure, so
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any, NamedTuple
 
@@ -25,173 +35,134 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import optimizers, training
+from fnnet import _cache, training
 from fnnet._checks import (
     check_bool,
-    check_floating,
     check_key,
     check_optimizer,
     check_positive_int,
-    is_concrete,
-    is_int,
 )
 from fnnet._types import Array, PRNGKey
 from fnnet.boltzmann._rbm import (
     RBMParams,
+    _check_k,
+    _check_params,
+    _gibbs,
+    _hidden_probs,
+    _reconstruction_error,
+    _visible,
     bernoulli,
     free_energy_gap,
-    gibbs_chain,
-    hidden_probs,
     rbm_init,
-    reconstruction_error,
 )
 
 
-class RBMState(NamedTuple):
-    """Training state: ``params``, the optimizer's ``opt_state``, the persistent ``chain``
-    ``(batch_size, hidden)`` (unused by plain CD) and the int32 ``step`` count."""
-
-    params: RBMParams
-    opt_state: Any
-    chain: Array
-    step: Array
-
-
 class RBMFit(NamedTuple):
-    """Result of :func:`rbm_fit`: final ``params``, the ``state``, and per-epoch ``history``
-    (``reconstruction_error`` per visible unit on the training data after each epoch, and
-    ``seconds_per_epoch``: the compiled run's wall time over ``epochs``, compilation excluded)."""
+    """Result of :func:`rbm_fit`: the final ``params``, the ``fnnet.training.TrainState``
+    (its ``model_state`` is the persistent chain) and per-epoch ``history``:
+    ``"reconstruction_error"`` (per visible unit, on the training data after each epoch),
+    ``"skipped_steps"`` (steps the non-finite guard rejected), and ``"seconds_per_epoch"``
+    (the compiled run's wall time over ``epochs``, compilation excluded)."""
 
     params: RBMParams
-    state: RBMState
+    state: Any
     history: dict
 
 
-def check_k(k: Any) -> Any:
-    """``k`` Gibbs steps: an int ``>= 1``, or a traced int array (checked when concrete)."""
-    if is_int(k) or (hasattr(k, "dtype") and is_concrete(k)):
-        value = np.asarray(k)
-        if not np.issubdtype(value.dtype, np.integer) or value.ndim != 0:
-            raise TypeError(f"`k` must be an int (Gibbs steps); got {k!r}.")
-        if int(value) < 1:
-            raise ValueError(f"`k` must be >= 1 Gibbs steps; got {int(value)}.")
-        return k
-    if hasattr(k, "dtype") and jnp.issubdtype(k.dtype, jnp.integer):
-        return k  # traced inside vmap/jit
-    raise TypeError(f"`k` must be an int (Gibbs steps); got {k!r}.")
+def _make_apply(k: Any, persistent: bool, gaussian: bool):
+    """The RBM's ``apply`` for ``make_train_step(..., has_state=True)`` (see the module docs)."""
+
+    def apply(params, v, *, key, training, state):
+        del training
+        fixed = jax.lax.stop_gradient(params)  # the samples are constants of the gap
+        key_start, key_chain = jax.random.split(key)
+        start = state if persistent else bernoulli(_hidden_probs(fixed, v), key=key_start)
+        v_model, h_end = _gibbs(key_chain, fixed, start, k, gaussian)
+        return free_energy_gap(gaussian, params, v, v_model), (h_end if persistent else state)
+
+    return apply
 
 
-def check_visible(x: Any, *, gaussian: bool) -> Array:
-    """``x`` ``(n, visible)`` floating; for Bernoulli units every value in ``[0, 1]``."""
-    x = check_floating("x", x)
-    if x.ndim != 2:
-        raise ValueError(f"`x` must have shape (n, visible); got {x.shape}.")
-    if not gaussian and is_concrete(x) and x.size:
-        low, high = float(jnp.min(x)), float(jnp.max(x))
-        if not (0.0 <= low and high <= 1.0):
-            raise ValueError(
-                f"`x` must lie in [0, 1] for Bernoulli visible units (probabilities, e.g. "
-                f"minmax-scaled pixels); got values from {low} to {high}. Scale the data, or "
-                f"use gaussian=True on standardised data."
-            )
-    return x
+def _gap(outputs: Array, targets: Any) -> Array:
+    """The loss: the free-energy gap ``apply`` returned (the targets are empty)."""
+    del targets
+    return outputs
 
 
-def rbm_init_state(params: RBMParams, optimizer: Any, batch_size: int) -> RBMState:
-    """A fresh state: the optimizer on ``params``, a zero persistent chain, step 0."""
+def _train_step(optimizer: Any, k: Any, persistent: bool, gaussian: bool):
+    apply = _make_apply(k, persistent, gaussian)
+    return training.make_train_step(apply, _gap, optimizer, has_state=True)
+
+
+def rbm_init_state(params: RBMParams, optimizer: Any, batch_size: int) -> Any:
+    """A fresh ``fnnet.training.TrainState``: the optimizer on ``params``, step 0, and a zero
+    persistent chain ``(batch_size, hidden)`` as the model state (unused by plain CD)."""
+    params = _check_params(params)
+    optimizer = check_optimizer("optimizer", optimizer)
+    batch_size = check_positive_int("batch_size", batch_size)
     chain = jnp.zeros((batch_size, params.c.shape[0]), params.w.dtype)
-    return RBMState(params, optimizer.init(params), chain, jnp.zeros((), jnp.int32))
-
-
-def rbm_step(
-    optimizer: Any,
-    state: RBMState,
-    v: Array,
-    key: PRNGKey,
-    k: Any = 1,
-    *,
-    persistent: bool = False,
-    gaussian: bool = False,
-) -> RBMState:
-    """One CD-k (or persistent CD-k) update on the minibatch ``v``; see the module docstring."""
-    params = state.params
-    key_start, key_chain = jax.random.split(key)
-    start = state.chain if persistent else bernoulli(key_start, hidden_probs(params, v))
-    v_model, h_end = gibbs_chain(key_chain, params, start, k, gaussian=gaussian)
-    grads = jax.grad(free_energy_gap, argnums=1)(gaussian, params, v, v_model)
-    updates, opt_state = optimizer.update(grads, state.opt_state, params)
-    new = optimizers.apply_updates(params, updates)
-    ok = training.all_finite((new, opt_state, h_end))  # the train step's own check
-    keep = functools.partial(jax.tree_util.tree_map, lambda a, b: jnp.where(ok, a, b))
-    return RBMState(
-        keep(new, params),
-        keep(opt_state, state.opt_state),
-        jnp.where(ok, h_end, state.chain) if persistent else state.chain,
-        state.step + 1,
-    )
+    return _train_step(optimizer, 1, False, False).init(params, chain)
 
 
 def train_rbm(
-    key: PRNGKey,
     x: Array,
-    state: RBMState,
+    state: Any,
     optimizer: Any,
     *,
+    key: PRNGKey,
     epochs: int,
     batch_size: int,
     k: Any = 1,
     persistent: bool = False,
     gaussian: bool = False,
     shuffle: bool = True,
-) -> tuple[RBMState, Array]:
-    """``epochs`` passes of minibatch CD over the rows of ``x``, shuffled by
-    ``fold_in(key, epoch)`` (the last ``n % batch_size`` rows of each shuffle are skipped), or
-    with ``shuffle=False`` in the rows' order every epoch (scikit-learn's ``BernoulliRBM``).
+) -> tuple[Any, Array]:
+    """``epochs`` passes of minibatch CD over the rows of ``x`` (see the module docstring).
 
-    Pure and unchecked (call it under ``jit``/``vmap``; :func:`rbm_fit` validates). Returns
-    the final state and the reconstruction error per visible unit after each epoch
+    Each epoch is ``fnnet.training.make_epoch`` of the guarded train step: shuffled by the
+    epoch's key, or with ``shuffle=False`` the rows in order every epoch (scikit-learn's
+    ``BernoulliRBM``). **The last ``n % batch_size`` rows are left out of each epoch** (after
+    the shuffle, so different rows each epoch; with ``shuffle=False`` always the same ones,
+    where scikit-learn trains on a shorter last batch). Non-finite steps are skipped.
+
+    Pure and unchecked (call it under ``jit``/``vmap``; :func:`rbm_fit` validates). ``state``
+    comes from :func:`rbm_init_state` with the same ``batch_size``, or from an earlier call: a
+    state that has trained ``e`` whole epochs of ``x`` continues with epoch ``e``'s keys, so
+    two calls of one epoch each give the run of one call of two (and ``rbm_fit(key=key)`` is
+    ``train_rbm`` with ``key=fold_in(key, 1)`` from ``rbm_init(..., key=fold_in(key, 0))``).
+    Returns the final state and the reconstruction error per visible unit after each epoch
     ``(epochs,)``.
     """
-    n = x.shape[0]
-    num_batches = n // batch_size
-
-    def epoch(state, e):
-        epoch_key = jax.random.fold_in(key, e)
-        order = jax.random.permutation(epoch_key, n) if shuffle else jnp.arange(n)
-        order = order[: num_batches * batch_size]
-        batches = x[order].reshape(num_batches, batch_size, x.shape[1])
-
-        def body(state, i):
-            step_key = jax.random.fold_in(epoch_key, i + 1)
-            state = rbm_step(
-                optimizer,
-                state,
-                batches[i],
-                step_key,
-                k,
-                persistent=persistent,
-                gaussian=gaussian,
-            )
-            return state, None
-
-        state, _ = jax.lax.scan(body, state, jnp.arange(num_batches))
-        return state, reconstruction_error(state.params, x, gaussian=gaussian)
-
-    return jax.lax.scan(epoch, state, jnp.arange(epochs))
+    state, history = _run(
+        x, state, optimizer, key, k, epochs=epochs, batch_size=batch_size,
+        persistent=persistent, gaussian=gaussian, shuffle=shuffle,
+    )  # fmt: skip
+    return state, history["reconstruction_error"]
 
 
-# Compiled once per optimizer object, sizes and flags (the optimizer hashes by its functions).
-_train_rbm_jit = jax.jit(
-    train_rbm,
-    static_argnames=("optimizer", "epochs", "batch_size", "persistent", "gaussian", "shuffle"),
-)
+def _run(x, state, optimizer, key, k, *, epochs, batch_size, persistent, gaussian, shuffle):
+    step = _train_step(optimizer, k, persistent, gaussian)
+    epoch = training.make_epoch(
+        step.step, None, batch_size=batch_size, halt_on_nonfinite=False, shuffle=shuffle
+    )
+    data = {"x": x, "y": jnp.zeros((x.shape[0], 0), x.dtype)}
+
+    def body(run, index):
+        run, record = epoch(run, data, key, index)
+        error = _reconstruction_error(run.train.params, x, gaussian, True)
+        return run, {"reconstruction_error": error, "skipped_steps": record.skipped_steps}
+
+    done = state.step // (x.shape[0] // batch_size)  # whole epochs this state has trained
+    run = epoch.init(state)
+    run, history = jax.lax.scan(body, run, done + jnp.arange(epochs, dtype=jnp.int32))
+    return run.train, history
 
 
 def rbm_fit(
-    key: PRNGKey,
     x: Any,
     num_hidden: int,
     *,
+    key: PRNGKey,
     optimizer: Any,
     epochs: int,
     batch_size: int = 10,
@@ -204,14 +175,22 @@ def rbm_fit(
 ) -> RBMFit:
     """Train an RBM on the rows of ``x`` by CD-k or persistent CD-k.
 
+    The run is :func:`train_rbm` compiled once per structure and cached across calls (the
+    core's compile cache, keyed by the optimizer's code and the static options, not by the
+    optimizer object), so a second call with a freshly built ``sgd(0.06)`` does not compile.
+
     Args:
-        key: initial weights (``fold_in(key, 0)``) and training (``train_rbm`` with
-            ``fold_in(key, 1)``: the same run as calling it directly).
         x: ``(n, visible)``; in ``[0, 1]`` for Bernoulli units, standardised for Gaussian.
-        num_hidden: hidden units.
+            NaN or ±inf is refused (the row is named); integer data is cast to float32, and
+            ``x`` to the dtype of ``params`` when given.
+        num_hidden: hidden units (with ``params``: must equal ``params.w.shape[1]``).
+        key: keyword-only. Initialisation draws from ``fold_in(key, 0)`` (:func:`rbm_init`)
+            and training from ``fold_in(key, 1)`` (:func:`train_rbm`'s key). To seed the two
+            apart, pass ``params=rbm_init(V, H, key=init_key)``: ``key`` then only trains.
         optimizer: e.g. ``fnnet.optimizers.sgd(0.06)`` (scikit-learn's recipe) or with
             momentum, weight decay, a schedule.
-        epochs: passes over ``x``; batch_size: rows per update.
+        epochs: passes over ``x``; batch_size: rows per update (the ``n % batch_size`` rows
+            left over are skipped each epoch, see :func:`train_rbm`).
         k: Gibbs steps per update (``>= 1``).
         persistent: PCD (a persistent chain of ``batch_size`` states) instead of CD from the data.
         gaussian: Gaussian (unit-variance) visible units.
@@ -227,42 +206,41 @@ def rbm_fit(
     gaussian = check_bool("gaussian", gaussian)
     persistent = check_bool("persistent", persistent)
     shuffle = check_bool("shuffle", shuffle)
-    x = check_visible(x, gaussian=gaussian)
     num_hidden = check_positive_int("num_hidden", num_hidden)
     epochs = check_positive_int("epochs", epochs)
+    k = _check_k(k)
+    optimizer = check_optimizer("optimizer", optimizer)
+    if params is None:
+        x = _visible("x", x, None, unit_range=not gaussian)
+        params = rbm_init(
+            x.shape[1], num_hidden, key=jax.random.fold_in(key, 0), scale=init_scale,
+            dtype=x.dtype,
+        )  # fmt: skip
+    else:
+        params = _check_params(params)
+        if params.w.shape[1] != num_hidden:
+            raise ValueError(
+                f"`num_hidden` ({num_hidden}) must equal the hidden units of `params` "
+                f"(params.w.shape = {tuple(params.w.shape)})."
+            )
+        x = _visible("x", x, params, unit_range=not gaussian)
     batch_size = check_positive_int("batch_size", batch_size)
     if batch_size > x.shape[0]:
         raise ValueError(
             f"`batch_size` ({batch_size}) must be at most the rows of `x` ({x.shape[0]})."
         )
-    k = check_k(k)
-    optimizer = check_optimizer("optimizer", optimizer)
-    if params is None:
-        params = rbm_init(
-            jax.random.fold_in(key, 0), x.shape[1], num_hidden, scale=init_scale, dtype=x.dtype
-        )
     state = rbm_init_state(params, optimizer, batch_size)
-    static = dict(
-        optimizer=optimizer, epochs=epochs, batch_size=batch_size, persistent=persistent,
-        shuffle=shuffle,
-    )  # fmt: skip
-    args = (jax.random.fold_in(key, 1), x, state)
-    compiled = _train_rbm_jit.lower(*args, k=jnp.asarray(k), **static, gaussian=gaussian).compile()
+    args = (x, state, jax.random.fold_in(key, 1), jnp.asarray(k, jnp.int32))
+    flags = dict(epochs=epochs, batch_size=batch_size, persistent=persistent, gaussian=gaussian,
+                 shuffle=shuffle)  # fmt: skip
+
+    def build():
+        return jax.jit(lambda x, state, key, k: _run(x, state, optimizer, key, k, **flags))
+
+    structure = ("rbm_fit", _cache.fingerprint(optimizer.update), tuple(flags.items()))
+    program, _ = _cache.compiled(structure, build, *args)
     tic = time.perf_counter()
-    state, errors = compiled(*args, k=jnp.asarray(k))
-    errors = np.asarray(errors)  # waits for the result
-    seconds = (time.perf_counter() - tic) / epochs
-    history = {"reconstruction_error": errors, "seconds_per_epoch": seconds}
+    state, history = program(*args)
+    history: dict[str, Any] = {k: np.asarray(v) for k, v in history.items()}  # waits
+    history["seconds_per_epoch"] = (time.perf_counter() - tic) / epochs
     return RBMFit(state.params, state, history)
-
-
-__all__ = [
-    "RBMFit",
-    "RBMState",
-    "check_k",
-    "check_visible",
-    "rbm_fit",
-    "rbm_init_state",
-    "rbm_step",
-    "train_rbm",
-]

@@ -6,15 +6,11 @@ public import path per name, ``fnnet.classic.<name>``. See ``docs/perceptron.md`
 """
 
 from fnnet.classic._perceptron import PerceptronFit as PerceptronFit
-from fnnet.classic._perceptron import PerceptronState as PerceptronState
-from fnnet.classic._perceptron import averaged as averaged
 from fnnet.classic._perceptron import perceptron_criterion as perceptron_criterion
-from fnnet.classic._perceptron import perceptron_epoch as perceptron_epoch
 from fnnet.classic._perceptron import perceptron_fit as perceptron_fit
 from fnnet.classic._perceptron import perceptron_init as perceptron_init
 from fnnet.classic._perceptron import perceptron_predict as perceptron_predict
 from fnnet.classic._perceptron import perceptron_scores as perceptron_scores
-from fnnet.classic._perceptron import perceptron_step as perceptron_step
 from fnnet.classic._perceptron import signed_targets as signed_targets
 from fnnet.classic._rbf import RBF as RBF
 from fnnet.classic._rbf import RBFParams as RBFParams
@@ -28,20 +24,16 @@ from fnnet.classic._rbf import rbf_two_stage as rbf_two_stage
 __all__ = [
     "RBF",
     "PerceptronFit",
-    "PerceptronState",
     "RBFParams",
-    "averaged",
     "gaussian_rbf",
     "haykin_width",
     "kmeans",
     "least_squares_output",
     "perceptron_criterion",
-    "perceptron_epoch",
     "perceptron_fit",
     "perceptron_init",
     "perceptron_predict",
     "perceptron_scores",
-    "perceptron_step",
     "rbf_params",
     "rbf_two_stage",
     "signed_targets",

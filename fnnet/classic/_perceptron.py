@@ -13,14 +13,17 @@ the **perceptron criterion**::
 
 A point on the boundary (``s = 0``) counts as a mistake, as in Novikoff's convergence proof and
 scikit-learn's ``Perceptron`` (so a perceptron started at ``w = 0`` updates on its first
-example). :func:`perceptron_criterion` is that loss with a hand-written rule.
+example). :func:`perceptron_criterion` is that loss with a hand-written rule, so training is
+the core's: :func:`perceptron_fit` runs ``fnnet.training.make_train_step`` with ``sgd(η)`` on
+batches of one example (the guard, batching, key schedule of ``fnnet.fit``), and the averaged
+perceptron is the optimizer transform ``fnnet.optimizers.polyak_average``.
 
 **Multiclass is one-vs-rest**, like scikit-learn's ``Perceptron``: ``k`` classes are ``k``
 independent binary perceptrons (one output column each, trained at once), class ``j``'s column
 gets ``t = +1`` for its own examples and ``t = −1`` for all others, and the prediction is the
 arg-max of the ``k`` scores. (This is not Collins' multiclass perceptron, which updates only
 the true and the predicted class.) A binary problem has one column and ``±1`` labels; its
-prediction is ``binary_step(s)`` mapped to ``±1``.
+prediction is ``binary_step(s)``: class 1 (the ``+1`` side) or class 0.
 """
 
 from __future__ import annotations
@@ -32,17 +35,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import activations, data
+from fnnet import activations, data, training
 from fnnet._checks import (
     check_bool,
-    check_floating,
     check_key,
     check_positive_int,
     check_real,
+    check_samples,
     is_concrete,
 )
 from fnnet._types import Array, PRNGKey
-from fnnet.layers import DenseParams, check_input, dense
+from fnnet.layers import DenseParams, dense
+from fnnet.optimizers import averaged_params, chain, polyak_average, sgd
 from fnnet.rules import hand_rule
 
 
@@ -126,11 +130,18 @@ def signed_targets(labels: Any, num_classes: int, *, dtype: Any = jnp.float32) -
     """One-vs-rest ``±1`` targets ``(n, num_classes)`` from integer class indices ``(n,)``.
 
     ``num_classes = 2`` gives one column (``+1`` for class 1, ``−1`` for class 0): the binary
-    perceptron. Labels outside ``[0, num_classes)`` are an error naming them.
+    perceptron. Labels that are not integers, or lie outside ``[0, num_classes)``, are an error
+    naming ``labels``.
     """
     num_classes = check_positive_int("num_classes", num_classes)
     if num_classes < 2:
         raise ValueError(f"`num_classes` must be at least 2; got {num_classes}.")
+    kind = labels.dtype if hasattr(labels, "dtype") else np.asarray(labels).dtype
+    if not np.issubdtype(kind, np.integer):
+        raise TypeError(
+            f"`labels` must be integer class indices in [0, {num_classes}); got dtype {kind}. "
+            f"Map names to indices first, e.g. np.unique(names, return_inverse=True)[1]."
+        )
     labels = jnp.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"`labels` must be class indices of shape (n,); got shape {labels.shape}.")
@@ -149,98 +160,82 @@ def perceptron_init(
     )
 
 
-def perceptron_scores(params: DenseParams, x: Array) -> Array:
-    """``s = x @ w + b`` for ``x`` of shape ``(batch, features)`` (through ``fnnet.layers.dense``)."""
-    x = check_input(x, params.w.shape[0], params.w.dtype)
-    if x.ndim == 1:
-        return dense(activations.identity, params, x[None, :])[0]
+def _scores(params: DenseParams, x: Array, *, key: Any = None, training: bool = False) -> Array:
+    """The layer-contract ``apply`` the train step calls: ``x @ w + b`` by the fused dense rule."""
+    del key, training
     return dense(activations.identity, params, x)
 
 
-def perceptron_predict(params: DenseParams, x: Array) -> Array:
-    """Binary (one output): ``±1`` from ``binary_step(s)``; one-vs-rest: the arg-max class."""
+def perceptron_scores(params: DenseParams, x: Any) -> Array:
+    """``s = x @ w + b`` ``(samples, k)`` for ``x`` of shape ``(samples, features)`` (through
+    ``fnnet.layers.dense``). Integer ``x`` is cast to the weights' dtype; a row with NaN scores
+    NaN."""
+    x = check_samples(
+        "x", x, features=params.w.shape[0], source=f"the weights, w.shape = {params.w.shape}"
+    )
+    return _scores(params, x.astype(params.w.dtype))
+
+
+def perceptron_predict(params: DenseParams, x: Any) -> Array:
+    """The class of each row of ``x``, int32 ``(samples,)``.
+
+    One output column (the binary perceptron): class ``1`` where ``s ≥ 0`` (the ``+1`` side,
+    ``binary_step(s)``), else ``0``, the indices :func:`signed_targets` maps to ``±1``. Several
+    columns (one-vs-rest): the arg-max. A row whose scores are NaN (a NaN in ``x``, possible
+    under ``jit``, where values cannot raise) is ``-1``, never a class.
+    """
     s = perceptron_scores(params, x)
     if params.w.shape[1] == 1:
-        return (2.0 * activations.binary_step(s[..., 0]) - 1.0).astype(jnp.int32)
-    return jnp.argmax(s, axis=-1).astype(jnp.int32)
-
-
-class PerceptronState(NamedTuple):
-    """The online perceptron: current ``params``, their running ``total`` over every step
-    (for the averaged perceptron) and the number of steps ``count`` (int32)."""
-
-    params: DenseParams
-    total: DenseParams
-    count: Array
-
-
-def averaged(state: PerceptronState) -> DenseParams:
-    """The averaged perceptron: the mean of the weights after every example seen so far."""
-    count = jnp.maximum(state.count, 1).astype(state.params.w.dtype)
-    return jax.tree_util.tree_map(lambda t: t / count, state.total)
-
-
-def perceptron_step(
-    state: PerceptronState, x: Array, t: Array, learning_rate: Array
-) -> tuple[PerceptronState, Array]:
-    """One example: ``w ← w − η ∂L/∂w`` with ``L = perceptron_criterion`` (the perceptron
-    rule), then add the new weights to the running total. Returns the new state and whether
-    the example was a mistake (0-d bool)."""
-
-    def loss(params):
-        return perceptron_criterion(perceptron_scores(params, x[None, :]), t[None, :])
-
-    grads = jax.grad(loss)(state.params)
-    eta = jnp.asarray(learning_rate, state.params.w.dtype)
-    params = jax.tree_util.tree_map(lambda p, g: p - eta * g, state.params, grads)
-    total = jax.tree_util.tree_map(jnp.add, state.total, params)
-    mistake = jnp.any(grads.b != 0)  # ∂L/∂b = −t on a mistake, 0 otherwise
-    return PerceptronState(params, total, state.count + 1), mistake
-
-
-def perceptron_epoch(
-    state: PerceptronState, x: Array, targets: Array, learning_rate: Array
-) -> tuple[PerceptronState, Array]:
-    """One pass over the rows of ``x`` in order, one example at a time (``lax.scan``).
-    Returns the state and the number of examples on which some column made a mistake."""
-
-    def body(carry, example):
-        carry, mistake = perceptron_step(carry, example[0], example[1], learning_rate)
-        return carry, mistake
-
-    state, mistakes = jax.lax.scan(body, state, (x, targets))
-    return state, jnp.sum(mistakes.astype(jnp.int32))
+        classes = activations.binary_step(s[:, 0]).astype(jnp.int32)
+    else:
+        classes = jnp.argmax(s, axis=-1).astype(jnp.int32)
+    return jnp.where(jnp.any(jnp.isnan(s), axis=-1), -1, classes)
 
 
 class PerceptronFit(NamedTuple):
-    """Result of :func:`perceptron_fit`: the final ``params``, the ``averaged`` params, the
-    online ``state``, and the number of mistakes in each epoch (``(epochs,)`` int32)."""
+    """Result of :func:`perceptron_fit`.
+
+    ``params``: the final weights; ``averaged``: the mean of the weights after every example
+    (the averaged perceptron, :func:`fnnet.optimizers.averaged_params` of the state);
+    ``state``: the ``fnnet.training.TrainState`` (its ``opt_state`` holds the running sum);
+    ``history``: per-epoch arrays ``(epochs,)``: ``"errors"``, the training rows misclassified
+    after the epoch (some column with ``t·s ≤ 0``; 0 once converged), ``"loss"``, the mean
+    criterion over the epoch's steps, and ``"skipped_steps"``, steps the non-finite guard
+    rejected (an overflow; 0 in any ordinary run).
+    """
 
     params: DenseParams
     averaged: DenseParams
-    state: PerceptronState
-    mistakes: Array
+    state: Any
+    history: dict
 
 
 def perceptron_fit(
-    key: PRNGKey,
     x: Any,
     targets: Any,
     *,
+    key: PRNGKey,
     epochs: int,
     learning_rate: Any = 1.0,
     shuffle: bool = True,
 ) -> PerceptronFit:
     """Train a perceptron online, one example at a time, for ``epochs`` passes.
 
+    Each example is one step of ``fnnet.training.make_train_step`` on
+    :func:`perceptron_criterion` (whose gradient is the perceptron rule) with the optimizer
+    ``chain(sgd(learning_rate), polyak_average())``, so the core's non-finite guard protects it,
+    and the epochs are ``fnnet.training.make_epoch``'s (batches of one row, the same key
+    schedule as ``fnnet.fit``: epoch ``e`` shuffles with ``split(fold_in(key, e))[0]``). The
+    program is compiled once per shape and flag, and reused by later calls.
+
     Args:
-        key: shuffles the example order of each epoch (``fold_in(key, epoch)``).
-        x: inputs ``(n, features)``, floating.
+        x: inputs ``(n, features)``; integer data is cast to float32. NaN or ±inf is refused.
         targets: ``±1`` of shape ``(n, k)``: ``k = 1`` binary, or one-vs-rest columns from
             :func:`signed_targets`.
+        key: shuffles the example order of each epoch (keyword-only).
         epochs: passes over the data (a perceptron on separable data stops making mistakes
-            and then no longer changes; ``mistakes`` shows when).
-        learning_rate: ``η`` (an array leaf: sweepable with ``vmap``); from ``w = 0`` the
+            and then no longer changes; ``history["errors"]`` shows when).
+        learning_rate: ``η > 0`` (an array leaf: sweepable with ``vmap``); from ``w = 0`` the
             predictions of the plain perceptron do not depend on it.
         shuffle: visit the examples in a new random order every epoch (scikit-learn's default)
             or in the given order.
@@ -252,52 +247,40 @@ def perceptron_fit(
     epochs = check_positive_int("epochs", epochs)
     shuffle = check_bool("shuffle", shuffle)
     check_real("learning_rate", learning_rate, low=0.0, low_open=True)
-    x = check_floating("x", x)
-    if x.ndim != 2:
-        raise ValueError(f"`x` must have shape (n, features); got {x.shape}.")
+    x = check_samples("x", x)
     targets = jnp.asarray(targets)
     if targets.ndim != 2 or targets.shape[0] != x.shape[0]:
         raise ValueError(
             f"`targets` must have shape (n, k) with n = {x.shape[0]} rows like `x`; got "
             f"{targets.shape}. Build them with signed_targets(labels, num_classes)."
         )
-    _check_signed(targets.astype(x.dtype), jnp.zeros(targets.shape, x.dtype))
-    params = perceptron_init(x.shape[1], targets.shape[1], dtype=x.dtype)
-    return _fit(
-        key,
-        x,
-        targets.astype(x.dtype),
-        params,
-        jnp.asarray(learning_rate, x.dtype),
-        epochs,
-        shuffle,
+    targets = targets.astype(x.dtype)
+    _check_signed(targets, jnp.zeros(targets.shape, x.dtype))
+    state, history = _train(
+        x, targets, jnp.asarray(learning_rate, x.dtype), key, epochs=epochs, shuffle=shuffle
     )
+    return PerceptronFit(state.params, averaged_params(state.opt_state), state, history)
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6))
-def _fit(key, x, targets, params, learning_rate, epochs, shuffle):
-    zero = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = PerceptronState(params, zero, jnp.zeros((), jnp.int32))
+@functools.partial(jax.jit, static_argnames=("epochs", "shuffle"))
+def _train(x, targets, learning_rate, key, *, epochs, shuffle):
+    """The whole run, pure: ``make_epoch`` of the guarded train step, epochs in ``lax.scan``.
+    A module-level ``jit`` whose optimizer is built inside from the ``learning_rate`` leaf: one
+    compilation per shape and flag, whatever the call."""
+    optimizer = chain(sgd(learning_rate), polyak_average())
+    train_step = training.make_train_step(_scores, perceptron_criterion, optimizer)
+    epoch = training.make_epoch(
+        train_step.step, None, batch_size=1, halt_on_nonfinite=False, shuffle=shuffle
+    )
+    params = perceptron_init(x.shape[1], targets.shape[1], dtype=x.dtype)
+    data = {"x": x, "y": targets}
 
-    def epoch(state, i):
-        order = jax.random.permutation(jax.random.fold_in(key, i), x.shape[0])
-        order = order if shuffle else jnp.arange(x.shape[0])
-        return perceptron_epoch(state, x[order], targets[order], learning_rate)
+    def body(run, index):
+        run, record = epoch(run, data, key, index)
+        margins = targets * _scores(run.train.params, x)
+        errors = jnp.sum(jnp.any(margins <= 0, axis=-1)).astype(jnp.int32)
+        return run, {"errors": errors, "loss": record.loss, "skipped_steps": record.skipped_steps}
 
-    state, mistakes = jax.lax.scan(epoch, state, jnp.arange(epochs))
-    return PerceptronFit(state.params, averaged(state), state, mistakes)
-
-
-__all__ = [
-    "PerceptronFit",
-    "PerceptronState",
-    "averaged",
-    "perceptron_criterion",
-    "perceptron_epoch",
-    "perceptron_fit",
-    "perceptron_init",
-    "perceptron_predict",
-    "perceptron_scores",
-    "perceptron_step",
-    "signed_targets",
-]
+    run = epoch.init(train_step.init(params))
+    run, history = jax.lax.scan(body, run, jnp.arange(epochs, dtype=jnp.int32))
+    return run.train, history

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from fnnet import parallel
 from fnnet._types import Array, Params, PRNGKey
-from fnnet.data import minibatches
+from fnnet.data import Batches, minibatches
 from fnnet.training._step import TrainState, scan_steps, state_finite
 
 # Why a run met a non-finite step (EpochRecord.nonfinite_cause).
@@ -141,6 +141,18 @@ def _mean_where(values: Array, ok: Array) -> Array:
     return jnp.where(count > 0, total / jnp.maximum(count, 1).astype(values.dtype), jnp.nan)
 
 
+def _in_order(x: Any, y: Any, batch_size: int) -> Batches:
+    """The rows of ``x`` and ``y`` (arrays or pytrees) in order as ``(num_batches, batch_size,
+    ...)``, the last ``n % batch_size`` rows left out."""
+    n = jax.tree_util.tree_leaves(x)[0].shape[0] // batch_size * batch_size
+
+    def stack(a: Array) -> Array:
+        return a[:n].reshape((n // batch_size, batch_size) + a.shape[1:])
+
+    x, y = jax.tree_util.tree_map(stack, (x, y))
+    return Batches(x, y, jnp.ones((n // batch_size, batch_size), bool))
+
+
 def make_epoch(
     step: Callable[..., Any],
     evaluate: Callable[..., Any] | None,
@@ -148,6 +160,7 @@ def make_epoch(
     batch_size: int,
     halt_on_nonfinite: bool,
     mesh: Any = None,
+    shuffle: bool = True,
 ) -> Epoch:
     """``Epoch(init, run)``: ``run(run_state, data, key, index) -> (run_state, record)`` is one
     pure epoch (see the module docs); ``init(train_state, *, patience=None)`` is the run state
@@ -161,6 +174,9 @@ def make_epoch(
         halt_on_nonfinite: freeze the run at its first rejected step (``fit``'s default);
             otherwise rejected steps are skipped and counted.
         mesh: split every batch's rows over this mesh's devices (data parallelism).
+        shuffle: a new order of the rows every epoch (from the epoch's key), or (``False``) the
+            rows in their order every epoch, the last ``n % batch_size`` left out (scikit-learn's
+            ``BernoulliRBM``; the perceptron's and RBM's NumPy transcriptions).
 
     ``data`` is ``{"x", "y"}`` plus optionally ``{"val_x", "val_y"}``; ``key`` is the run's key
     (the epoch's is ``fold_in(key, index)``).
@@ -170,7 +186,10 @@ def make_epoch(
         stopped = jnp.zeros((), bool) if run.stopping is None else run.stopping.stopped
         active = ~run.halted & ~stopped
         shuffle_key, step_key = jax.random.split(jax.random.fold_in(key, index))
-        batches = minibatches(shuffle_key, data["x"], data["y"], batch_size)
+        if shuffle:
+            batches = minibatches(shuffle_key, data["x"], data["y"], batch_size)
+        else:
+            batches = _in_order(data["x"], data["y"], batch_size)
         if mesh is not None:  # data parallel: each step's batch rows split over the devices
             batches = parallel.constrain_batches(batches, mesh)
 
