@@ -36,7 +36,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 import fnnet
 from fnnet import losses, optimizers
@@ -46,32 +45,11 @@ from cnn_digits import digits_cnn  # noqa: E402  (the networks of the results ta
 from cnn_mnist1d import authors_cnn, load, run_authors  # noqa: E402
 
 # --- raw JAX: the same networks on lax primitives, differentiated by jax.grad -----------------
+# (lax.conv_general_dilated / lax.reduce_window forwards shared with benchmarks/families.py)
 
-
-def _lax_conv(x, p, strides, padding):
-    n = x.ndim - 2
-    spec = (0, n + 1, *range(1, n + 1))
-    numbers = lax.ConvDimensionNumbers(spec, (n + 1, n, *range(n)), spec)
-    return lax.conv_general_dilated(x, p.w, strides, padding, dimension_numbers=numbers) + p.b
-
-
-def _lax_maxpool(x):
-    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-
-
-def raw_mnist1d(params, x):
-    for p in params[:3]:
-        x = jax.nn.relu(_lax_conv(x, p, (2,), [(1, 1)]))
-    x = x.reshape(x.shape[0], -1)
-    return x @ params[4].w + params[4].b
-
-
-def raw_digits(params, x):
-    x = jax.nn.relu(_lax_conv(x, params[0], (1, 1), "SAME"))
-    x = _lax_maxpool(jax.nn.relu(_lax_conv(x, params[1], (1, 1), "SAME")))
-    x = _lax_maxpool(jax.nn.relu(_lax_conv(x, params[3], (1, 1), "SAME")))
-    x = x.reshape(x.shape[0], -1)
-    return x @ params[6].w + params[6].b
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from family_cases import raw_convbase as raw_mnist1d  # noqa: E402
+from family_cases import raw_digits  # noqa: E402
 
 
 def _raw_step(forward, lr=1e-2, b1=0.9, b2=0.999, eps=1e-8):

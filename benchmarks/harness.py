@@ -336,6 +336,27 @@ def summarize(samples: list[float]) -> dict[str, float]:
     }
 
 
+def runner_record(r: Runner) -> dict[str, Any]:
+    """What every report keeps of a timed runner: identity, the median and spread of its
+    per-step time, every sample, its first and last loss, and its compile information."""
+    return {
+        "variant": r.name,
+        "mode": r.mode,
+        "library": r.library,
+        "family": r.family,
+        "description": r.description,
+        "steps_per_unit": r.steps_per_unit,
+        "units_per_round": r.units,
+        "rounds": len(r.samples),
+        **summarize(r.samples),
+        "cpu_utilization_median": float(np.nanmedian(r.cpu)) if r.cpu else None,
+        "first_loss": r.first_loss,
+        "last_loss": r.last_loss,
+        "samples_s": r.samples,
+        "compile": r.info,
+    }
+
+
 # ---------------------------------------------------------------- the GEMM limit
 
 

@@ -32,6 +32,18 @@ def sklearn_available() -> bool:
     return True
 
 
+def torch_adam(parameters, lr: float):
+    """``torch.optim.Adam(fused=True)`` where this PyTorch has it (else its default, foreach),
+    β = (B1, B2), ε = EPS; returns ``(optimizer, "fused" | "foreach")``."""
+    import torch
+
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, betas=(B1, B2), eps=EPS, fused=True), "fused"
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(parameters, lr=lr, betas=(B1, B2), eps=EPS), "foreach"
+
+
 class TorchRunner(Runner):
     """PyTorch eager: ``nn.Sequential`` of ``nn.Linear``, ``F.cross_entropy``, ``optim.Adam``."""
 
@@ -50,7 +62,7 @@ class TorchRunner(Runner):
         self.torch = torch
         self.description = (
             f"PyTorch {torch.__version__} eager on CPU ({threads} threads): nn.Linear stack, "
-            "F.cross_entropy, optim.Adam"
+            "F.cross_entropy"
         )
         act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}[config.activation]
         layers: list = []
@@ -63,9 +75,8 @@ class TorchRunner(Runner):
             if i < len(params) - 1:
                 layers.append(act())
         self.model = torch.nn.Sequential(*layers)
-        self.opt = torch.optim.Adam(
-            self.model.parameters(), lr=LEARNING_RATE, betas=(B1, B2), eps=EPS
-        )
+        self.opt, kind = torch_adam(self.model.parameters(), LEARNING_RATE)
+        self.description += f", Adam ({kind})"
         pool = min(len(x), 16)
         self.xs = [torch.from_numpy(np.asarray(x[i])) for i in range(pool)]
         self.ys = [torch.from_numpy(np.asarray(y[i]).astype(np.int64)) for i in range(pool)]

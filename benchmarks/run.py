@@ -181,30 +181,13 @@ def run_config(config: Config, args: argparse.Namespace, peers: dict[str, bool])
     gemm_rates = [gemm.flops / t / 1e9 for t in gemm.samples]
     results = []
     for r in runners:
-        stats = harness.summarize(r.samples)
-        results.append(
-            {
-                "variant": r.name,
-                "mode": r.mode,
-                "library": r.library,
-                "family": r.family,
-                "description": r.description,
-                "steps_per_unit": r.steps_per_unit,
-                "units_per_round": r.units,
-                "rounds": len(r.samples),
-                **stats,
-                "steps_per_s": 1.0 / stats["median_s"],
-                "gemm_fraction": None,  # filled in by main() from the run's GEMM peak
-                "gemm_fraction_matched": config.step_flops
-                / (np.median(gemm_rates) * 1e9)
-                / stats["median_s"],
-                "cpu_utilization_median": float(np.nanmedian(r.cpu)) if r.cpu else None,
-                "first_loss": r.first_loss,
-                "last_loss": r.last_loss,
-                "samples_s": r.samples,
-                "compile": r.info,
-            }
+        entry = harness.runner_record(r)
+        entry["steps_per_s"] = 1.0 / entry["median_s"]
+        entry["gemm_fraction"] = None  # filled in by main() from the run's GEMM peak
+        entry["gemm_fraction_matched"] = (
+            config.step_flops / (np.median(gemm_rates) * 1e9) / entry["median_s"]
         )
+        results.append(entry)
     by_key = {(e["variant"], e["mode"]): e for e in results}
     for e in results:
         ref_mode = e["mode"] if e["library"] == "jax" else "loop"

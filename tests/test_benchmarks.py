@@ -125,3 +125,35 @@ def test_peers_run(tmp_path):
             assert entries[variant]["reference"] == "raw_jax/loop"
     if "torch_eager" in entries:  # the same initial params and batch as the JAX variants
         assert abs(entries["torch_eager"]["first_loss"] - entries["raw_jax"]["first_loss"]) < 1e-5
+
+
+FAMILIES = RUN.parent / "families.py"
+
+
+@pytest.mark.skipif(not FAMILIES.exists(), reason="benchmarks/ not present")
+def test_families_smoke_run_checks_equal_work(tmp_path):
+    """issue 22's one command: every runner of a network starts from the same weights and batch
+    (first losses agree), ratios are against raw JAX in the same mode, and the report is written."""
+    proc = subprocess.run(
+        [sys.executable, str(FAMILIES), "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "families.json").read_text())
+    assert set(results["cases"]) == {"lstm_smoke", "conv_smoke"}
+    for case in results["cases"].values():
+        assert case["first_loss_spread"] < 1e-5
+        keys = {e["key"] for e in case["results"]}
+        assert {"raw_jax/loop", "raw_jax/scan", "fnnet_step/loop", "fnnet_step/scan"} <= keys
+        for entry in case["results"]:
+            assert entry["p25_s"] <= entry["median_s"] <= entry["p75_s"]
+            assert math.isfinite(entry["ratio"]) and entry["ratio"] > 0
+            assert math.isfinite(entry["last_loss"])
+            assert entry["compile"]["lower_compile_cpu_s"] > 0
+            if entry["variant"] == "raw_jax":
+                assert entry["ratio"] == 1.0
+    assert any(g["goal"] == "compile ≤ raw" for g in results["goals"])
+    md = (tmp_path / "families.md").read_text()
+    assert "## Summary" in md and "## lstm_smoke" in md and "## Goals" in md
