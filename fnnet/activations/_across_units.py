@@ -11,14 +11,13 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from fnnet._checks import check_positive_int
+from fnnet._checks import check_int, check_positive_int
 from fnnet._types import Array
 from fnnet.rules import hand_rule
 
 
 def _check_axis(z, axis) -> None:
-    if not isinstance(axis, int) or isinstance(axis, bool):
-        raise TypeError(f"`axis` must be a Python int; got {axis!r}.")
+    check_int("axis", axis)
     if not -z.ndim <= axis < z.ndim:
         raise ValueError(f"`axis` must index one of `z`'s axes, shape {z.shape}; got axis={axis}.")
 

@@ -25,8 +25,12 @@ files, in dependency order:
   ``averaged_params``: the running mean of the iterates);
 * ``_alias.py``: ``sgd``, ``adagrad``, ``rmsprop``, ``adam``, ``nadam``, ``adamw``, ``amsgrad``.
 
-Each
-hyperparameter may be a Python float or a (traced) 0-d array and is stored in the state as a
+A chain's state is the tuple of its transforms' states, NamedTuples whose fields say what they
+hold (``state[0].mu``, ``state[0].count``). A transform of your own is an :class:`Optimizer`
+pair; :func:`hyperparam_fields`, :func:`as_hyperparam` and :func:`safe_increment` make it
+behave like these (docs/optimizers.md, "Writing a transform").
+
+Each hyperparameter may be a Python float or a (traced) 0-d array and is stored in the state as a
 typed 0-d array (float32; float64 for float64 params), so:
 
 * sweeping, ``jax.jit(jax.vmap(train))(jnp.array([1e-3, 1e-2, 1e-1]))`` with ``train``
@@ -55,19 +59,14 @@ from fnnet.optimizers._alias import amsgrad as amsgrad
 from fnnet.optimizers._alias import nadam as nadam
 from fnnet.optimizers._alias import rmsprop as rmsprop
 from fnnet.optimizers._alias import sgd as sgd
-from fnnet.optimizers._averaging import PolyakAverageState as PolyakAverageState
 from fnnet.optimizers._averaging import averaged_params as averaged_params
 from fnnet.optimizers._averaging import polyak_average as polyak_average
 from fnnet.optimizers._base import Optimizer as Optimizer
 from fnnet.optimizers._base import StateMismatchError as StateMismatchError
 from fnnet.optimizers._base import apply_updates as apply_updates
 from fnnet.optimizers._base import chain as chain
-from fnnet.optimizers._clipping import ClipByGlobalNormState as ClipByGlobalNormState
-from fnnet.optimizers._clipping import ClipByValueState as ClipByValueState
 from fnnet.optimizers._clipping import clip_by_global_norm as clip_by_global_norm
 from fnnet.optimizers._clipping import clip_by_value as clip_by_value
-from fnnet.optimizers._decay import AddDecayedWeightsState as AddDecayedWeightsState
-from fnnet.optimizers._decay import AddL1DecayState as AddL1DecayState
 from fnnet.optimizers._decay import add_decayed_weights as add_decayed_weights
 from fnnet.optimizers._decay import add_l1_decay as add_l1_decay
 from fnnet.optimizers._hyperparams import as_hyperparam as as_hyperparam
@@ -75,42 +74,19 @@ from fnnet.optimizers._hyperparams import get_hyperparams as get_hyperparams
 from fnnet.optimizers._hyperparams import hyperparam_fields as hyperparam_fields
 from fnnet.optimizers._hyperparams import safe_increment as safe_increment
 from fnnet.optimizers._hyperparams import set_hyperparams as set_hyperparams
-from fnnet.optimizers._moments import ScaleByAdagradState as ScaleByAdagradState
-from fnnet.optimizers._moments import ScaleByAdamState as ScaleByAdamState
-from fnnet.optimizers._moments import ScaleByAmsgradState as ScaleByAmsgradState
-from fnnet.optimizers._moments import ScaleByCenteredRmsState as ScaleByCenteredRmsState
-from fnnet.optimizers._moments import ScaleByRmsState as ScaleByRmsState
-from fnnet.optimizers._moments import TraceState as TraceState
 from fnnet.optimizers._moments import scale_by_adagrad as scale_by_adagrad
 from fnnet.optimizers._moments import scale_by_adam as scale_by_adam
 from fnnet.optimizers._moments import scale_by_amsgrad as scale_by_amsgrad
 from fnnet.optimizers._moments import scale_by_rms as scale_by_rms
 from fnnet.optimizers._moments import trace as trace
-from fnnet.optimizers._scaling import ScaleByLearningRateState as ScaleByLearningRateState
-from fnnet.optimizers._scaling import ScaleByScheduleState as ScaleByScheduleState
-from fnnet.optimizers._scaling import ScaleState as ScaleState
 from fnnet.optimizers._scaling import scale as scale
 from fnnet.optimizers._scaling import scale_by_learning_rate as scale_by_learning_rate
 from fnnet.optimizers._tree import global_norm as global_norm
 from fnnet.optimizers._tree import weight_mask as weight_mask
 
 __all__ = [
-    "AddDecayedWeightsState",
-    "AddL1DecayState",
-    "ClipByGlobalNormState",
-    "ClipByValueState",
     "Optimizer",
-    "PolyakAverageState",
-    "ScaleByAdagradState",
-    "ScaleByAdamState",
-    "ScaleByAmsgradState",
-    "ScaleByCenteredRmsState",
-    "ScaleByLearningRateState",
-    "ScaleByRmsState",
-    "ScaleByScheduleState",
-    "ScaleState",
     "StateMismatchError",
-    "TraceState",
     "adagrad",
     "adam",
     "adamw",
