@@ -100,17 +100,6 @@ def choice_terms(i: Array, w: Array, alpha: Array) -> tuple[Array, Array]:
     return row_sum(jnp.minimum(i, w)), alpha + row_sum(w)
 
 
-def choice(i: Array, w: Array, alpha: Array) -> Array:
-    """Choice function ``T_j = |I ∧ w_j| / (α + |w_j|)`` for every row ``w_j`` of ``w``."""
-    num, den = choice_terms(i, w, alpha)
-    return num / den
-
-
-def match(i: Array, w: Array) -> Array:
-    """Match function ``|I ∧ w_j| / |I|`` (compared with the vigilance ρ)."""
-    return row_sum(jnp.minimum(i, w)) / row_sum(i)
-
-
 def learn(i: Array, w: Array, beta: Array) -> Array:
     """Learning rule ``w ← β (I ∧ w) + (1 − β) w``."""
     return beta * jnp.minimum(i, w) + (1.0 - beta) * w
