@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fnnet import competitive as C
-from fnnet.competitive._art import first_choice, tie_tolerance
+from fnnet.competitive._art_search import first_choice, tie_tolerance
 from fnnet.competitive._scaling import complement_code
 from fnnet.gradcheck import assert_close
 

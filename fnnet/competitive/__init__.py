@@ -9,10 +9,10 @@ See ``docs/som.md``, ``docs/art.md`` and the learner contract in ``docs/architec
 """
 
 from fnnet.competitive._art import ARTLearner as ARTLearner
-from fnnet.competitive._art import ARTState as ARTState
 from fnnet.competitive._art import art1 as art1
 from fnnet.competitive._art import fuzzy_art as fuzzy_art
 from fnnet.competitive._art import fuzzy_artmap as fuzzy_artmap
+from fnnet.competitive._art_search import ARTState as ARTState
 from fnnet.competitive._art_train import num_categories as num_categories
 from fnnet.competitive._art_train import sweep_vigilance as sweep_vigilance
 from fnnet.competitive._art_train import train_art as train_art

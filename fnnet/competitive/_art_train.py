@@ -12,7 +12,8 @@ import numpy as np
 
 from fnnet._checks import check_bool, check_callable, check_positive_int, is_concrete
 from fnnet._types import Array
-from fnnet.competitive._art import ARTLearner, ARTState, _check_state
+from fnnet.competitive._art import ARTLearner, _check_state
+from fnnet.competitive._art_search import ARTState
 
 
 def _check_learner(learner: Any) -> ARTLearner:
