@@ -88,6 +88,3 @@ def evaluate_ensemble(
     hit = lambda p: jnp.mean((jnp.argmax(p, axis=-1) == y).astype(jnp.float32))  # noqa: E731
     nll = -jnp.mean(jnp.log(jnp.take_along_axis(mean, y[:, None], axis=-1)))
     return EnsembleMetrics(hit(mean), nll, jax.vmap(hit)(probs))
-
-
-__all__ = ["EnsembleMetrics", "ensemble", "evaluate_ensemble", "predict_ensemble"]

@@ -322,6 +322,3 @@ def heatmap(
     ax.set_title(title)
     ax.figure.colorbar(image, ax=ax)
     return ax
-
-
-__all__ = ["Configuration", "Table", "best_configuration", "heatmap", "table"]

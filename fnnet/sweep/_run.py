@@ -370,6 +370,3 @@ def run(
         compile_seconds,
         time.perf_counter() - started,
     )
-
-
-__all__ = ["Best", "MemoryEstimate", "SweepResult", "estimate_memory", "member_key", "run"]

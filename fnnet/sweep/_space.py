@@ -174,15 +174,3 @@ def random_search(key: PRNGKey, num_trials: int, **distributions: Distribution) 
             dist.from_unit(np.asarray(_unit_draws(name_key, num_trials), np.float64))
         )
     return Space(values, ("trial",), {"trial": np.arange(num_trials)})
-
-
-__all__ = [
-    "Distribution",
-    "uniform",
-    "log_uniform",
-    "choice",
-    "Space",
-    "grid",
-    "point",
-    "random_search",
-]

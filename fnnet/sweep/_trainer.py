@@ -163,6 +163,3 @@ def make_trainer(
         return member(hparams, key, data, check_update=True)
 
     return Trainer(run, arrays, exact)
-
-
-__all__ = ["Metrics", "RunFn", "Trainer", "make_trainer"]

@@ -256,6 +256,3 @@ def _progress_line(
     steady = seconds[1:] if len(seconds) > 1 else seconds  # the first call also warms XLA up
     left = np.mean(steady) * (epochs - epoch - 1)
     return line + f"  {np.sum(seconds):.1f}s training, ~{left:.1f}s left"
-
-
-__all__ = ["HISTORY_KEYS", "FitResult", "NonFinite", "fit"]
