@@ -731,20 +731,3 @@ def test_with_hyperparameter_has_one_public_home():
     assert slope.dtype == jnp.float32 and slope == np.float32(0.2)
     assert float(jnp.min(jnp.abs(z))) >= 0.1 - 1e-6  # away from the kink (float32 rounding)
 
-
-def test_the_docs_page_runs_as_written(capsys):
-    """Every python block of docs/gradcheck.md, in order, in one namespace, with JAX's default
-    settings (the page's own examples: the outside logsumexp, the straight-through estimator,
-    the wrong rule, the registry entry)."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
-    with open(os.path.join(path, "gradcheck.md"), encoding="utf-8") as f:
-        text = f.read()
-    fences = re.finditer(r"^```(\w*)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
-    blocks = [(text.count("\n", 0, m.start(2)) + 1, m[2]) for m in fences if m[1] == "python"]
-    assert len(blocks) >= 8
-    namespace = {"__name__": "__main__"}
-    with jax.numpy_dtype_promotion("standard"):
-        for line, source in blocks:
-            exec(compile(source, f"docs/gradcheck.md, block at line {line}", "exec"), namespace)
-    out = capsys.readouterr().out
-    assert "passed (2 rows differ as declared: surrogate)" in out and "the rule is wrong" in out

@@ -6,40 +6,16 @@ directory. A failure names the block by its first line number in README.md. Afte
 name the blocks defined must still be usable: no array in it may have been donated away.
 """
 
-import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
+from test_docs import run_blocks  # the same driver as the docs pages'
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-_DRIVER = """
-import json, sys, traceback
-namespace = {"__name__": "__main__"}
-for line, source in json.load(sys.stdin):
-    try:
-        exec(compile(source, f"README.md block at line {line}", "exec"), namespace)
-    except BaseException:
-        traceback.print_exc()
-        print(f"README.md: the python block at line {line} failed", file=sys.stderr)
-        sys.exit(1)
-# A name the reader still holds must still be usable (e.g. not donated into a jitted step).
-import jax
-for name, value in namespace.items():
-    try:
-        leaves = jax.tree.leaves(value)
-    except Exception:
-        continue
-    if any(isinstance(leaf, jax.Array) and leaf.is_deleted() for leaf in leaves):
-        print(f"README.md: `{name}` holds deleted (donated) arrays after the blocks", file=sys.stderr)
-        sys.exit(1)
-"""
 
 
 def code_blocks(language: str, text: str | None = None) -> list[tuple[int, str]]:
@@ -61,18 +37,7 @@ def test_block_extraction_finds_fences_and_line_numbers():
 
 
 def _run(blocks, cwd):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    env.pop("JAX_ENABLE_X64", None)
-    return subprocess.run(
-        [sys.executable, "-c", _DRIVER],
-        check=False,
-        input=json.dumps(blocks),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_blocks("README.md", blocks, cwd)
 
 
 def test_driver_reports_the_failing_block(tmp_path):
