@@ -3,8 +3,10 @@
 Every member is a 64-64-10 ReLU network trained with AdamW (decoupled weight decay) and early
 stopping on a validation split; all members train together in one ``vmap``-ped, ``jit``-ed
 program (``fnnet.sweep.run``). Writes a heatmap of the validation accuracy (mean over seeds) to
-``--out``, prints the best configuration, the sweep's wall time next to one member trained
-alone, and the test accuracy of the best configuration's seeds as an ensemble.
+``--out`` (``fnnet.sweep.heatmap``), prints the results table (mean ± std over seeds), the
+best configuration by its seeds' mean (``fnnet.sweep.best_configuration``), the sweep's wall
+time next to one member trained alone, and the test accuracy of the best configuration's seeds
+as an ensemble (their parameters come with the result: nothing is retrained).
 
 Run: ``python examples/sweep.py`` (``--quick`` for a seconds-long smoke run).
 """
@@ -66,9 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         patience=5,
     )
     space = sweep.grid(learning_rate=rates, weight_decay=decays)
-    result = sweep.run(
-        trainer, space, key, seeds=seeds, keep_params=True, metric="val_accuracy", maximize=True
-    )
+    result = sweep.run(trainer, space, key, seeds=seeds, metric="val_accuracy", maximize=True)
     members = int(np.prod(result.metrics["val_accuracy"].shape))
 
     # The same training function, one member alone: compiled on its own, then timed.
@@ -81,21 +81,22 @@ def main(argv: list[str] | None = None) -> None:
     jax.block_until_ready(compiled(best_hp, sweep.member_key(key, 0), trainer.data))
     alone_run = time.perf_counter() - tic
 
-    mean_acc = result.metrics["val_accuracy"].mean(axis=-1)  # (rates, decays)
-    i, j = np.unravel_index(np.argmax(mean_acc), mean_acc.shape)
+    # Which configuration? The seeds' mean validation accuracy decides; its seeds come with it.
+    best = sweep.best_configuration(result, "val_accuracy", maximize=True)
     print(
         f"{members} members ({len(rates)} learning rates x {len(decays)} weight decays x {seeds} seeds), "
         f"{epochs} epochs max, early stopping patience 5"
     )
     print(
-        f"best configuration (mean over seeds): learning_rate={rates[i]:g} weight_decay={decays[j]:g} "
-        f"val_accuracy={mean_acc[i, j]:.4f} +- {result.metrics['val_accuracy'][i, j].std():.4f}"
+        sweep.table(result, ["val_accuracy", "epochs_run"], sort_by="val_accuracy", maximize=True)
     )
-    best = " ".join(f"{k}={v:g}" for k, v in result.best.hparams.items())
-    print(f"best member: {best} seed {result.best.seed} val_accuracy={result.best.value:.4f}")
+    chosen = " ".join(f"{k}={v:g}" for k, v in best.hparams.items())
     print(
-        f"epochs run per member: min {result.metrics['epochs_run'].min()} max {result.metrics['epochs_run'].max()}"
+        f"best configuration (mean over seeds): {chosen} "
+        f"val_accuracy={best.value:.4f} +- {best.values.std():.4f}"
     )
+    member = " ".join(f"{k}={v:g}" for k, v in result.best.hparams.items())
+    print(f"best member: {member} seed {result.best.seed} val_accuracy={result.best.value:.4f}")
     print(
         f"sweep wall time: {result.seconds:.2f} s total ({result.compile_seconds:.2f} s compile, "
         f"{result.seconds - result.compile_seconds:.2f} s running) = "
@@ -106,55 +107,23 @@ def main(argv: list[str] | None = None) -> None:
         f"{alone_run * 1e3:.1f} ms running); {members} sequential runs would take ~{alone_run * members:.2f} s running"
     )
 
-    # The seeds at the best configuration were trained together: they are an ensemble already.
-    ensemble = jax.tree_util.tree_map(lambda a: a[i, j], result.params)
-    scores = sweep.evaluate_ensemble(net.apply, ensemble, *test)
+    # The best configuration's seeds were trained together: they are an ensemble already.
+    scores = sweep.evaluate_ensemble(net.apply, best.params, *test)
     print(
         f"ensemble of the {seeds} seeds on the test set: accuracy {float(scores.accuracy):.4f} "
         f"(members {float(scores.member_accuracy.mean()):.4f} on average), nll {float(scores.nll):.4f}"
     )
 
-    path = heatmap(mean_acc, rates, decays, (i, j), args.out)
-    print(f"wrote {path}")
-
-
-def heatmap(
-    values: np.ndarray, rates: list[float], decays: list[float], best: tuple[int, int], out: str
-) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(out, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(1.2 * len(decays) + 2.5, 0.6 * len(rates) + 2))
-    image = ax.imshow(
-        values, cmap="viridis", vmin=max(0.0, float(values.min())), vmax=1.0, aspect="auto"
-    )
-    for (r, c), v in np.ndenumerate(values):
-        ax.text(
-            c,
-            r,
-            f"{v:.3f}",
-            ha="center",
-            va="center",
-            color="white" if v < values.max() - 0.15 else "black",
-            fontweight="bold" if (r, c) == tuple(best) else "normal",
-            fontsize=8,
-        )
-    r, c = best
-    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    ax.set_xticks(range(len(decays)), [f"{d:g}" for d in decays])
-    ax.set_yticks(range(len(rates)), [f"{r:g}" for r in rates])
-    ax.set_xlabel("weight decay (AdamW)")
-    ax.set_ylabel("learning rate")
+    ax = sweep.heatmap(result, "val_accuracy", x="weight_decay", y="learning_rate", maximize=True)
     ax.set_title("digits: validation accuracy, mean over seeds")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    path = os.path.join(out, "sweep_heatmap.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "sweep_heatmap.png")
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
