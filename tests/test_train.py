@@ -472,6 +472,26 @@ def test_all_finite_is_exact():
     for bad in (jnp.inf, -jnp.inf, jnp.nan):
         assert not bool(all_finite((big, big.at[1].set(bad))))
     assert bool(all_finite(()))
+    tiny = jnp.array([1e-45, -1e-45, 0.0, -0.0], jnp.float32)  # subnormals and signed zeros
+    assert bool(all_finite(tiny)) and bool(jax.jit(all_finite)(tiny))
+    assert not bool(jax.jit(all_finite)((tiny, big.at[0].set(jnp.inf))))
+
+
+def test_the_exact_guard_needs_no_state_sized_scratch(key):
+    """Deciding before writing reads the candidate without materialising it (nor a zero array
+    of its shape): the full guard's scratch memory is the unchecked step's."""
+    net = fnnet.serial(fnnet.Dense(256, activations.relu), fnnet.Dense(256))
+    params = net.init(key, 256)
+    x, y = jnp.ones((32, 256)), jnp.zeros((32, 256))
+    scratch = {}
+    for check in (True, False):
+        ts = make_train_step(
+            net.apply, losses.squared_error, optimizers.adam(1e-3), check_update=check
+        )
+        compiled = jax.jit(ts.step, donate_argnums=0).lower(ts.init(params), (x, y), key).compile()
+        scratch[check] = compiled.memory_analysis().temp_size_in_bytes
+    one_weight = 256 * 256 * 4
+    assert scratch[True] < scratch[False] + one_weight // 8, scratch
 
 
 # ------------------------------------------------------- fit checks everything up front

@@ -72,17 +72,19 @@ def accuracy(outputs: Array, labels: Array) -> Array:
 def all_finite(tree: Any) -> Array:
     """True when every element of every floating leaf of ``tree`` is finite (0-d bool).
 
-    Exact and cheap: ``x · 0`` is ``0`` for a finite element and NaN for ±inf or NaN, so a sum
+    Exact and cheap: ``x − x`` is ``0`` for a finite element and NaN for ±inf or NaN, so a sum
     of such terms is exactly ``0`` iff all are finite (it cannot overflow), and XLA vectorises a
     float sum (``all(isfinite(x))`` reduces booleans, 2× slower on CPU). Leaves of one shape and
     dtype (a parameter and its optimizer moments) are added elementwise first, so XLA reads them
     in one fused reduction. Integer leaves (step counters) are always finite and are skipped.
+    (``x − x`` rather than ``x · 0``: XLA:CPU's reduction kernels take the zero as a
+    materialised array of ``x``'s shape, a state-sized write and read per step.)
     """
     groups: dict[tuple[Any, Any], list[Array]] = {}
     for x in jax.tree_util.tree_leaves(tree):
         if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
             groups.setdefault((jnp.shape(x), jnp.result_type(x)), []).append(x)
-    sums = [jnp.sum(sum(x * 0 for x in group)).astype(jnp.float32) for group in groups.values()]
+    sums = [jnp.sum(sum(x - x for x in group)).astype(jnp.float32) for group in groups.values()]
     return sum(sums) == 0 if sums else jnp.array(True)
 
 
