@@ -37,10 +37,11 @@ def _step(activation, params, state, xw_t):
     return (h_new,), activation_vjp  # residual: whatever f's own rule saves (h_t for tanh)
 
 
-def _step_bwd(params, activation_vjp, dstate):
+def _step_bwd(params, prev, state, activation_vjp, dstate):
+    del prev, state
     (dh,) = dstate
     (da,) = activation_vjp(dh)  # δā_t = δh_t ⊙ f'(ā_t), by the activation's own rule
-    return da, da, (da @ params.w_hh.T,)  # δh_{t−1} = δā_t W_hhᵀ
+    return da, None, (da @ params.w_hh.T,)  # δgh = δgi = δā_t;  δh_{t−1} = δā_t W_hhᵀ
 
 
 @hand_rule
@@ -87,8 +88,8 @@ def _elman_sequence_fwd(activation, truncate, params, x, state0, lengths=None):
 
 
 def _elman_sequence_bwd(activation, truncate, fwd, cotangents):
-    weights, dx, dstate0, _ = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
-    return ElmanParams(*weights), dx, dstate0, None
+    bwd = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
+    return ElmanParams(*bwd.weights), bwd.dx, bwd.dstate0, None
 
 
 elman_sequence.defvjp(_elman_sequence_fwd, _elman_sequence_bwd)

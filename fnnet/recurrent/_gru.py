@@ -37,18 +37,19 @@ def _step(params, state, xw_t):
     gh = h @ params.w_hh + params.b_hh
     xr, xz, xn = jnp.split(xw_t, 3, axis=-1)
     hr, hz, hn = jnp.split(gh, 3, axis=-1)
-    r, r_vjp = jax.vjp(activations.sigmoid, xr + hr)
-    z, z_vjp = jax.vjp(activations.sigmoid, xz + hz)
-    n, n_vjp = jax.vjp(activations.tanh, xn + r * hn)
-    return (n + z * (h - n),), (r, z, n, hn, h, r_vjp, z_vjp, n_vjp)
+    r = activations.sigmoid(xr + hr)
+    z = activations.sigmoid(xz + hz)
+    n = activations.tanh(xn + r * hn)
+    return (n + z * (h - n),), jnp.concatenate([r, z, n, hn], axis=-1)
 
 
-def _step_bwd(params, residual, dstate):
-    r, z, n, hn, h_prev, r_vjp, z_vjp, n_vjp = residual
-    (dh,) = dstate
-    (dan,) = n_vjp(dh * (1.0 - z))  # δā_n = δh ⊙ (1 − z) ⊙ tanh'(ā_n)
-    (daz,) = z_vjp(dh * (h_prev - n))  # δā_z = δh ⊙ (h − n) ⊙ σ'(ā_z)
-    (dar,) = r_vjp(dan * hn)  # δā_r = δā_n ⊙ u ⊙ σ'(ā_r),  u = h W_hn + b_hn
+def _step_bwd(params, prev, state, residual, dstate):
+    del state
+    ((h_prev,), (dh,)) = prev, dstate
+    r, z, n, hn = jnp.split(residual, 4, axis=-1)
+    dan = dh * (1.0 - z) * _bptt.dtanh(n)  # δā_n = δh ⊙ (1 − z) ⊙ tanh'(ā_n)
+    daz = dh * (h_prev - n) * _bptt.dsigmoid(z)  # δā_z = δh ⊙ (h − n) ⊙ σ'(ā_z)
+    dar = dan * hn * _bptt.dsigmoid(r)  # δā_r = δā_n ⊙ u ⊙ σ'(ā_r),  u = h W_hn + b_hn
     dgi = jnp.concatenate([dar, daz, dan], axis=-1)
     dgh = jnp.concatenate([dar, daz, dan * r], axis=-1)  # δu = δā_n ⊙ r
     return dgi, dgh, (dh * z + dgh @ params.w_hh.T,)
@@ -78,7 +79,8 @@ def gru_sequence(
         δh_{t−1} = δh_t ⊙ z + δgh W_hhᵀ
         ∂W_ih = Σ_t x_tᵀ δgi_t,  ∂W_hh = Σ_t h_{t−1}ᵀ δgh_t,  ∂b_ih = Σ δgi,  ∂b_hh = Σ δgh
 
-    σ' and tanh' come from ``fnnet.activations``' own rules.
+    The forward keeps ``[r, z, n, u]`` of every step; ``σ' = σ(1 − σ)`` and
+    ``tanh' = 1 − tanh²`` are formed from them in the backward step.
 
     Args:
         truncate: ``None`` or ``k`` (static): cut the carried δh every ``k`` steps.
@@ -100,8 +102,8 @@ def _gru_sequence_fwd(truncate, params, x, state0, lengths=None):
 
 
 def _gru_sequence_bwd(truncate, fwd, cotangents):
-    weights, dx, dstate0, _ = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
-    return GRUParams(*weights), dx, dstate0, None
+    bwd = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
+    return GRUParams(*bwd.weights), bwd.dx, bwd.dstate0, None
 
 
 gru_sequence.defvjp(_gru_sequence_fwd, _gru_sequence_bwd)

@@ -39,30 +39,30 @@ def _step(params, state, xw_t):
     p = params.peepholes
     if p is not None:
         zi, zf = zi + p[0] * c, zf + p[1] * c
-    i, i_vjp = jax.vjp(activations.sigmoid, zi)
-    f, f_vjp = jax.vjp(activations.sigmoid, zf)
-    g, g_vjp = jax.vjp(activations.tanh, zg)
+    i, f, g = activations.sigmoid(zi), activations.sigmoid(zf), activations.tanh(zg)
     c_new = f * c + i * g
     if p is not None:
         zo = zo + p[2] * c_new
-    o, o_vjp = jax.vjp(activations.sigmoid, zo)
-    tc, tc_vjp = jax.vjp(activations.tanh, c_new)
-    return (o * tc, c_new), (i, f, g, o, tc, c, i_vjp, f_vjp, g_vjp, o_vjp, tc_vjp)
+    o = activations.sigmoid(zo)
+    return (o * activations.tanh(c_new), c_new), jnp.concatenate([i, f, g, o], axis=-1)
 
 
-def _step_bwd(params, residual, dstate):
-    i, f, g, o, tc, c_prev, i_vjp, f_vjp, g_vjp, o_vjp, tc_vjp = residual
+def _step_bwd(params, prev, state, gates, dstate):
+    (_, c_prev), (_, c) = prev, state
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
     dh, dc_next = dstate
     p = params.peepholes
-    (dzo,) = o_vjp(dh * tc)  # δō = δh ⊙ tanh(c) ⊙ σ'(ō)
-    (dc,) = tc_vjp(dh * o)  # δh ⊙ o ⊙ tanh'(c)
-    dc = dc + dc_next if p is None else dc + dc_next + p[2] * dzo
-    (dzi,) = i_vjp(dc * g)  # δī = δc ⊙ g ⊙ σ'(ī)
-    (dzf,) = f_vjp(dc * c_prev)  # δf̄ = δc ⊙ c_{t−1} ⊙ σ'(f̄)
-    (dzg,) = g_vjp(dc * i)  # δḡ = δc ⊙ i ⊙ tanh'(ḡ)
+    tc = activations.tanh(c)  # recomputed: cheaper than keeping it
+    dzo = dh * tc * _bptt.dsigmoid(o)  # δō = δh ⊙ tanh(c) ⊙ σ'(ō)
+    dc = dh * o * _bptt.dtanh(tc) + dc_next  # δh ⊙ o ⊙ tanh'(c) + δc_{t+1} ⊙ f_{t+1} (sent back)
+    if p is not None:
+        dc = dc + p[2] * dzo
+    dzi = dc * g * _bptt.dsigmoid(i)  # δī = δc ⊙ g ⊙ σ'(ī)
+    dzf = dc * c_prev * _bptt.dsigmoid(f)  # δf̄ = δc ⊙ c_{t−1} ⊙ σ'(f̄)
+    dzg = dc * i * _bptt.dtanh(g)  # δḡ = δc ⊙ i ⊙ tanh'(ḡ)
     dz = jnp.concatenate([dzi, dzf, dzg, dzo], axis=-1)
     dc_prev = dc * f if p is None else dc * f + p[0] * dzi + p[1] * dzf
-    return dz, dz, (dz @ params.w_hh.T, dc_prev)
+    return dz, None, (dz @ params.w_hh.T, dc_prev)
 
 
 def _peephole_grads(fwd: _bptt.Forward, dz: Array) -> Array:
@@ -100,7 +100,9 @@ def lstm_sequence(
         ∂W_ih = Σ_t x_tᵀ δz_t,  ∂W_hh = Σ_t h_{t−1}ᵀ δz_t,  ∂b_ih = ∂b_hh = Σ_t δz_t
         ∂p_i = Σ_t c_{t−1} ⊙ δī_t,  ∂p_f = Σ_t c_{t−1} ⊙ δf̄_t,  ∂p_o = Σ_t c_t ⊙ δō_t
 
-    σ' and tanh' come from ``fnnet.activations``' own rules.
+    The forward keeps the activated gates ``[i, f, g, o]`` of every step (and the states);
+    ``σ' = σ(1 − σ)`` and ``tanh' = 1 − tanh²`` are formed from them in the backward step, and
+    ``tanh(c_t)`` is recomputed there.
 
     Args:
         truncate: ``None`` or ``k`` (static): cut the carried ``(δh, δc)`` every ``k`` steps.
@@ -122,9 +124,10 @@ def _lstm_sequence_fwd(truncate, params, x, state0, lengths=None):
 
 
 def _lstm_sequence_bwd(truncate, fwd, cotangents):
-    weights, dx, dstate0, bwd = _bptt.gradients(_step_bwd, fwd, cotangents, truncate)
-    dp = None if fwd.params.peepholes is None else _peephole_grads(fwd, bwd.dgi)
-    return LSTMParams(*weights, dp), dx, dstate0, None
+    peepholes = fwd.params.peepholes is not None
+    bwd = _bptt.gradients(_step_bwd, fwd, cotangents, truncate, keep_dgi=peepholes)
+    dp = _peephole_grads(fwd, bwd.dgi) if peepholes else None
+    return LSTMParams(*bwd.weights, dp), bwd.dx, bwd.dstate0, None
 
 
 lstm_sequence.defvjp(_lstm_sequence_fwd, _lstm_sequence_bwd)
