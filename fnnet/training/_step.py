@@ -217,9 +217,9 @@ def make_train_step(
 
     The guard is exact and simple: the candidate new state is computed inside one fused
     finiteness reduction per leaf shape (:func:`all_finite`, read-only), and the state is then
-    written once, under a ``lax.cond`` on that scalar. On a CPU that read costs a fraction of
-    a step (``benchmarks/RESULTS.md``); ``fit`` and sweeps check the state once per epoch
-    instead and replay an epoch that went wrong.
+    written once, under a ``lax.cond`` on that scalar. On a CPU that read costs about a third
+    of an MLP's step (1.3× raw JAX, ``benchmarks/RESULTS.md``); ``steps``, ``fit`` and sweeps
+    check the state once per call or epoch instead and replay the steps that went wrong.
     """
     check_callable("apply", apply, example="net.apply")
     check_callable("loss", loss, example="fnnet.losses.softmax_cross_entropy")
