@@ -403,6 +403,31 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {spread:.1e} |")
     lines += [
         "",
+        "## Compile time",
+        "",
+        "Process CPU seconds of `lower` + `compile`: the loop program (a first step) and the "
+        "scan program (an epoch of steps, as `fit` compiles it); ratios against raw JAX's.",
+        "",
+        "| network | raw loop | fnnet step, loop | autodiff step, loop | Flax loop | raw scan "
+        "| fnnet step, scan | autodiff step, scan | Flax scan |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, case in results["cases"].items():
+        by = {e["key"]: e for e in case["results"]}
+        cells = []
+        for mode in ("loop", "scan"):
+            for variant in ("raw_jax", "fnnet_step", "fnnet_step_autodiff", "flax"):
+                e = by.get(f"{variant}/{mode}")
+                cpu = None if e is None else e["compile"].get("lower_compile_cpu_s")
+                if cpu is None:
+                    cells.append("–")
+                elif variant == "raw_jax":
+                    cells.append(f"{cpu:.2f} s")
+                else:
+                    cells.append(f"{cpu:.2f} s ({e['compile_ratio']:.2f}×)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
         "## Goals",
         "",
         "| goal | network | ratio | limit | met |",
@@ -433,7 +458,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| `{e['variant']}` | {e['mode']} | {_t(e['median_s'])} [{_t(e['p25_s'])}, "
                 f"{_t(e['p75_s'])}] | {e['ratio']:.2f} | {e['ratio_min']:.2f} | "
-                f"{e['cpu_utilization_median'] or math.nan:.2f} | {_t(c['total_s'])} | "
+                f"{e.get('cpu_utilization_median') or math.nan:.2f} | {_t(c['total_s'])} | "
                 f"{_t(c.get('lower_compile_cpu_s', math.nan))} | "
                 f"{'–' if not cr else f'{cr:.2f}'} | "
                 f"{'–' if temp is None else f'{temp / 1e6:.1f}'} | {e['first_loss']:.6f} |"
@@ -469,6 +494,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="largest relative difference of first losses (equal work) before the run fails",
     )
     p.add_argument("--out", default=str(HERE / "results" / "families"))
+    p.add_argument("--report", default=None, help="only re-render FILE (a families.json)")
     args = p.parse_args(argv)
     registry = family_cases.all_cases()
     if args.smoke:
@@ -525,11 +551,24 @@ def _importable(module: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:  # re-render a finished run (goals re-checked with --tolerance)
+        results = json.loads(Path(args.report).read_text())
+        results["goals"] = goals(results["cases"], args.tolerance)
+        print(markdown(results))
+        return 0
     log = lambda s: print(s, flush=True)  # noqa: E731
     registry = family_cases.all_cases()
     machine = harness.machine_info(args.torch_threads if args.torch else None)
     started = time.perf_counter()
+    flax_version = None
+    if "flax" in args.variant_list:
+        import flax
+
+        flax_version = flax.__version__
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     cases: dict[str, dict] = {}
+    results: dict[str, Any] = {}
     for name in args.case_names:
         case = registry[name]()
         log(f"{name}: {case.description}")
@@ -541,32 +580,26 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{k}={_t(e['median_s'])} ({e['ratio']:.2f}×)" for k, e in by.items())
             + f"; first-loss spread {cases[name]['first_loss_spread']:.1e}"
         )
-    flax_version = None
-    if "flax" in args.variant_list:
-        import flax
-
-        flax_version = flax.__version__
-    results = {
-        "schema": 1,
-        "command": "python benchmarks/families.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "settings": {
-            k: getattr(args, k)
-            for k in ("quick", "smoke", "reps", "target_seconds", "tolerance", "torch_threads")
+        results = {  # written after every network: a long run leaves what it measured
+            "schema": 1,
+            "command": "python benchmarks/families.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "settings": {
+                k: getattr(args, k)
+                for k in ("quick", "smoke", "reps", "target_seconds", "tolerance", "torch_threads")
+            }
+            | {"cases": args.case_names, "variants": list(args.variant_list)}
+            | {"modes": args.mode_list},
+            "machine": machine,
+            "flax_version": flax_version,
+            "cases": cases,
+            "goals": goals(cases, args.tolerance),
+            "load_average_end": harness.load_average(),
+            "wall_s": time.perf_counter() - started,
         }
-        | {"cases": args.case_names, "variants": list(args.variant_list), "modes": args.mode_list},
-        "machine": machine,
-        "flax_version": flax_version,
-        "cases": cases,
-        "goals": goals(cases, args.tolerance),
-        "load_average_end": harness.load_average(),
-        "wall_s": time.perf_counter() - started,
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "families.json").write_text(json.dumps(results, indent=1, default=str))
-    (out / "families.md").write_text(markdown(results))
+        (out / "families.json").write_text(json.dumps(results, indent=1, default=str))
+        (out / "families.md").write_text(markdown(results))
     log(f"wrote {out / 'families.md'} and families.json in {results['wall_s']:.0f} s")
     bad = {n: c["first_loss_spread"] for n, c in cases.items()}
     bad = {n: s for n, s in bad.items() if not s <= args.loss_tolerance}
