@@ -14,7 +14,7 @@ import pytest
 import fnnet
 from fnnet import gradcheck
 from fnnet.gradcheck import TOLERANCES, DtypeTolerances, RuleSpec, Tolerance, assert_close
-from fnnet.gradcheck.cli import main
+from fnnet.gradcheck._cli import main
 
 DIMS = (3, 2, 4, 1, 1, 1)  # fixed sizes: one compiled program per test
 
@@ -730,4 +730,3 @@ def test_with_hyperparameter_has_one_public_home():
     )
     assert slope.dtype == jnp.float32 and slope == np.float32(0.2)
     assert float(jnp.min(jnp.abs(z))) >= 0.1 - 1e-6  # away from the kink (float32 rounding)
-
