@@ -13,10 +13,11 @@ Data flow of one step (``make_train_step``)::
         are finite, each read exactly (``all_finite``); otherwise the old state, all of it
     → (TrainState(params', opt_state', step + 1, model_state'), StepMetrics)
 
-``make_train_step`` returns the pair ``TrainStep(init, step)``; ``step`` is a pure function:
-compile it once (``jax.jit(train_step.step)``), or let :func:`fnnet.fit` run whole epochs of it
-inside one ``lax.scan`` (:mod:`fnnet.training._epoch`). Full-batch gradient descent
-and minibatch SGD are the same step fed a different batch.
+``make_train_step`` returns ``TrainStep(init, step, steps)``; ``step`` is a pure function:
+compile it once (``jax.jit(train_step.step)``), run ``k`` of it per call with
+``jax.jit(train_step.steps)``, or let :func:`fnnet.fit` run whole epochs of it inside one
+``lax.scan`` (:mod:`fnnet.training._epoch`). Full-batch gradient descent and minibatch SGD are
+the same step fed a different batch.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def make_train_step(
     check_update: bool = True,
     has_state: bool = False,
 ) -> TrainStep:
-    """Build the pair ``TrainStep(init, step)`` for ``apply``, ``loss`` and ``optimizer``.
+    """Build ``TrainStep(init, step, steps)`` for ``apply``, ``loss`` and ``optimizer``.
 
     Example::
 
@@ -188,7 +189,7 @@ def make_train_step(
             ``TrainState.model_state``.
 
     Returns:
-        ``TrainStep(init, step)``: ``init(params, model_state=None) -> TrainState`` (the
+        ``TrainStep(init, step, steps)``: ``init(params, model_state=None) -> TrainState`` (the
         optimizer initialised on ``params``, ``step = 0``; ``params`` and ``model_state`` are
         held, not copied; ``model_state`` is required with ``has_state`` and refused without),
         and the pure ``step(state, batch, key, *, active=None) -> (state, metrics)``. A step
