@@ -255,6 +255,9 @@ def _entry(r: harness.Runner) -> dict[str, Any]:
     info["total_s"] = sum(info.get(k, 0.0) for k in ("lower_s", "compile_s", "first_call_s"))
     nan = float("nan")
     entry["key"] = r.key
+    # process CPU seconds per step (all threads): steadier than wall time on a loaded machine
+    cpu = [t * u for t, u in zip(r.samples, r.cpu)]
+    entry["cpu_median_s"] = float(np.median(cpu)) if cpu else float("nan")
     entry["first_loss"] = nan if r.first_loss is None else float(r.first_loss)
     entry["last_loss"] = nan if r.last_loss is None else float(r.last_loss)
     return entry
@@ -270,6 +273,7 @@ def _ratios(entries: list[dict]) -> None:
         e["reference"] = ref["key"]
         e["ratio"] = e["median_s"] / ref["median_s"]
         e["ratio_min"] = e["min_s"] / ref["min_s"]
+        e["cpu_ratio"] = e.get("cpu_median_s", math.nan) / ref.get("cpu_median_s", math.nan)
         # compile goals on process CPU time (lower + compile): wall time rides on machine load
         rc = ref["compile"].get("lower_compile_cpu_s", 0.0)
         mine = e["compile"].get("lower_compile_cpu_s")
@@ -401,6 +405,26 @@ def markdown(results: dict[str, Any]) -> str:
                 cells.append(f"{_t(e['median_s'])} ({e['ratio']:.2f}×)")
         spread = case["first_loss_spread"]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {spread:.1e} |")
+    lines += [
+        "",
+        "Process CPU time per step (all threads; steadier than wall time when other jobs share "
+        "the cores), same columns:",
+        "",
+        "| network | " + " | ".join(cols) + " |",
+        "| --- |" + " --- |" * len(cols),
+    ]
+    for name, case in results["cases"].items():
+        by = {e["key"]: e for e in case["results"]}
+        cells = []
+        for key in cols:
+            e = by.get(key)
+            if e is None or "cpu_median_s" not in e:
+                cells.append("–")
+            elif key.startswith("raw_jax"):
+                cells.append(_t(e["cpu_median_s"]))
+            else:
+                cells.append(f"{_t(e['cpu_median_s'])} ({e['cpu_ratio']:.2f}×)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Compile time",

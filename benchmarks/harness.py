@@ -353,6 +353,7 @@ def runner_record(r: Runner) -> dict[str, Any]:
         "first_loss": r.first_loss,
         "last_loss": r.last_loss,
         "samples_s": r.samples,
+        "cpu_utilization": r.cpu,  # per round, as samples_s
         "compile": r.info,
     }
 
