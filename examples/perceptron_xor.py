@@ -62,7 +62,7 @@ def digits(epochs: int = 22):
     plain, averaged = accuracy(fit.params, x, y), accuracy(fit.averaged, x, y)
     print(
         f"digits, fit and scored on all 1,797, seed 0: {plain:.4f} (averaged {averaged:.4f}); "
-        f"both libraries over ten seeds: python benchmarks/classic.py --skip-speed"
+        f"both libraries over ten seeds: python benchmarks/classic.py --parts perceptron"
     )
     return plain, averaged
 

@@ -229,7 +229,8 @@ def perceptron_fit(
     program is compiled once per shape and flag, and reused by later calls.
 
     Args:
-        x: inputs ``(n, features)``; integer data is cast to float32. NaN or ±inf is refused.
+        x: inputs ``(n, features)``; integer data is cast to the default float dtype
+            (float32). NaN or ±inf is refused, naming the row.
         targets: ``±1`` of shape ``(n, k)``: ``k = 1`` binary, or one-vs-rest columns from
             :func:`signed_targets`.
         key: shuffles the example order of each epoch (keyword-only).
