@@ -86,7 +86,8 @@ def test_kmeans_equals_numpy_lloyd_from_the_same_start(x64):
         assert_close(inertia, np.min(((xn[:, None] - c[None]) ** 2).sum(-1), 1).sum())
     expected = np.array([[4.0, 0.0], [0.0, 4.0], [-4.0, -4.0]])
     found = np.asarray(classic.kmeans(x, 3, key=key, restarts=4)[0])
-    # the three generating centres, each found within 0.5 (20 normal samples per cluster)
+    # tolerance: sampling, not rounding: the three generating centres, each found within 0.5
+    # (20 normal samples per cluster)
     assert np.max(np.abs(np.sort(found, 0) - np.sort(expected, 0))) < 0.5
 
 
