@@ -5,8 +5,12 @@ step, the epoch), so a second ``fit`` of the same model would trace and compile 
 program is cached under a *structural* key: the functions' code and what their closures hold
 (recursively; small concrete arrays by value, anything else by identity), plus the static
 options and the shapes, dtypes and shardings of the arguments. Two optimizers built by the same
-call (``adam(1e-3)`` twice, or ``adam(1e-2)``: hyperparameters are state leaves, not closure
-constants) have the same key; so do two ``lambda p: l2_penalty(p, 1e-4)`` written in one place.
+call with the same values (``adam(1e-3)`` twice, a fresh object each time) have the same key; so
+do two ``lambda p: l2_penalty(p, 1e-4)`` written in one place. Other values (``adam(1e-2)``) are
+a new key, because the constructor's closures hold them (the compiled program reads them from
+the optimizer state, so the key is conservative, never wrong); to train several values with one
+program, sweep them (:mod:`fnnet.sweep`), or set them in the state
+(:func:`fnnet.optimizers.set_hyperparams`).
 """
 
 from __future__ import annotations
