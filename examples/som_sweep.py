@@ -33,7 +33,7 @@ def iris() -> tuple[jax.Array, jax.Array]:
     return C.scale_to_unit(x, low=x.min(0), high=x.max(0)), jnp.asarray(y, jnp.int32)
 
 
-def main(argv: list[str] | None = None) -> C.SOMSweep:
+def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3×3×2 grid, 200 steps")
     parser.add_argument("--out", default="out", help="directory for som_sweep.png")

@@ -15,6 +15,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
+from jax.sharding import AxisType, Mesh
 
 
 def is_int(value: Any) -> bool:
@@ -24,7 +26,7 @@ def is_int(value: Any) -> bool:
 
 def is_concrete(value: Any) -> bool:
     """Whether ``value`` has a value now (not a tracer inside ``jit``/``vmap``/``grad``)."""
-    return not isinstance(value, jax.core.Tracer)
+    return not isinstance(value, Tracer)
 
 
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
@@ -326,29 +328,6 @@ def check_indices(name: str, values: Any, size: int) -> Any:
     return values
 
 
-__all__ = [
-    "check_bool",
-    "check_callable",
-    "check_finite_rows",
-    "check_floating",
-    "check_indices",
-    "check_int",
-    "check_key",
-    "check_layer",
-    "check_ndim",
-    "check_number",
-    "check_optimizer",
-    "check_positive_int",
-    "check_real",
-    "check_samples",
-    "check_scalar",
-    "is_concrete",
-    "is_int",
-    "is_layer",
-    "is_optimizer",
-]
-
-
 def check_at_most_rows(name: str, value: Any, rows: int, *, data: str) -> int:
     """An int in ``[1, rows]``, such as a batch size: at most the ``rows`` rows of ``data``."""
     value = check_positive_int(name, value)
@@ -362,3 +341,19 @@ def check_at_most_rows(name: str, value: Any, rows: int, *, data: str) -> int:
 def check_activation(name: str, fn: Any) -> Any:
     """An activation given as a function ``z -> a`` (a name such as ``"relu"`` is refused)."""
     return check_callable(name, fn, example="fnnet.activations.relu")
+
+
+def check_mesh(mesh: Any) -> Mesh:
+    """``mesh`` with automatic axes: the same devices and names, sharding left to XLA's propagation.
+
+    ``jax.make_mesh`` makes *explicit* axes by default, under which jnp ops with ambiguous output
+    shardings (the batch gather, ``xᵀ δ`` over a split batch) must be annotated by hand; fnnet's
+    rules are written free of sharding annotations, so they run on automatic axes.
+    """
+    if not isinstance(mesh, Mesh):
+        raise TypeError(
+            f"`mesh` must be a jax.sharding.Mesh (e.g. fnnet.parallel.device_mesh()); got {mesh!r}."
+        )
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))

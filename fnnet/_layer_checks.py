@@ -98,3 +98,24 @@ def check_affine_params(name: str, params: Any) -> tuple[Any, Any]:
             f"`{name}` must be floating and of one dtype; got w {w.dtype}, b {b.dtype}."
         )
     return w, b
+
+
+def check_mlp_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, jax.Array]:
+    """An MLP's ``params`` (``num_layers`` chained ``(w, b)`` pairs) and its input ``x``.
+
+    Returns ``(pairs, x)``: the ``(w, b)`` pairs (the caller wraps them as ``DenseParams``) and
+    ``jnp.asarray(x)``; the errors name the layer and both shapes.
+    """
+    if not isinstance(params, tuple) or len(params) != num_layers:
+        raise TypeError(
+            f"`params` must be a tuple of {num_layers} DenseParams; got "
+            f"{jax.tree_util.tree_structure(params)}."
+        )
+    pairs = tuple(check_affine_params(f"params[{i}]", p) for i, p in enumerate(params))
+    for i in range(1, num_layers):
+        if pairs[i][0].shape[0] != pairs[i - 1][0].shape[1]:
+            raise ValueError(
+                f"`params[{i}].w` has shape {pairs[i][0].shape} but layer {i - 1} has "
+                f"{pairs[i - 1][0].shape[1]} outputs."
+            )
+    return pairs, check_features("x", x, pairs[0][0].shape[0], pairs[0][0].dtype)

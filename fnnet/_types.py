@@ -16,15 +16,3 @@ Shape = tuple[int, ...]
 ActivationFn = Callable[[Array], Array]  # z -> a (the Activation *layer* is fnnet.layers)
 Initializer = Callable[..., Array]  # (key, shape, dtype) -> array
 Schedule = Callable[[Array], Array]  # step (0-d int32) -> value
-
-__all__ = [
-    "Array",
-    "Params",
-    "Grads",
-    "OptState",
-    "PRNGKey",
-    "Shape",
-    "ActivationFn",
-    "Initializer",
-    "Schedule",
-]

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-FORMAT_VERSION = 1
+_FORMAT_VERSION = 1
 _HEADER = "__fnnet_checkpoint__"  # cannot clash with a keystr, which is "" or starts with "[" / "."
 
 
@@ -200,7 +200,7 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     path = os.fspath(path)
     arrays, entries = _leaf_arrays(tree)
     header = json.dumps(
-        {"format": "fnnet.checkpoint", "version": FORMAT_VERSION, "leaves": entries}
+        {"format": "fnnet.checkpoint", "version": _FORMAT_VERSION, "leaves": entries}
     )
     arrays[_HEADER] = np.array(header)
     directory = os.path.dirname(os.path.abspath(path))
@@ -246,10 +246,10 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise ValueError(
             f"`path` {path!r} has an unreadable fnnet checkpoint header: {err}"
         ) from err
-    if version > FORMAT_VERSION:
+    if version > _FORMAT_VERSION:
         raise ValueError(
             f"`path` {path!r} is checkpoint format version {version}; this fnnet reads versions "
-            f"up to {FORMAT_VERSION}."
+            f"up to {_FORMAT_VERSION}."
         )
     return entries, arrays
 
@@ -322,4 +322,4 @@ def load(path: str | os.PathLike, like: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-__all__ = ["FORMAT_VERSION", "save", "load"]
+__all__ = ["save", "load"]

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 
 from fnnet import activations, initializers
 from fnnet._checks import check_activation, check_positive_int
-from fnnet._layer_checks import check_affine_params, check_features
+from fnnet._layer_checks import check_mlp_input
 from fnnet._types import ActivationFn, Array, Initializer, PRNGKey
 from fnnet.layers import (
     Dense,
@@ -209,27 +209,9 @@ def _mlp_loss_bwd(activations_, loss, res, g):
 mlp_loss.defvjp(_mlp_loss_fwd, _mlp_loss_bwd)
 
 
-def check_mlp_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, Array]:
-    """Validate an MLP's ``params`` (``num_layers`` chained ``DenseParams``) and input ``x``.
-
-    Returns ``(params, x)`` as a tuple of ``DenseParams`` and an array; the errors name the
-    layer and both shapes.
-    """
-    if not isinstance(params, tuple) or len(params) != num_layers:
-        raise TypeError(
-            f"`params` must be a tuple of {num_layers} DenseParams; got "
-            f"{jax.tree_util.tree_structure(params)}."
-        )
-    params = tuple(
-        DenseParams(*check_affine_params(f"params[{i}]", p)) for i, p in enumerate(params)
-    )
-    for i in range(1, num_layers):
-        if params[i].w.shape[0] != params[i - 1].w.shape[1]:
-            raise ValueError(
-                f"`params[{i}].w` has shape {params[i].w.shape} but layer {i - 1} has "
-                f"{params[i - 1].w.shape[1]} outputs."
-            )
-    return params, check_features("x", x, params[0].w.shape[0], params[0].w.dtype)
+def _check_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, Array]:
+    pairs, x = check_mlp_input(params, x, num_layers)
+    return tuple(DenseParams(w, b) for w, b in pairs), x
 
 
 class Network(NamedTuple):
@@ -299,13 +281,13 @@ def MLP(
         params: tuple, x: Array, *, key: PRNGKey | None = None, training: bool = False
     ) -> Array:
         del key, training
-        params, x = check_mlp_input(params, x, len(sizes))
+        params, x = _check_input(params, x, len(sizes))
         if x.ndim == 1:
             return mlp(acts, params, x[None, :])[0]
         return mlp(acts, params, x)
 
     def loss(params: tuple, x: Array, y: Array, loss_fn: Loss) -> Array:
-        params, x = check_mlp_input(params, x, len(sizes))
+        params, x = _check_input(params, x, len(sizes))
         if x.ndim != 2:
             raise ValueError(
                 f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
@@ -317,11 +299,9 @@ def MLP(
 
 __all__ = [
     "MLP",
-    "LossTape",
     "Network",
     "Tape",
     "backprop",
-    "check_mlp_input",
     "mlp",
     "mlp_loss",
     "output_delta",

@@ -30,7 +30,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from fnnet._checks import check_bool, check_callable, check_int
+from fnnet._checks import check_bool, check_callable, check_int, check_mesh
 from fnnet._types import PRNGKey
 
 
@@ -51,22 +51,6 @@ def device_mesh(
     if num_devices is not None:
         n = check_int("num_devices", num_devices, low=1, high=len(available))
     return jax.make_mesh((n,), (axis_name,), axis_types=(AxisType.Auto,), devices=available[:n])
-
-
-def check_mesh(mesh: Any) -> Mesh:
-    """``mesh`` with automatic axes: the same devices and names, sharding left to XLA's propagation.
-
-    ``jax.make_mesh`` makes *explicit* axes by default, under which jnp ops with ambiguous output
-    shardings (the batch gather, ``xᵀ δ`` over a split batch) must be annotated by hand; fnnet's
-    rules are written free of sharding annotations, so they run on automatic axes.
-    """
-    if not isinstance(mesh, Mesh):
-        raise TypeError(
-            f"`mesh` must be a jax.sharding.Mesh (e.g. fnnet.parallel.device_mesh()); got {mesh!r}."
-        )
-    if all(t == AxisType.Auto for t in mesh.axis_types):
-        return mesh
-    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
 def leading_sharding(mesh: Mesh) -> NamedSharding:
@@ -180,7 +164,6 @@ def data_parallel_step(
 
 __all__ = [
     "device_mesh",
-    "check_mesh",
     "leading_sharding",
     "replicated",
     "shard_leading",

@@ -33,7 +33,7 @@ _state = threading.local()
 _RULES: dict[str, Callable[..., Any]] = {}
 
 
-def autodiff_enabled() -> bool:
+def _autodiff_enabled() -> bool:
     """Whether fnnet's rules currently defer to plain autodiff of their forward bodies."""
     return getattr(_state, "autodiff", False)
 
@@ -59,7 +59,7 @@ def autodiff(enabled: bool = True) -> Iterator[None]:
         (2, 2)
     """
     check_bool("enabled", enabled)
-    previous = autodiff_enabled()
+    previous = _autodiff_enabled()
     _state.autodiff = enabled
     try:
         yield
@@ -127,7 +127,7 @@ def hand_rule(rule: Any) -> Callable[..., Any]:
 
     @functools.wraps(forward)
     def dispatch(*args, **kwargs):
-        if autodiff_enabled():
+        if _autodiff_enabled():
             return forward(*args, **kwargs)
         try:
             return rule(*args, **kwargs)
@@ -164,4 +164,4 @@ def all_rules() -> dict[str, Callable[..., Any]]:
     return dict(_RULES)
 
 
-__all__ = ["all_rules", "autodiff", "autodiff_enabled", "hand_rule", "with_autodiff"]
+__all__ = ["all_rules", "autodiff", "hand_rule", "with_autodiff"]

@@ -110,7 +110,7 @@ def test_file_is_plain_npz_named_by_key_path(tmp_path, key):
         np.testing.assert_array_equal(npz["['keys']"], jax.random.key_data(state["keys"]))
     expected = {jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]}
     assert names == expected | {"__fnnet_checkpoint__"}
-    assert header["version"] == checkpoint.FORMAT_VERSION
+    assert header["version"] == checkpoint._FORMAT_VERSION
     assert header["leaves"]["['key']"]["key_impl"] == str(jax.random.key_impl(key))
 
 
@@ -281,10 +281,10 @@ def test_save_into_a_missing_or_readonly_directory_names_the_path(tmp_path):
 
 def test_newer_format_version_is_rejected(tmp_path):
     header = json.dumps(
-        {"format": "fnnet.checkpoint", "version": checkpoint.FORMAT_VERSION + 1, "leaves": {}}
+        {"format": "fnnet.checkpoint", "version": checkpoint._FORMAT_VERSION + 1, "leaves": {}}
     )
     np.savez(tmp_path / "new.npz", __fnnet_checkpoint__=np.array(header))
-    with pytest.raises(ValueError, match=f"format version {checkpoint.FORMAT_VERSION + 1}"):
+    with pytest.raises(ValueError, match=f"format version {checkpoint._FORMAT_VERSION + 1}"):
         checkpoint.load(tmp_path / "new.npz", {})
 
 

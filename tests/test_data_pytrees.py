@@ -104,7 +104,13 @@ def test_fit_pytree_input_errors_name_the_leaf():
 
 
 def test_a_dataset_is_accepted_where_a_pair_is():
-    split = fnnet.data.split_dataset(KEY, fnnet.data.two_moons(jax.random.key(5), 60))
+    moons = fnnet.data.two_moons(jax.random.key(5), 60)
+    (x, y), (x_test, y_test) = fnnet.data.train_test_split(KEY, moons.x, moons.y)
+    train, test = (
+        fnnet.data.Dataset(x, y, 2, "moons"),
+        fnnet.data.Dataset(x_test, y_test, 2, "moons"),
+    )
+    split = fnnet.data.Split(train, test)
     net = fnnet.Dense(2)
     params = net.init(KEY, (2,))
     args = dict(key=KEY, epochs=2, batch_size=14, verbose=False)

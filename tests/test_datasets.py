@@ -96,19 +96,6 @@ def test_procedural_errors(key):
         data.two_spirals(key, 10, noise="0.1")
 
 
-def test_split_dataset_gives_train_and_test_datasets(key):
-    ds = data.two_moons(key, 101)
-    split = data.split_dataset(key, ds, test_fraction=0.2)
-    assert isinstance(split, data.Split)
-    assert len(split.test.y) == 20 and len(split.train.y) == 81
-    assert split.train.num_classes == split.test.num_classes == 2
-    assert split.train.name == split.test.name == "two_moons"
-    merged = np.concatenate([np.asarray(split.train.x), np.asarray(split.test.x)])
-    np.testing.assert_array_equal(np.unique(merged, axis=0), np.unique(np.asarray(ds.x), axis=0))
-    with pytest.raises(TypeError, match="`dataset` must be a fnnet Dataset"):
-        data.split_dataset(key, (ds.x, ds.y))
-
-
 # --- optional extras -------------------------------------------------------------------------
 
 

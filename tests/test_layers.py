@@ -118,7 +118,7 @@ def test_autodiff_switch_enables_forward_mode(key):
     with fnnet.autodiff():
         auto = jax.jit(jax.grad(loss))(params)
     assert_close(jax.jit(jax.grad(loss))(params), auto)
-    assert not fnnet.rules.autodiff_enabled()
+    assert not fnnet.rules._autodiff_enabled()
 
 
 def test_serial_composes_and_splits_keys(key):

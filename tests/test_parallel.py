@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import pytest
 
 from fnnet import parallel
+from fnnet._checks import check_mesh
 
 HELPER = os.path.join(os.path.dirname(__file__), "multidevice_checks.py")
 
@@ -84,7 +85,7 @@ def test_single_device_helpers_and_errors():
     mesh = parallel.device_mesh("data")
     assert mesh.axis_names == ("data",) and mesh.size == jax.device_count() == 1
     explicit = jax.make_mesh((1,), ("members",))  # explicit axes by default in jax 0.10
-    assert all(t == jax.sharding.AxisType.Auto for t in parallel.check_mesh(explicit).axis_types)
+    assert all(t == jax.sharding.AxisType.Auto for t in check_mesh(explicit).axis_types)
     with pytest.raises(TypeError, match="`mesh`"):
         parallel.replicate({"a": 1.0}, "cpu")
     with pytest.raises(ValueError, match="`num_devices`"):

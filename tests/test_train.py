@@ -14,7 +14,7 @@ import fnnet
 from fnnet import activations, losses, optimizers
 from fnnet.gradcheck import assert_close
 from fnnet.layers import Dropout, dropout
-from fnnet.training import all_finite, fit, make_train_step
+from fnnet.training import _epoch, _fit, all_finite, fit, make_train_step
 
 
 def _problem(key, n=64, d=5, classes=3):
@@ -190,7 +190,7 @@ def test_fit_learns_and_same_seed_same_result(key):
     assert _equal(a.params, b.params)
     assert a.history["val_accuracy"][-1] > 0.9
     assert a.history["loss"][-1] < 0.5 * a.history["loss"][0]
-    assert set(a.history) == set(fnnet.training.HISTORY_KEYS) and len(a.history["loss"]) == 30
+    assert set(a.history) == set(_fit.HISTORY_KEYS) and len(a.history["loss"]) == 30
 
 
 def test_early_stopping_restores_best(key):
@@ -636,12 +636,12 @@ def test_early_stopping_update_matches_a_plain_loop():
 
         def run(seq, patience=patience):
             params = {"w": jnp.zeros(2)}
-            state = fnnet.training.early_stopping(params, patience)
+            state = _epoch.early_stopping(params, patience)
             stopped_at = jnp.array(-1)
             for epoch in range(seq.shape[0]):
                 active = ~state.stopped
                 new = {"w": jnp.full(2, seq[epoch])}
-                state = fnnet.training.update_early_stopping(
+                state = _epoch.update_early_stopping(
                     state, seq[epoch], new, epoch, active=active
                 )
                 stopped_at = jnp.where(active & state.stopped, epoch, stopped_at)

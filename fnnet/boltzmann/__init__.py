@@ -6,13 +6,11 @@ pretraining and the hand-off to an MLP) and re-exported here: one public import 
 ``fnnet.boltzmann.<name>``. See ``docs/rbm.md``.
 """
 
-from fnnet.boltzmann._dbn import DBNPretrain as DBNPretrain
 from fnnet.boltzmann._dbn import dbn_classifier as dbn_classifier
 from fnnet.boltzmann._dbn import dbn_dense_params as dbn_dense_params
 from fnnet.boltzmann._dbn import dbn_pretrain as dbn_pretrain
 from fnnet.boltzmann._rbm import PseudoLikelihood as PseudoLikelihood
 from fnnet.boltzmann._rbm import RBMParams as RBMParams
-from fnnet.boltzmann._rbm import bernoulli as bernoulli
 from fnnet.boltzmann._rbm import free_energy as free_energy
 from fnnet.boltzmann._rbm import free_energy_gap as free_energy_gap
 from fnnet.boltzmann._rbm import gibbs_chain as gibbs_chain
@@ -23,17 +21,13 @@ from fnnet.boltzmann._rbm import reconstruction_error as reconstruction_error
 from fnnet.boltzmann._rbm import sample_visible as sample_visible
 from fnnet.boltzmann._rbm import transform as transform
 from fnnet.boltzmann._rbm import visible_mean as visible_mean
-from fnnet.boltzmann._train import RBMFit as RBMFit
 from fnnet.boltzmann._train import rbm_fit as rbm_fit
 from fnnet.boltzmann._train import rbm_init_state as rbm_init_state
 from fnnet.boltzmann._train import train_rbm as train_rbm
 
 __all__ = [
-    "DBNPretrain",
     "PseudoLikelihood",
-    "RBMFit",
     "RBMParams",
-    "bernoulli",
     "dbn_classifier",
     "dbn_dense_params",
     "dbn_pretrain",

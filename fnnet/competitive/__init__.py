@@ -16,7 +16,6 @@ from fnnet.competitive._art_search import ARTState as ARTState
 from fnnet.competitive._art_train import num_categories as num_categories
 from fnnet.competitive._art_train import sweep_vigilance as sweep_vigilance
 from fnnet.competitive._art_train import train_art as train_art
-from fnnet.competitive._grid import Grid as Grid
 from fnnet.competitive._grid import bubble as bubble
 from fnnet.competitive._grid import gaussian as gaussian
 from fnnet.competitive._grid import hexagonal_grid as hexagonal_grid
@@ -40,16 +39,13 @@ from fnnet.competitive._som_metrics import label_purity as label_purity
 from fnnet.competitive._som_metrics import quantization_error as quantization_error
 from fnnet.competitive._som_metrics import topographic_error as topographic_error
 from fnnet.competitive._som_metrics import u_matrix as u_matrix
-from fnnet.competitive._som_sweep import SOMSweep as SOMSweep
 from fnnet.competitive._som_sweep import sweep_som as sweep_som
 
 __all__ = [
     "ARTLearner",
     "ARTState",
-    "Grid",
     "SOMLearner",
     "SOMState",
-    "SOMSweep",
     "art1",
     "asymptotic_decay",
     "bubble",

@@ -7,7 +7,7 @@
   :func:`apply_standardization`, :func:`one_hot`;
 * data sets (``_datasets.py``): :func:`digits` (scikit-learn's bundled copy), :func:`mnist1d`
   (generated offline), the procedural :func:`xor`, :func:`two_moons`, :func:`two_spirals`, each a
-  :class:`Dataset`; :func:`split_dataset` gives a :class:`Split`.
+  :class:`Dataset` (:func:`mnist1d` a :class:`Split` of two).
 
 Inputs and targets may be arrays or any pytrees of arrays batched on their leading axis (such
 as ``(sequences, lengths)``): batching, splits, ``fit`` and sweeps keep their structure, and an
@@ -23,7 +23,6 @@ from fnnet.data._datasets import Dataset as Dataset
 from fnnet.data._datasets import Split as Split
 from fnnet.data._datasets import digits as digits
 from fnnet.data._datasets import mnist1d as mnist1d
-from fnnet.data._datasets import split_dataset as split_dataset
 from fnnet.data._datasets import two_moons as two_moons
 from fnnet.data._datasets import two_spirals as two_spirals
 from fnnet.data._datasets import xor as xor
@@ -45,7 +44,6 @@ __all__ = [
     "mnist1d",
     "one_hot",
     "shuffle",
-    "split_dataset",
     "standardize",
     "train_test_split",
     "two_moons",

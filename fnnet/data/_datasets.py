@@ -26,7 +26,6 @@ import numpy as np
 
 from fnnet._checks import check_bool, check_int, check_real
 from fnnet._types import Array, PRNGKey
-from fnnet.data._splits import train_test_split
 
 
 class Dataset(NamedTuple):
@@ -47,28 +46,6 @@ class Split(NamedTuple):
 
 def _make(x: Any, y: Any, num_classes: int, name: str) -> Dataset:
     return Dataset(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), num_classes, name)
-
-
-def split_dataset(
-    key: PRNGKey, dataset: Dataset, *, test_fraction: float = 0.3, stratify: bool = True
-) -> Split:
-    """Split ``dataset`` into train and test parts with :func:`fnnet.data.train_test_split`.
-
-    Example:
-        >>> import jax
-        >>> split = split_dataset(jax.random.key(0), xor(jax.random.key(1), 20), test_fraction=0.25)
-        >>> split.train.x.shape, split.test.x.shape, split.test.name
-        ((15, 2), (5, 2), 'xor')
-    """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"`dataset` must be a fnnet Dataset; got {type(dataset).__name__}.")
-    (x_train, y_train), (x_test, y_test) = train_test_split(
-        key, dataset.x, dataset.y, test_fraction=test_fraction, stratify=stratify
-    )
-    return Split(
-        Dataset(x_train, y_train, dataset.num_classes, dataset.name),
-        Dataset(x_test, y_test, dataset.num_classes, dataset.name),
-    )
 
 
 def digits() -> Dataset:

@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import _checks, networks, recurrent
+from fnnet._layer_checks import check_mlp_input
 from fnnet._types import ActivationFn, Array
 from fnnet.diagnostics._regimes import Regime, check_regimes, fractions, regime_of
+from fnnet.layers import DenseParams
 
 
 class LayerStats(NamedTuple):
@@ -98,7 +100,8 @@ def _norm(x: Array, axis: Any = None) -> Array:
 
 def _mlp_pass(acts, regimes, loss, params, x, y, margin) -> Diagnostics:
     """One pass of the whole-network δ recursion of :func:`fnnet.networks.mlp_loss`."""
-    params, x = networks.check_mlp_input(params, x, len(acts))
+    pairs, x = check_mlp_input(params, x, len(acts))
+    params = tuple(DenseParams(w, b) for w, b in pairs)
     if x.ndim != 2:
         raise ValueError(
             f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."

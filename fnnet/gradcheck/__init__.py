@@ -19,12 +19,9 @@ from fnnet.gradcheck._check import check_rule as check_rule
 from fnnet.gradcheck._check import check_spec as check_spec
 from fnnet.gradcheck._custom import assert_rule as assert_rule
 from fnnet.gradcheck._custom import check as check
-from fnnet.gradcheck._report import COMPARISONS as COMPARISONS
 from fnnet.gradcheck._report import CheckResult as CheckResult
 from fnnet.gradcheck._report import LeafReport as LeafReport
 from fnnet.gradcheck._report import summary as summary
-from fnnet.gradcheck._sampling import NUM_DIMS as NUM_DIMS
-from fnnet.gradcheck._sampling import Sampler as Sampler
 from fnnet.gradcheck._sampling import elementwise_sampler as elementwise_sampler
 from fnnet.gradcheck._sampling import integers as integers
 from fnnet.gradcheck._sampling import normal as normal
@@ -37,13 +34,10 @@ from fnnet.gradcheck._tolerances import Tolerance as Tolerance
 from fnnet.gradcheck._tolerances import assert_close as assert_close
 
 __all__ = [
-    "COMPARISONS",
     "CheckResult",
     "DtypeTolerances",
     "LeafReport",
-    "NUM_DIMS",
     "RuleSpec",
-    "Sampler",
     "TOLERANCES",
     "Tolerance",
     "assert_close",

@@ -1,8 +1,8 @@
-"""``python -m fnnet.gradcheck``: see :mod:`fnnet.gradcheck.cli`."""
+"""``python -m fnnet.gradcheck``: see ``fnnet/gradcheck/_cli.py``."""
 
 import sys
 
-from fnnet.gradcheck.cli import main
+from fnnet.gradcheck._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

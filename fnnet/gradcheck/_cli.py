@@ -248,6 +248,3 @@ def _check_function(args: argparse.Namespace) -> int:
         return 1
     print(result)
     return 0 if result.passed else 1
-
-
-__all__ = ["main"]

@@ -305,6 +305,3 @@ def assert_rule(f: Callable[..., Any], *args: Any, **kwargs: Any) -> CheckResult
     """
     __tracebackhide__ = True  # pytest: show the caller's line, not this one
     return check(f, *args, **kwargs).raise_if_failed()
-
-
-__all__ = ["assert_rule", "check"]

@@ -151,6 +151,3 @@ def diagnose(
                 f"tolerance (see the `used` column), e.g. a small error in the rule or rounding."
             )
     return tuple(rows.values()), notes
-
-
-__all__ = ["diagnose"]

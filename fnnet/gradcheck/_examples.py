@@ -115,6 +115,3 @@ def load(path: str) -> Any:
             raise ValueError(f"--function: {module_name!r} has no attribute {attr!r}.")
         value = getattr(value, part)
     return value
-
-
-__all__ = ["ArraySpec", "draw", "load", "parse_arrays", "parse_kwargs"]

@@ -192,15 +192,3 @@ def zero_derivative_ops(body: Callable[..., Any], args: tuple) -> list[str]:
         return list(dict.fromkeys(found))
     except Exception:
         return []
-
-
-__all__ = [
-    "Primal",
-    "Split",
-    "arg_names",
-    "find_primal",
-    "is_array",
-    "signature",
-    "split_arguments",
-    "zero_derivative_ops",
-]

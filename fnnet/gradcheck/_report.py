@@ -198,6 +198,3 @@ def summary(results: Sequence[CheckResult]) -> str:
     n_fail = len(failed)
     text += ["", f"{len(results) - n_fail} passed, {n_fail} failed ({len(results)} checks)"]
     return "\n".join(text)
-
-
-__all__ = ["LeafReport", "CheckResult", "COMPARISONS", "summary"]

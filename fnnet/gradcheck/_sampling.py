@@ -192,16 +192,3 @@ def with_hyperparameter(
         return z, jnp.asarray(value, dtype)
 
     return sampler
-
-
-__all__ = [
-    "Sampler",
-    "NUM_DIMS",
-    "random_dims",
-    "shift_away",
-    "normals",
-    "normal",
-    "integers",
-    "elementwise_sampler",
-    "with_hyperparameter",
-]

@@ -164,6 +164,3 @@ def assert_close(actual: Any, desired: Any, *, kind: str = "autodiff", err_msg: 
                 f"{b.ravel()[at]!r}), {ratio[at]:.3g}x the tolerance {tol} "
                 f"({int(np.sum(ratio > 1))} of {ratio.size} entries off). {err_msg}"
             )
-
-
-__all__ = ["TOLERANCES", "DtypeTolerances", "Tolerance", "assert_close", "ratios"]

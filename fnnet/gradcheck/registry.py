@@ -301,11 +301,4 @@ REGISTRY: tuple[RuleSpec, ...] = (
 )
 
 
-def select(substring: str = "") -> tuple[RuleSpec, ...]:
-    """The registry entries whose name contains ``substring`` (all for ``""``)."""
-    if not isinstance(substring, str):
-        raise TypeError(f"`substring` must be a str; got {type(substring).__name__}.")
-    return tuple(spec for spec in REGISTRY if substring in spec.name)
-
-
-__all__ = ["REGISTRY", "select"]
+__all__ = ["REGISTRY"]

@@ -18,7 +18,6 @@ from fnnet.sweep._ensemble import ensemble as ensemble
 from fnnet.sweep._ensemble import evaluate_ensemble as evaluate_ensemble
 from fnnet.sweep._ensemble import predict_ensemble as predict_ensemble
 from fnnet.sweep._results import Configuration as Configuration
-from fnnet.sweep._results import Table as Table
 from fnnet.sweep._results import best_configuration as best_configuration
 from fnnet.sweep._results import heatmap as heatmap
 from fnnet.sweep._results import table as table
@@ -36,8 +35,6 @@ from fnnet.sweep._space import log_uniform as log_uniform
 from fnnet.sweep._space import point as point
 from fnnet.sweep._space import random_search as random_search
 from fnnet.sweep._space import uniform as uniform
-from fnnet.sweep._trainer import Metrics as Metrics
-from fnnet.sweep._trainer import RunFn as RunFn
 from fnnet.sweep._trainer import Trainer as Trainer
 from fnnet.sweep._trainer import make_trainer as make_trainer
 
@@ -47,11 +44,8 @@ __all__ = [
     "Distribution",
     "EnsembleMetrics",
     "MemoryEstimate",
-    "Metrics",
-    "RunFn",
     "Space",
     "SweepResult",
-    "Table",
     "Trainer",
     "best_configuration",
     "choice",

@@ -182,7 +182,10 @@ def table(
             accuracies; NaN last); default the configurations' order in the sweep.
 
     Returns:
-        A ``Table``; ``print(table)`` shows it.
+        The rows, a NamedTuple ``(hparams, mean, std, seeds)``: ``hparams[name]``,
+        ``mean[metric]`` and ``std[metric]`` are 1-d arrays with one entry per configuration
+        (population standard deviation over the ``seeds`` seeds, 0 for one seed);
+        ``print(table)`` shows them aligned, ``mean ± std`` per cell.
 
     Example:
         >>> import jax

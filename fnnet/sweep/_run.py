@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet import parallel
-from fnnet._checks import check_bool, check_positive_int
+from fnnet._checks import check_bool, check_mesh, check_positive_int
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.sweep._space import Space, grid
 from fnnet.sweep._trainer import Metrics, RunFn, Trainer
@@ -278,7 +278,7 @@ def run(
     check_bool("keep_params", keep_params)
     check_bool("maximize", maximize)
     if mesh is not None:
-        mesh = parallel.check_mesh(mesh)
+        mesh = check_mesh(mesh)
     devices = 1 if mesh is None else mesh.size
     num_members = int(np.prod(space.shape, dtype=np.int64)) * seeds
     if chunk_size is not None:

@@ -3,7 +3,7 @@
 ``trainer.run(hparams, key, data) -> (metrics, params)`` is one complete training run as a pure
 function: parameter initialisation, then ``lax.scan`` over epochs of the same epoch function
 ``fnnet.fit`` compiles (:func:`fnnet.training.make_epoch`: shuffle, scan of the train step,
-validation, :class:`fnnet.training.EarlyStopping` update). It can be ``vmap``-ped over members
+validation, the early-stopping update). It can be ``vmap``-ped over members
 (:func:`fnnet.sweep.run`) without a host round trip per member or per epoch, and a member equals
 ``fnnet.fit(..., key=fold_in(key, 1), skip_nonfinite=True)`` by construction.
 """

@@ -3,18 +3,14 @@
 * :func:`make_train_step` returns ``TrainStep(init, step, steps)``: forward, hand-written
   backward, optimizer update, and the non-finite guard; ``steps`` runs ``k`` of them per call.
 * :func:`make_epoch` returns ``Epoch(init, run)``, one epoch as a pure function (shuffle,
-  ``lax.scan`` of the step, validation, :class:`EarlyStopping` update); ``fit``, the sweep
+  ``lax.scan`` of the step, validation, the early-stopping update); ``fit``, the sweep
   trainer and the RBM and perceptron trainers run it.
 * :func:`fit` is a short host loop around the compiled epoch, cached across calls.
 """
 
-from fnnet.training._epoch import EarlyStopping as EarlyStopping
 from fnnet.training._epoch import Epoch as Epoch
 from fnnet.training._epoch import EpochRecord as EpochRecord
-from fnnet.training._epoch import early_stopping as early_stopping
 from fnnet.training._epoch import make_epoch as make_epoch
-from fnnet.training._epoch import update_early_stopping as update_early_stopping
-from fnnet.training._fit import HISTORY_KEYS as HISTORY_KEYS
 from fnnet.training._fit import FitResult as FitResult
 from fnnet.training._fit import NonFinite as NonFinite
 from fnnet.training._fit import fit as fit
@@ -27,8 +23,6 @@ from fnnet.training._step import make_eval_step as make_eval_step
 from fnnet.training._step import make_train_step as make_train_step
 
 __all__ = [
-    "HISTORY_KEYS",
-    "EarlyStopping",
     "Epoch",
     "EpochRecord",
     "FitResult",
@@ -38,10 +32,8 @@ __all__ = [
     "TrainStep",
     "accuracy",
     "all_finite",
-    "early_stopping",
     "fit",
     "make_epoch",
     "make_eval_step",
     "make_train_step",
-    "update_early_stopping",
 ]

@@ -226,13 +226,3 @@ def make_epoch(
         return start_run(train, validation=evaluate is not None, patience=patience)
 
     return Epoch(init, epoch)
-
-
-__all__ = [
-    "EarlyStopping",
-    "Epoch",
-    "EpochRecord",
-    "early_stopping",
-    "make_epoch",
-    "update_early_stopping",
-]

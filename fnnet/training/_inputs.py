@@ -10,13 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnnet import parallel
 from fnnet._checks import (
     check_at_most_rows,
     check_bool,
     check_callable,
     check_finite_rows,
     check_key,
+    check_mesh,
     check_optimizer,
     check_positive_int,
     is_concrete,
@@ -155,7 +155,7 @@ def check_fit_args(
         raise ValueError("`resume=True` needs a `checkpoint_path`.")
     if mesh is None:
         return None
-    mesh = parallel.check_mesh(mesh)
+    mesh = check_mesh(mesh)
     if batch_size % mesh.size:
         raise ValueError(
             f"`batch_size` ({batch_size}) must be divisible by the number of devices in `mesh` "

@@ -337,14 +337,3 @@ def make_eval_step(
         return loss(outputs, y), accuracy(outputs, y)
 
     return evaluate
-
-
-__all__ = [
-    "StepMetrics",
-    "TrainState",
-    "TrainStep",
-    "accuracy",
-    "all_finite",
-    "make_eval_step",
-    "make_train_step",
-]
