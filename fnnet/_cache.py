@@ -125,6 +125,3 @@ def compiled(key: Hashable, build: Callable[[], Callable], *args: Any) -> tuple[
 def clear() -> None:
     """Forget every cached program."""
     _programs.clear()
-
-
-__all__ = ["clear", "compiled", "fingerprint"]
