@@ -374,9 +374,7 @@ def test_ensemble_members_and_averaged_predictions(swept):
     assert_close(sweep.predict_ensemble(net.apply, ens.params, x, probabilities=True), mean)
     scores = sweep.evaluate_ensemble(net.apply, ens.params, x, y)
     assert float(scores.accuracy) == pytest.approx(np.mean(mean.argmax(-1) == np.asarray(y)))
-    assert float(scores.nll) == pytest.approx(
-        -np.mean(np.log(mean[np.arange(len(y)), np.asarray(y)])), rel=1e-5
-    )
+    assert_close(scores.nll, -np.mean(np.log(mean[np.arange(len(y)), np.asarray(y)])))
     np.testing.assert_allclose(scores.member_accuracy, (probs.argmax(-1) == np.asarray(y)).mean(-1))
 
 
