@@ -91,7 +91,7 @@ def as_pair(name: str, data: Any, *, like: tuple[Any, Any] | None = None) -> tup
     """
     fields = getattr(data, "_fields", None) if isinstance(data, tuple) else None
     if fields == _DATASET:
-        data = (data.x, data.y)
+        data = (data[0], data[1])  # Dataset(x, y, ...)
     elif fields == _SPLIT:
         raise TypeError(
             f"`{name}` must be a pair (inputs, targets) or a Dataset; got a Split: pass its "
@@ -137,3 +137,63 @@ def _check_like(name: str, part: str, tree: Any, reference: Any) -> None:
                 f"{label} must have the training {part}' shape per row {train.shape[1:]}; got "
                 f"shape {leaf.shape} (training: {train.shape})."
             )
+
+
+def check_labels(
+    apply: Any,
+    params: Any,
+    inputs: Any,
+    targets: list[tuple[str, Any]],
+    *,
+    key: Any,
+    batch_size: int,
+    model: str = "apply",
+) -> None:
+    """Concrete integer class labels lie in ``[0, width)``, ``width`` the model's output width.
+
+    Targets are class labels where training scores them so (``fnnet.training.accuracy``): one
+    integer array of one dimension less than the outputs. The outputs' shape comes from
+    ``jax.eval_shape`` of one batch of ``inputs`` (nothing is computed; ``params`` may be
+    traced); 1-based labels would otherwise train on a NaN loss without naming the labels.
+
+    Args:
+        apply: ``apply(params, x, *, key, training)``.
+        params: the model's parameters.
+        inputs: the training inputs (a pytree batched on its rows).
+        targets: ``(name, y)`` pairs, e.g. ``[("data", y), ("validation", val_y)]``.
+        key: the key ``apply`` is called with in training.
+        batch_size: the rows of one training batch.
+        model: how the message names the model (``"apply"``, ``"model"``).
+    """
+    targets = [(name, y) for name, y in targets if _concrete_integers(y)]
+    if not targets:
+        return
+    batch = jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct((batch_size,) + a.shape[1:], a.dtype), inputs
+    )
+    outputs = jax.eval_shape(lambda p, x: apply(p, x, key=key, training=True), params, batch)
+    if not hasattr(outputs, "shape") or len(outputs.shape) < 2:
+        return
+    width = outputs.shape[-1]
+    for name, y in targets:
+        if y.ndim != len(outputs.shape) - 1 or y.size == 0:
+            continue
+        values = np.asarray(y)
+        bad = (values < 0) | (values >= width)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            low, high = values.min(), values.max()
+            hint = " They look 1-based: pass `y - 1`." if low >= 1 and high == width else ""
+            raise ValueError(
+                f"`{name}` targets must be class labels in [0, {width}) for the {width} outputs "
+                f"of `{model}`; got {values[where]} at row {where[0]} ({int(bad.sum())} out of "
+                f"range, values in [{low}, {high}]).{hint}"
+            )
+
+
+def _concrete_integers(y: Any) -> bool:
+    return (
+        isinstance(y, (jax.Array, np.ndarray))
+        and not isinstance(y, jax.core.Tracer)
+        and jnp.issubdtype(y.dtype, jnp.integer)
+    )

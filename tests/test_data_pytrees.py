@@ -150,6 +150,13 @@ def test_labels_outside_the_output_width_are_refused_before_training():
             apply_lengths, ((SEQ, LENGTHS), LABELS),
             validation=((SEQ, LENGTHS), LABELS.at[5].set(-1)),
         )  # fmt: skip
+    # a sweep refuses them too, before any member trains (the model may depend on hparams)
+    trainer = fnnet.sweep.make_trainer(
+        lambda hp: fnnet.Dense(2), losses.softmax_cross_entropy,
+        lambda hp: optimizers.sgd(hp["lr"]), (SEQ[:, 0], LABELS + 1), epochs=1, batch_size=8,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"`data` targets .* 2 outputs of `model`; got 2 at row"):
+        fnnet.sweep.run(trainer, {"lr": [0.1, 0.2]}, KEY)
 
 
 def test_a_bigru_trained_by_fit_with_lengths_as_data():

@@ -23,7 +23,7 @@ from fnnet._checks import (
     is_layer,
     is_optimizer,
 )
-from fnnet._data_checks import as_pair, num_rows
+from fnnet._data_checks import as_pair, check_labels, num_rows
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.training import make_epoch, make_eval_step, make_train_step
 
@@ -116,6 +116,7 @@ def make_trainer(
     if penalty is not None:
         check_callable("penalty", penalty, example="lambda params, hparams: ...")
     has_val = validation is not None
+    labels = [("data", y)] + ([("validation", arrays["val_y"])] if has_val else [])
 
     def member(hparams, key, data, *, check_update: bool) -> tuple[Metrics, Params]:
         net = model if is_layer(model) else model(hparams)
@@ -131,6 +132,10 @@ def make_trainer(
         first = jax.tree_util.tree_leaves(data["x"])[0]
         params = net.init(jax.random.fold_in(key, 0), (batch_size, *first.shape[1:]))
         fit_key = jax.random.fold_in(key, 1)
+        # Traced once per program: the concrete labels against the model's output width.
+        check_labels(
+            net.apply, params, x, labels, key=fit_key, batch_size=batch_size, model="model"
+        )
 
         def body(state, index):
             return epoch(state, data, fit_key, index)

@@ -33,11 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet import _cache, checkpoint, parallel
-from fnnet._data_checks import num_rows
+from fnnet._data_checks import check_labels, num_rows
 from fnnet._types import Array, Params, PRNGKey
 from fnnet.optimizers import Optimizer
 from fnnet.training._epoch import CAUSES, RunState, make_epoch, start_run
-from fnnet.training._inputs import check_data, check_finite_params, check_fit_args, check_labels
+from fnnet.training._inputs import check_data, check_finite_params, check_fit_args
 from fnnet.training._step import TrainState, make_eval_step, make_train_step
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "skipped_steps", "steps", "seconds")
@@ -141,7 +141,8 @@ def fit(
         checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, resume=resume, mesh=mesh,
     )  # fmt: skip
     check_finite_params(params)
-    check_labels(apply, params, (x, y), val, key=key, batch_size=batch_size)
+    targets = [("data", y)] if val is None else [("data", y), ("validation", val[1])]
+    check_labels(apply, params, x, targets, key=key, batch_size=batch_size)
     # validates them (the state is checked once per epoch)
     train_step = make_train_step(apply, loss, optimizer, penalty=penalty, check_update=False)
     evaluate = None if val is None else make_eval_step(apply, loss)

@@ -45,48 +45,6 @@ def check_data(
     return x, y, val
 
 
-def check_labels(
-    apply: Any, params: Any, data: tuple[Any, Any], validation: Any, *, key: Any, batch_size: int
-) -> None:
-    """Concrete integer class labels lie in ``[0, width)``, ``width`` the model's output width.
-
-    Targets are class labels where ``fit`` scores them so (``training.accuracy``): one integer
-    array of one dimension less than the outputs. The outputs' shape comes from
-    ``jax.eval_shape`` of one training batch (nothing is computed); 1-based labels would
-    otherwise stop training at a non-finite loss without naming the labels.
-    """
-    pairs = (("data", data), ("validation", validation))
-    targets = [(name, pair[1]) for name, pair in pairs if pair is not None]
-    targets = [(name, y) for name, y in targets if _integer_array(y) and is_concrete(y)]
-    if not targets:
-        return
-    batch = jax.tree_util.tree_map(
-        lambda a: jax.ShapeDtypeStruct((batch_size,) + a.shape[1:], a.dtype), data[0]
-    )
-    outputs = jax.eval_shape(lambda p, x: apply(p, x, key=key, training=True), params, batch)
-    if not hasattr(outputs, "shape") or len(outputs.shape) < 2:
-        return
-    width = outputs.shape[-1]
-    for name, y in targets:
-        if y.ndim != len(outputs.shape) - 1 or y.size == 0:
-            continue
-        values = np.asarray(y)
-        bad = (values < 0) | (values >= width)
-        if bad.any():
-            where = tuple(int(i) for i in np.argwhere(bad)[0])
-            low, high = values.min(), values.max()
-            hint = " They look 1-based: pass `y - 1`." if low >= 1 and high == width else ""
-            raise ValueError(
-                f"`{name}` targets must be class labels in [0, {width}) for the {width} outputs "
-                f"of `apply`; got {values[where]} at row {where[0]} ({int(bad.sum())} out of "
-                f"range, values in [{low}, {high}]).{hint}"
-            )
-
-
-def _integer_array(y: Any) -> bool:
-    return isinstance(y, jax.Array) and jnp.issubdtype(y.dtype, jnp.integer)
-
-
 def check_finite_params(params: Any) -> None:
     """Concrete initial parameters are all finite (training never starts from NaN or ±inf)."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
