@@ -52,7 +52,8 @@ class NonFinite(NamedTuple):
 
 
 class FitResult(NamedTuple):
-    """What ``fit`` returns. ``history`` maps each of ``HISTORY_KEYS`` to a per-epoch array."""
+    """What ``fit`` returns. ``history`` maps ``loss``, ``accuracy``, ``val_loss``,
+    ``val_accuracy``, ``skipped_steps``, ``steps`` and ``seconds`` to per-epoch arrays."""
 
     params: Params  # best params (by validation loss) with early stopping, else the last
     state: TrainState
