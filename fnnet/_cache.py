@@ -23,7 +23,9 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 _SMALL = 64  # arrays up to this many elements in a closure are keyed by value
 _MAX_PROGRAMS = 32
@@ -63,8 +65,8 @@ def fingerprint(obj: Any, _depth: int = 0) -> Hashable:
         except TypeError:
             return ("id", id(obj), obj)
         return ("dict", tuple((k, deeper(v)) for k, v in items))
-    if isinstance(obj, (np.ndarray, jax.Array)) and not isinstance(obj, jax.core.Tracer):
-        if obj.size <= _SMALL and not jax.dtypes.issubdtype(obj.dtype, jax.dtypes.prng_key):
+    if isinstance(obj, (np.ndarray, jax.Array)) and not isinstance(obj, Tracer):
+        if obj.size <= _SMALL and not jnp.issubdtype(obj.dtype, jax.dtypes.prng_key):
             value = np.asarray(obj)
             return ("array", value.shape, str(value.dtype), value.tobytes())
     try:

@@ -49,19 +49,19 @@ _HEADER = "__fnnet_checkpoint__"  # cannot clash with a keystr, which is "" or s
 
 def _is_key(leaf: Any) -> bool:
     dtype = getattr(leaf, "dtype", None)
-    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def _template_spec(leaf: Any, path: str) -> tuple[tuple[int, ...], np.dtype, str | None]:
     """Shape, dtype and key implementation (or None) that ``leaf`` expects in the file."""
     if isinstance(leaf, (bool, int, float, complex, np.generic)):
         leaf = jnp.asarray(leaf) if not isinstance(leaf, np.generic) else np.asarray(leaf)
-    if isinstance(leaf, jax.ShapeDtypeStruct) and _is_key(leaf):
-        raise TypeError(
-            f"`like` leaf {path or '<root>'} is a ShapeDtypeStruct of PRNG keys; pass a real key "
-            f"array (e.g. jax.random.key(0)) so its implementation is known."
-        )
     if _is_key(leaf):
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            raise TypeError(
+                f"`like` leaf {path or '<root>'} is a ShapeDtypeStruct of PRNG keys; pass a real "
+                f"key array (e.g. jax.random.key(0)) so its implementation is known."
+            )
         impl = str(jax.random.key_impl(leaf))
         data = jax.eval_shape(jax.random.key_data, leaf)
         return tuple(data.shape), np.dtype(data.dtype), impl
@@ -208,7 +208,7 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     fd, tmp_path = _temporary_file(path, directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, allow_pickle=False, **arrays)  # read back without pickle too
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -314,7 +314,7 @@ def load(path: str | os.PathLike, like: Any) -> Any:
         if array.dtype != dtype:  # e.g. bfloat16, which .npy stores as raw bytes ("V2")
             array = array.view(dtype)
         if impl is not None:
-            leaves.append(jax.random.wrap_key_data(array, impl=impl))
+            leaves.append(jax.random.wrap_key_data(jnp.asarray(array), impl=impl))
         elif isinstance(template, np.ndarray):
             leaves.append(array)
         else:

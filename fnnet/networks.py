@@ -110,7 +110,8 @@ def backprop(params: tuple, inputs: tuple, pullbacks: tuple, delta: Array) -> tu
         of every layer's ``δ_l`` (layer 1 first). Used by :func:`mlp`, :func:`mlp_loss` and
         ``fnnet.diagnostics``.
     """
-    grads, deltas = [None] * len(params), [None] * len(params)
+    grads: list[Any] = [None] * len(params)  # filled from the last layer down
+    deltas: list[Any] = [None] * len(params)
     for l in reversed(range(len(params))):
         deltas[l] = delta
         grads[l], upstream = affine_backward(params[l], inputs[l], delta)  # upstream = ∂L/∂a_{l−1}

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
@@ -89,7 +90,7 @@ def _put(tree: Any, sharding: NamedSharding) -> Any:
     a typed key for a sharding that spans other processes (multi-host)."""
 
     def put(leaf: Any) -> Any:
-        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             raw = jax.device_put(np.asarray(jax.random.key_data(leaf)), sharding)
             return jax.random.wrap_key_data(raw, impl=jax.random.key_impl(leaf))
         return jax.device_put(leaf, sharding)

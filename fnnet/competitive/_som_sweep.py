@@ -61,7 +61,7 @@ def _check_keys(keys: Any) -> Array:
             f"`keys` must hold one key per seed (a 1-d array of keys) from {fix}; got {what}. "
             f"For one seed pass jax.random.split(key, 1)."
         )
-    return keys
+    return jnp.asarray(keys)
 
 
 def _values(name: str, values: Any) -> Array:
@@ -160,5 +160,5 @@ def sweep_som(
     weights, qe, te = _sweep(data, sigma, learning_rate, keys, **config, pca=pca, batch=batch)
     qe_np, te_np = np.asarray(qe), np.asarray(te)
     flat = int(np.lexsort((qe_np.ravel(), te_np.ravel()))[0])
-    best = tuple(int(i) for i in np.unravel_index(flat, qe_np.shape))
-    return SOMSweep(weights, qe, te, sigma, learning_rate, best)
+    i, j, k = (int(index) for index in np.unravel_index(flat, qe_np.shape))
+    return SOMSweep(weights, qe, te, sigma, learning_rate, (i, j, k))

@@ -100,7 +100,7 @@ def build(
     residual: bool = False,
     model: str = "mlp",
     example_shape: Sequence[int] = (),
-) -> fnnet.layers.Layer:
+) -> fnnet.layers.SerialLayer:
     """The network ``model`` for inputs of one example's shape ``example_shape``, with dropout.
 
     ``mlp``: dense layers of sizes ``hidden`` (He init for the ReLU family); with

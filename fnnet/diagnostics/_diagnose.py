@@ -250,7 +250,7 @@ def diagnose(
     _check_margin(saturation_margin)
     if align not in ("start", "end"):
         raise ValueError(f'`align` must be "start" or "end"; got {align!r}.')
-    regimes = check_regimes(regimes)
+    known = check_regimes(regimes)  # the user's pairs, then the built-in ones
     layers = getattr(network, "layers", None)
     if not (_checks.is_layer(network) and isinstance(layers, tuple)):  # an MLP or activations
         if activations is not None:
@@ -259,7 +259,7 @@ def diagnose(
                 "already names each layer's activation."
             )
         acts = mlp_activations(network)
-        return _mlp_pass(acts, regimes, loss, params, x, y, jnp.asarray(saturation_margin))
+        return _mlp_pass(acts, known, loss, params, x, y, jnp.asarray(saturation_margin))
     acts = (None,) * len(layers)
     if activations is not None:
         acts = check_activations(activations, "activations", len(layers), allow_none=True)
@@ -267,4 +267,4 @@ def diagnose(
     if key is not None:
         _checks.check_key("key", key)
     margin = jnp.asarray(saturation_margin)
-    return _serial_pass(layers, acts, regimes, loss, params, x, y, margin, key, training, align)
+    return _serial_pass(layers, acts, known, loss, params, x, y, margin, key, training, align)

@@ -10,7 +10,6 @@ import numpy as np
 from fnnet import networks
 from fnnet.diagnostics._diagnose import (
     Diagnostics,
-    LayerStats,
     check_activations,
     mlp_activations,
 )
@@ -45,8 +44,10 @@ def format_table(diagnostics: Diagnostics, activations: Any = None) -> str:
             f"{np.shape(diagnostics.loss)} (index a stacked history first, e.g. with "
             f"jax.tree_util.tree_map(lambda v: v[-1], history))."
         )
-    stats = LayerStats(*(np.asarray(v) for v in diagnostics.layers))
-    num_layers = stats.delta_norm.shape[0]
+    delta, grad_w, grad_b, dead, saturated, per_example = (
+        np.asarray(v) for v in diagnostics.layers
+    )
+    num_layers = delta.shape[0]
     if activations is None:
         names = [""] * num_layers
     elif isinstance(activations, networks.Network):
@@ -69,10 +70,10 @@ def format_table(diagnostics: Diagnostics, activations: Any = None) -> str:
     ]
     for l in range(num_layers):
         lines.append(
-            f"{l + 1:>5}  {names[l]:<10}  {_number(stats.delta_norm[l]):>9}  "
-            f"{_number(stats.grad_w_norm[l]):>9}  {_number(stats.grad_b_norm[l]):>9}  "
-            f"{_fraction(stats.dead_fraction[l]):>6}  {_fraction(stats.saturated_fraction[l]):>9}  "
-            f"{_number(np.median(stats.per_example_grad_norm[l])):>13}"
+            f"{l + 1:>5}  {names[l]:<10}  {_number(delta[l]):>9}  "
+            f"{_number(grad_w[l]):>9}  {_number(grad_b[l]):>9}  "
+            f"{_fraction(dead[l]):>6}  {_fraction(saturated[l]):>9}  "
+            f"{_number(np.median(per_example[l])):>13}"
         )
     for l, norms in enumerate(diagnostics.through_time):
         if norms is not None:

@@ -125,10 +125,10 @@ def _cell_params(key, dtype, dims, params_type, gates: int, *, peepholes: bool =
         key, dtype, (features, width), (hidden, width), (width,), (width,), (3, hidden)
     )
     scale_in, scale_h = 1.0 / features**0.5, 1.0 / hidden**0.5  # as an initializer: no saturation
-    fields = (scale_in * w_ih, scale_h * w_hh, 0.5 * b_ih, 0.5 * b_hh)
+    weights = (scale_in * w_ih, scale_h * w_hh, 0.5 * b_ih, 0.5 * b_hh)
     if params_type is recurrent.LSTMParams:
-        fields = fields + ((0.5 * p) if peepholes else None,)
-    return params_type(*fields)
+        return params_type(*weights, (0.5 * p) if peepholes else None)
+    return params_type(*weights)
 
 
 def _sequence_args(

@@ -227,6 +227,7 @@ def col2im(dcols: jax.Array, window: Window, spatial: tuple[int, ...]) -> jax.Ar
             config.append((before, n - before - s * (o - 1) - 1, s - 1))
         slab = lax.pad(dcols[..., i, :], zero, config + [(0, 0, 0)])
         dx = slab if dx is None else dx + slab
+    assert dx is not None  # a window has at least one offset
     return dx
 
 
@@ -395,14 +396,14 @@ def Conv(
     features = check_positive_int("features", features)
     window = make_window(kernel_size, strides, padding, dilation)
     activation = check_activation("activation", activation)
-    w_init = initializers.fan_in_uniform() if w_init is None else check_callable("w_init", w_init)
+    init_w = initializers.fan_in_uniform() if w_init is None else check_callable("w_init", w_init)
     b_init = check_callable("b_init", b_init)
 
     def init(key: jax.Array, input_shape: Any) -> ConvParams:
         check_key("key", key)
         shape = check_spatial_shape("input_shape", input_shape, window)
         w_key, b_key = jax.random.split(key)
-        w = w_init(w_key, (*window.size, shape[-1], features), dtype)
+        w = init_w(w_key, (*window.size, shape[-1], features), dtype)
         return ConvParams(w, b_init(b_key, (features,), dtype))
 
     def apply(params: ConvParams, x: Any, *, key: Any = None, training: bool = False) -> jax.Array:
