@@ -272,6 +272,8 @@ def test_fan_in_uniform_is_pytorch_default_and_initializers_see_conv_fan_in(x64)
     with pytest.raises(ValueError, match="`fan_in` must be an int >= 1"):
         fan_in_uniform(0)
     he = initializers.he_normal()(jax.random.key(2), (5, 4, 4000))  # fnnet's fan_in: 4 * 5
+    # tolerance: sampling error, not rounding: the std of 80,000 draws has sd ≈ 0.32 / sqrt(2 *
+    # 80,000) ≈ 8e-4, so 0.01 is about 12 sd; a wrong fan-in (4 or 4000) misses by 0.4 or 0.3
     assert abs(float(jnp.std(he)) - math.sqrt(2 / 20)) < 0.01
     params = Conv(7, (3, 2)).init(jax.random.key(3), (1, 6, 5, 4))
     assert params.w.shape == (3, 2, 4, 7) and float(jnp.max(jnp.abs(params.w))) <= 1 / math.sqrt(24)

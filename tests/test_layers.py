@@ -174,7 +174,7 @@ def test_default_init_breaks_symmetry(key):
 def test_initializer_variance(key, init, variance):
     w = np.asarray(init(key, (300, 200), jnp.float32))
     assert w.dtype == np.float32
-    assert abs(w.var() / variance(300, 200) - 1) < 0.03  # 60k samples: sd of the ratio ≈ 0.6%
+    assert abs(w.var() / variance(300, 200) - 1) < 0.03  # tolerance: 60k samples, ratio's sd ≈ 0.6%
     assert abs(w.mean()) < 0.01 * np.sqrt(variance(300, 200)) * 10
 
 

@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+from fnnet.gradcheck import assert_close
+
 WORKER = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
 TIMEOUT = 240  # seconds per process; a loaded 2-core CI machine runs the three in ~40 s
 
@@ -74,11 +76,13 @@ def test_processes_form_one_four_device_system(runs):
     assert int(runs["single"]["device_count"]) == 1
 
 
-def _assert_same(a: dict, b: dict, prefix: str, rtol: float = 2e-5, atol: float = 2e-6):
+def _assert_same(a: dict, b: dict, prefix: str):
+    """The arrays named ``prefix*`` agree to rounding (the cross-process reductions sum in
+    another order than one device's)."""
     names = sorted(k for k in b if k.startswith(prefix))
     assert names and names == sorted(k for k in a if k.startswith(prefix))
     for name in names:
-        np.testing.assert_allclose(a[name], b[name], rtol=rtol, atol=atol, err_msg=name)
+        assert_close(a[name], b[name], err_msg=name)
 
 
 @pytest.mark.slow

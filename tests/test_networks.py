@@ -252,8 +252,11 @@ def test_worked_example_reproduces_published_numbers(load_example):
     example = load_example("worked_example")
     with jax.enable_x64(True):
         r = example.run(10_000)
+    # tolerance: published figures, to their printed digits (8-9)
     np.testing.assert_allclose(r["output"], [0.75136507, 0.772928465], rtol=1e-8)
+    # tolerance: published, 9 digits
     np.testing.assert_allclose(r["error"], 0.298371109, rtol=1e-8)
+    # tolerance: published, 8 digits
     np.testing.assert_allclose(r["grad_delta_rule"][4], 0.082167041, rtol=1e-7)
     assert_close(r["grad_delta_rule"], r["grad_jax"])  # the δ rule against jax.grad
     published = [
@@ -266,9 +269,11 @@ def test_worked_example_reproduces_published_numbers(load_example):
         0.511301270,
         0.561370121,
     ]
-    np.testing.assert_allclose(
-        r["weights_after_one"], published, rtol=0, atol=5e-9
-    )  # 8-9 digits published
+    # tolerance: published, half a unit of the 8-9 printed digits
+    np.testing.assert_allclose(r["weights_after_one"], published, rtol=0, atol=5e-9)
+    # tolerance: the published errors come from rounded intermediate values (see the docstring)
     np.testing.assert_allclose(r["error_after_one"], 0.291027924, rtol=1e-6)
+    # tolerance: as above, after 10,000 updates
     np.testing.assert_allclose(r["error_after_many"], 0.0000351085, rtol=1e-3)
+    # tolerance: as above, after 10,000 updates
     np.testing.assert_allclose(r["output_after_many"], [0.015912196, 0.984065734], rtol=1e-4)
