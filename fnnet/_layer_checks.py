@@ -100,11 +100,15 @@ def check_affine_params(name: str, params: Any) -> tuple[Any, Any]:
     return w, b
 
 
-def check_mlp_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, jax.Array]:
+def check_mlp_input(
+    params: Any, x: Any, num_layers: int, *, batch: bool = False
+) -> tuple[tuple, jax.Array]:
     """An MLP's ``params`` (``num_layers`` chained ``(w, b)`` pairs) and its input ``x``.
 
-    Returns ``(pairs, x)``: the ``(w, b)`` pairs (the caller wraps them as ``DenseParams``) and
-    ``jnp.asarray(x)``; the errors name the layer and both shapes.
+    ``x`` is ``(batch, fan_in)`` or one example ``(fan_in,)``; with ``batch=True`` (a loss over
+    the examples of a batch) a batch only. Returns ``(pairs, x)``: the ``(w, b)`` pairs (the
+    caller wraps them as ``DenseParams``) and ``jnp.asarray(x)``; the errors name the layer and
+    both shapes.
     """
     if not isinstance(params, tuple) or len(params) != num_layers:
         raise TypeError(
@@ -118,4 +122,8 @@ def check_mlp_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, jax.Ar
                 f"`params[{i}].w` has shape {pairs[i][0].shape} but layer {i - 1} has "
                 f"{pairs[i - 1][0].shape[1]} outputs."
             )
-    return pairs, check_features("x", x, pairs[0][0].shape[0], pairs[0][0].dtype)
+    fan_in = pairs[0][0].shape[0]
+    x = check_features("x", x, fan_in, pairs[0][0].dtype)
+    if batch and x.ndim != 2:
+        raise ValueError(f"`x` must be a batch (batch, {fan_in}); got shape {x.shape}.")
+    return pairs, x

@@ -210,8 +210,10 @@ def _mlp_loss_bwd(activations_, loss, res, g):
 mlp_loss.defvjp(_mlp_loss_fwd, _mlp_loss_bwd)
 
 
-def _check_input(params: Any, x: Any, num_layers: int) -> tuple[tuple, Array]:
-    pairs, x = check_mlp_input(params, x, num_layers)
+def _check_input(
+    params: Any, x: Any, num_layers: int, *, batch: bool = False
+) -> tuple[tuple, Array]:
+    pairs, x = check_mlp_input(params, x, num_layers, batch=batch)
     return tuple(DenseParams(w, b) for w, b in pairs), x
 
 
@@ -288,11 +290,7 @@ def MLP(
         return mlp(acts, params, x)
 
     def loss(params: tuple, x: Array, y: Array, loss_fn: Loss) -> Array:
-        params, x = _check_input(params, x, len(sizes))
-        if x.ndim != 2:
-            raise ValueError(
-                f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
-            )
+        params, x = _check_input(params, x, len(sizes), batch=True)
         return mlp_loss(acts, loss_fn, params, x, jnp.asarray(y))
 
     return Network(layers.init, apply, loss, acts)

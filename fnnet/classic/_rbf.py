@@ -27,8 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet._checks import (
+    check_at_most_rows,
     check_floating,
     check_key,
+    check_ndim,
     check_positive_int,
     check_real,
     check_samples,
@@ -95,9 +97,7 @@ def rbf_params(centres: Any, widths: Any) -> RBFParams:
     """``RBFParams`` from centres ``(k, d)`` and positive widths ``σ`` (a scalar, ``(k,)``,
     or ``(k, d)``), stored as ``log σ``. Another shape, or non-positive widths, are an error
     naming ``widths``."""
-    centres = check_floating("centres", centres)
-    if centres.ndim != 2:
-        raise ValueError(f"`centres` must have shape (k, d); got {centres.shape}.")
+    centres = check_ndim("centres", check_floating("centres", centres), (2,), layout="(k, d)")
     widths = jnp.asarray(widths, centres.dtype)
     k, d = centres.shape
     if widths.shape not in ((), (k,), (k, d)):
@@ -175,9 +175,7 @@ def kmeans(
     """
     key = check_key("key", key)
     x = check_samples("x", x)
-    k = check_positive_int("k", k)
-    if k > x.shape[0]:
-        raise ValueError(f"`k` ({k}) must be at most the number of rows of `x` ({x.shape[0]}).")
+    k = check_at_most_rows("k", k, x.shape[0], data="x")
     iterations = check_positive_int("iterations", iterations)
     restarts = check_positive_int("restarts", restarts)
     keys = jax.random.split(key, restarts)
@@ -246,11 +244,7 @@ def rbf_two_stage(
         raise ValueError(
             f"`targets` must have as many rows as `x` ({x.shape[0]}); got shape {targets.shape}."
         )
-    units = check_positive_int("units", units)
-    if units > x.shape[0]:
-        raise ValueError(
-            f"`units` ({units}) must be at most the number of rows of `x` ({x.shape[0]})."
-        )
+    units = check_at_most_rows("units", units, x.shape[0], data="x")
     centres, _ = kmeans(x, units, key=key, iterations=iterations, restarts=restarts)
     hidden = rbf_params(centres, haykin_width(centres))
     features = gaussian_rbf(hidden, x)

@@ -64,6 +64,16 @@ def check_grid(grid: object) -> Grid:
     return grid
 
 
+def check_map_weights(grid: Grid, weights: Array) -> Array:
+    """``weights`` of shape ``(rows·cols, features)``: one row per node of ``grid``."""
+    if weights.ndim != 2 or weights.shape[0] != grid.size:
+        raise ValueError(
+            f"`weights` must have shape ({grid.size}, features) for a {grid.rows}×{grid.cols} "
+            f"map; got {weights.shape}."
+        )
+    return weights
+
+
 def node_positions(grid: Grid) -> np.ndarray:
     """Plane positions of the nodes, float64 NumPy ``(rows·cols, 2)`` in node order."""
     r, c = np.divmod(np.arange(check_grid(grid).size), grid.cols)

@@ -47,7 +47,7 @@ from fnnet._checks import (
     is_int,
 )
 from fnnet._types import Array, PRNGKey
-from fnnet.competitive._grid import Grid, check_grid, gaussian, node_positions
+from fnnet.competitive._grid import Grid, check_grid, check_map_weights, gaussian, node_positions
 
 
 class SOMState(NamedTuple):
@@ -178,12 +178,7 @@ def som(
     positions = node_positions(grid)
 
     def init(weights: Array) -> SOMState:
-        weights = check_floating("weights", weights)
-        if weights.ndim != 2 or weights.shape[0] != grid.size:
-            raise ValueError(
-                f"`weights` must have shape ({grid.size}, features) for a {grid.rows}×{grid.cols} "
-                f"map; got {weights.shape}."
-            )
+        weights = check_map_weights(grid, check_floating("weights", weights))
         return SOMState(weights, jnp.zeros((), jnp.int32))
 
     def _schedules(step: Array, dtype: Any) -> tuple[Array, Array, Array]:

@@ -22,17 +22,13 @@ import numpy as np
 
 from fnnet._checks import check_positive_int, check_samples, is_concrete
 from fnnet._types import Array
-from fnnet.competitive._grid import Grid, adjacency, check_grid
+from fnnet.competitive._grid import Grid, adjacency, check_grid, check_map_weights
 from fnnet.competitive._som import best_units, squared_distances
 
 
 def _check_map(grid: Grid, weights: Any, data: Any = None) -> tuple[Array, Array | None]:
-    grid, weights = check_grid(grid), jnp.asarray(weights)
-    if weights.ndim != 2 or weights.shape[0] != grid.size:
-        raise ValueError(
-            f"`weights` must have shape ({grid.size}, features) for a {grid.rows}×{grid.cols} "
-            f"map; got {weights.shape}."
-        )
+    grid = check_grid(grid)
+    weights = check_map_weights(grid, jnp.asarray(weights))
     if data is not None:
         data = _check_data(weights, data)
     return weights, data

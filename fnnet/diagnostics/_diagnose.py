@@ -100,12 +100,8 @@ def _norm(x: Array, axis: Any = None) -> Array:
 
 def _mlp_pass(acts, regimes, loss, params, x, y, margin) -> Diagnostics:
     """One pass of the whole-network δ recursion of :func:`fnnet.networks.mlp_loss`."""
-    pairs, x = check_mlp_input(params, x, len(acts))
+    pairs, x = check_mlp_input(params, x, len(acts), batch=True)
     params = tuple(DenseParams(w, b) for w, b in pairs)
-    if x.ndim != 2:
-        raise ValueError(
-            f"`x` must be a batch (batch, {params[0].w.shape[0]}); got shape {x.shape}."
-        )
     forward = networks.record_loss(acts, loss, params, x, jnp.asarray(y))
     delta, _ = networks.output_delta(forward, jnp.ones_like(forward.value))
     inputs, pullbacks = forward.tape.inputs, forward.tape.pullbacks  # inputs[l] = a_{l−1}
