@@ -612,13 +612,8 @@ def tolerance_violations(source: str) -> list[int]:
     return sorted(found)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 21 §4: other teams' test files still hold local tolerances (34 in 15 files "
-    "when SURFACE wrote this); the list: pytest tests/test_layout.py -k tolerance_table --runxfail",
-)
 def test_tests_compare_numbers_with_the_one_tolerance_table():
-    """The lead's list: every test file's literal tolerances without a ``# tolerance:`` reason."""
+    """Every test file's literal tolerances without a ``# tolerance:`` reason (issue 21 §4)."""
     offenders = [
         f"{path.relative_to(TESTS.parent)}:{line}"
         for path in sorted(TESTS.rglob("*.py"))

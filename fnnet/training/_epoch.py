@@ -204,10 +204,12 @@ def make_epoch(
         any_rejected = jnp.any(rejected)
         nan = jnp.full((), jnp.nan, jnp.float32)
         val_loss, val_acc, stopping = nan, nan, run.stopping
-        if run.stopping is not None:
+        if evaluate is not None and run.stopping is not None:  # init: both or neither
             val_loss, val_acc = evaluate(state.params, data["val_x"], data["val_y"])
             val_loss = jnp.asarray(val_loss, jnp.float32)
-            stopping = update_early_stopping(stopping, val_loss, state.params, index, active=active)
+            stopping = update_early_stopping(
+                run.stopping, val_loss, state.params, index, active=active
+            )
         record = EpochRecord(
             jnp.where(active, _mean_where(loss, applied).astype(jnp.float32), nan),
             jnp.where(active, _mean_where(acc, applied), nan),

@@ -86,7 +86,8 @@ def all_finite(tree: Any) -> Array:
         if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
             groups.setdefault((jnp.shape(x), jnp.result_type(x)), []).append(x)
     sums = [jnp.sum(sum(x - x for x in group)).astype(jnp.float32) for group in groups.values()]
-    return sum(sums) == 0 if sums else jnp.array(True)
+    # jnp.asarray only for the type checker: sum() starts from the int 0, so reads as int | Array
+    return jnp.asarray(sum(sums) == 0) if sums else jnp.array(True)
 
 
 def state_finite(state: TrainState) -> Array:
