@@ -328,6 +328,16 @@ def check_indices(name: str, values: Any, size: int) -> Any:
     return values
 
 
+def check_rows(name: str, x: Any, rows: int, *, like: str) -> Any:
+    """An array of ``rows`` rows (leading axis), as many as the argument ``like`` has."""
+    shape = tuple(jnp.shape(x))
+    if not shape or shape[0] != rows:
+        raise ValueError(
+            f"`{name}` must have as many rows as `{like}` ({rows}); got shape {shape}."
+        )
+    return x
+
+
 def check_at_most_rows(name: str, value: Any, rows: int, *, data: str) -> int:
     """An int in ``[1, rows]``, such as a batch size: at most the ``rows`` rows of ``data``."""
     value = check_positive_int(name, value)

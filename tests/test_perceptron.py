@@ -236,8 +236,10 @@ def test_bad_input_names_the_argument():
         classic.perceptron_fit(x, jnp.array([[1.0], [0.0], [1.0]]), key=key, epochs=1)
     with pytest.raises(ValueError, match="`targets` must hold only"):
         classic.perceptron_criterion(jnp.ones((2, 1)), jnp.array([[1.0], [2.0]]))
-    with pytest.raises(ValueError, match="`targets` must have shape \\(n, k\\)"):
+    with pytest.raises(ValueError, match=r"`targets` must have as many rows as `x` \(3\)"):
         classic.perceptron_fit(x, jnp.ones((2, 1)), key=key, epochs=1)
+    with pytest.raises(ValueError, match=r"`targets` must have rank 2 \(n, k\).*signed_targets"):
+        classic.perceptron_fit(x, jnp.ones(3), key=key, epochs=1)
     with pytest.raises(ValueError, match="`learning_rate` must be > 0"):
         classic.perceptron_fit(x, t, key=key, epochs=1, learning_rate=-1.0)
     with pytest.raises(ValueError, match="`epochs`"):

@@ -37,6 +37,7 @@ import numpy as np
 
 from fnnet import _cache, training
 from fnnet._checks import (
+    check_at_most_rows,
     check_bool,
     check_key,
     check_optimizer,
@@ -224,11 +225,7 @@ def rbm_fit(
                 f"(params.w.shape = {tuple(params.w.shape)})."
             )
         x = _visible("x", x, params, unit_range=not gaussian)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if batch_size > x.shape[0]:
-        raise ValueError(
-            f"`batch_size` ({batch_size}) must be at most the rows of `x` ({x.shape[0]})."
-        )
+    batch_size = check_at_most_rows("batch_size", batch_size, x.shape[0], data="x")
     state = rbm_init_state(params, optimizer, batch_size)
     args = (x, state, jax.random.fold_in(key, 1), jnp.asarray(k, jnp.int32))
     flags = dict(epochs=epochs, batch_size=batch_size, persistent=persistent, gaussian=gaussian,

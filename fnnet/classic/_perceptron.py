@@ -39,8 +39,10 @@ from fnnet import activations, data, training
 from fnnet._checks import (
     check_bool,
     check_key,
+    check_ndim,
     check_positive_int,
     check_real,
+    check_rows,
     check_samples,
     is_concrete,
 )
@@ -249,13 +251,9 @@ def perceptron_fit(
     shuffle = check_bool("shuffle", shuffle)
     check_real("learning_rate", learning_rate, low=0.0, low_open=True)
     x = check_samples("x", x)
-    targets = jnp.asarray(targets)
-    if targets.ndim != 2 or targets.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"`targets` must have shape (n, k) with n = {x.shape[0]} rows like `x`; got "
-            f"{targets.shape}. Build them with signed_targets(labels, num_classes)."
-        )
-    targets = targets.astype(x.dtype)
+    layout = "(n, k): build them with signed_targets(labels, num_classes)"
+    targets = check_ndim("targets", jnp.asarray(targets), (2,), layout=layout)
+    targets = check_rows("targets", targets, x.shape[0], like="x").astype(x.dtype)
     _check_signed(targets, jnp.zeros(targets.shape, x.dtype))
     state, history = _train(
         x, targets, jnp.asarray(learning_rate, x.dtype), key, epochs=epochs, shuffle=shuffle

@@ -33,6 +33,7 @@ from fnnet._checks import (
     check_ndim,
     check_positive_int,
     check_real,
+    check_rows,
     check_samples,
     is_concrete,
 )
@@ -197,12 +198,9 @@ def least_squares_output(features: Array, targets: Array, ridge: Any = 1e-3) -> 
     ``W = (φ̃ᵀφ̃ + ridge·I)⁻¹ φ̃ᵀỸ`` on centred ``φ̃``, ``Ỹ``; ``b = ȳ − φ̄ W``."""
     check_real("ridge", ridge, low=0.0)
     features = check_samples("features", features)
-    targets = check_samples("targets", targets)
-    if targets.shape[0] != features.shape[0]:
-        raise ValueError(
-            f"`targets` must have as many rows as `features` ({features.shape[0]}); got shape "
-            f"{targets.shape}."
-        )
+    targets = check_rows(
+        "targets", check_samples("targets", targets), features.shape[0], like="features"
+    )
     mean_f, mean_t = jnp.mean(features, 0), jnp.mean(targets, 0)
     f, t = features - mean_f, targets - mean_t
     gram = f.T @ f + jnp.asarray(ridge, f.dtype) * jnp.eye(f.shape[1], dtype=f.dtype)
@@ -239,11 +237,7 @@ def rbf_two_stage(
         The ``serial`` params ``(RBFParams, DenseParams)``, ready for ``apply`` or ``fnnet.fit``.
     """
     x = check_samples("x", x)
-    targets = check_samples("targets", targets)
-    if targets.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"`targets` must have as many rows as `x` ({x.shape[0]}); got shape {targets.shape}."
-        )
+    targets = check_rows("targets", check_samples("targets", targets), x.shape[0], like="x")
     units = check_at_most_rows("units", units, x.shape[0], data="x")
     centres, _ = kmeans(x, units, key=key, iterations=iterations, restarts=restarts)
     hidden = rbf_params(centres, haykin_width(centres))
