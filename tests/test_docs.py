@@ -7,57 +7,21 @@ with JAX's default settings and a temporary working directory (a file a block wr
 there). A failure names the page and the block's first line. A block that is deliberately not
 runnable (a signature, a skeleton with ``...`` bodies, output) uses another fence: ``text``, or
 ``python-skip`` to keep Python highlighting where the site's highlighter knows the language.
+The runner is ``tests/doc_blocks.py``, shared with test_readme; its own tests are here.
 """
 
-import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
+from doc_blocks import FENCE, ROOT, code_blocks, run_blocks
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
-
-_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-_DRIVER = """
-import json, sys, traceback
-page = sys.argv[1]
-namespace = {"__name__": "__main__"}
-for line, source in json.load(sys.stdin):
-    try:
-        exec(compile(source, f"{page} block at line {line}", "exec"), namespace)
-    except BaseException:
-        traceback.print_exc()
-        print(f"{page}: the python block at line {line} failed", file=sys.stderr)
-        sys.exit(1)
-# A name the reader still holds must still be usable (e.g. not donated into a jitted step).
-import jax
-for name, value in namespace.items():
-    try:
-        leaves = jax.tree.leaves(value)
-    except Exception:
-        continue
-    if any(isinstance(leaf, jax.Array) and leaf.is_deleted() for leaf in leaves):
-        print(f"{page}: `{name}` holds deleted (donated) arrays after the blocks", file=sys.stderr)
-        sys.exit(1)
-"""
 
 # What a page says its blocks print, checked in their output (the page's ```text blocks).
 PRINTED = {
     "gradcheck.md": ["passed (2 rows differ as declared: surrogate)", "the rule is wrong"],
 }
-
-
-def code_blocks(text: str, language: str = "python") -> list[tuple[int, str]]:
-    """``(first line number, source)`` of every fenced block in ``language``."""
-    return [
-        (text.count("\n", 0, m.start(2)) + 1, m.group(2))
-        for m in _FENCE.finditer(text)
-        if m.group(1) == language
-    ]
 
 
 def _pages() -> list[str]:
@@ -67,23 +31,6 @@ def _pages() -> list[str]:
 def _read(name: str) -> str:
     with open(os.path.join(DOCS, name), encoding="utf-8") as f:
         return f.read()
-
-
-def run_blocks(page: str, blocks, cwd) -> subprocess.CompletedProcess:
-    """Run ``blocks`` (``(line, source)`` pairs of the file ``page``) in order in one namespace,
-    in a fresh Python process in ``cwd`` (the README's test runs its blocks with it too)."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    env.pop("JAX_ENABLE_X64", None)
-    return subprocess.run(
-        [sys.executable, "-c", _DRIVER, page],
-        check=False,
-        input=json.dumps(blocks),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_block_extraction_finds_fences_and_line_numbers():
@@ -106,7 +53,7 @@ def test_every_fence_is_a_known_language():
     """A typo'd fence (```pyhton) or an indented one would silently leave a block untested."""
     known = {"", "python", "python-skip", "text", "bash", "console", "toml", "yaml", "json"}
     for page in _pages():
-        unknown = {m.group(1) for m in _FENCE.finditer(_read(page))} - known
+        unknown = {m.group(1) for m in FENCE.finditer(_read(page))} - known
         assert not unknown, f"docs/{page} uses fences {unknown}"
         hidden = re.findall(r"^(?:[ \t]+```|~~~)\s*python.*$", _read(page), re.MULTILINE)
         assert not hidden, f"docs/{page}: {hidden} is not at the margin, so it is not run"

@@ -10,50 +10,19 @@ import os
 import re
 
 import pytest
-from test_docs import run_blocks  # the same driver as the docs pages'
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-README = os.path.join(ROOT, "README.md")
-
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+from doc_blocks import ROOT, code_blocks, run_blocks  # the docs pages' runner (test_docs)
 
 
-def code_blocks(language: str, text: str | None = None) -> list[tuple[int, str]]:
-    """``(first line number, source)`` of every fenced block in ``language``."""
-    if text is None:
-        with open(README, encoding="utf-8") as f:
-            text = f.read()
-    return [
-        (text.count("\n", 0, m.start(2)) + 1, m.group(2))
-        for m in _FENCE.finditer(text)
-        if m.group(1) == language
-    ]
-
-
-def test_block_extraction_finds_fences_and_line_numbers():
-    text = "intro\n```python\nx = 1\n```\n```bash\nls\n```\n```python\ny = x\n```\n"
-    assert code_blocks("python", text) == [(3, "x = 1\n"), (9, "y = x\n")]
-    assert code_blocks("bash", text) == [(6, "ls\n")]
-
-
-def _run(blocks, cwd):
-    return run_blocks("README.md", blocks, cwd)
-
-
-def test_driver_reports_the_failing_block(tmp_path):
-    result = _run([[3, "x = 1\n"], [9, "y = undefined_name\n"]], tmp_path)
-    assert result.returncode == 1
-    assert "NameError" in result.stderr and "block at line 9 failed" in result.stderr
-    donated = "import jax, jax.numpy as jnp\nw = jnp.ones(3)\njax.jit(lambda a: a + 1, donate_argnums=0)(w)\n"
-    result = _run([[1, donated]], tmp_path)
-    assert result.returncode == 1 and "`w` holds deleted (donated) arrays" in result.stderr
+def _readme() -> str:
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read()
 
 
 @pytest.mark.slow
 def test_every_python_block_runs_as_written(tmp_path):
-    blocks = code_blocks("python")
+    blocks = code_blocks(_readme())
     assert len(blocks) >= 3, "README.md lost its python examples"
-    result = _run(blocks, tmp_path)
+    result = run_blocks("README.md", blocks, tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -61,7 +30,7 @@ def test_bash_commands_name_extras_and_modules_that_exist():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         extras = set(tomllib.load(f)["project"]["optional-dependencies"])
-    commands = "".join(source for _, source in code_blocks("bash"))
+    commands = "".join(source for _, source in code_blocks(_readme(), "bash"))
     named = {e for group in re.findall(r'"\.\[([\w,-]+)\]"', commands) for e in group.split(",")}
     assert named and named <= extras, f"README names extras {named - extras} not in pyproject.toml"
     for module in re.findall(r"python -m ([\w.]+)", commands):
