@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnnet._checks import is_concrete
+
 _DATASET = ("x", "y", "num_classes", "name")  # fnnet.data.Dataset's fields
 _SPLIT = ("train", "test")  # fnnet.data.Split's
 
@@ -194,6 +196,6 @@ def check_labels(
 def _concrete_integers(y: Any) -> bool:
     return (
         isinstance(y, (jax.Array, np.ndarray))
-        and not isinstance(y, jax.core.Tracer)
+        and is_concrete(y)
         and jnp.issubdtype(y.dtype, jnp.integer)
     )

@@ -60,8 +60,8 @@ def digits() -> Dataset:
         raise ImportError(
             'fnnet.data.digits needs scikit-learn, an optional extra: pip install "fnnet[datasets]"'
         ) from err
-    bunch = load_digits()
-    return _make(np.asarray(bunch.data) / 16.0, bunch.target, 10, "digits")
+    x, y = load_digits(return_X_y=True)
+    return _make(np.asarray(x) / 16.0, y, 10, "digits")
 
 
 _MNIST1D: dict[str, Split] = {}  # generated this process, by cache name
@@ -137,7 +137,7 @@ def _generate_mnist1d(
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as err:
         raise missing from err
-    args = get_dataset_args()
+    args: Any = get_dataset_args()  # an ObjectView: fields set at run time, untyped
     if num_samples is not None:
         args.num_samples = num_samples
     if seed is not None:
@@ -179,7 +179,7 @@ def _write_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, allow_pickle=False, **arrays)  # read back without pickle too
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

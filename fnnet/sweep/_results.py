@@ -249,6 +249,7 @@ def heatmap(
     """
     try:
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Rectangle
     except ImportError as err:
         raise ImportError(
             "fnnet.sweep.heatmap needs matplotlib, which fnnet does not install: "
@@ -313,7 +314,7 @@ def heatmap(
             color="black" if v >= middle else "white",
         )
     r, c = best
-    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     ax.set_xticks(range(cells.shape[1]), [f"{v:g}" for v in np.asarray(result.coords[x])])
     ax.set_yticks(range(cells.shape[0]), [f"{v:g}" for v in np.asarray(result.coords[y])])
     ax.set_xlabel(x)

@@ -119,9 +119,12 @@ def make_trainer(
     labels = [("data", y)] + ([("validation", arrays["val_y"])] if has_val else [])
 
     def member(hparams, key, data, *, check_update: bool) -> tuple[Metrics, Params]:
-        net = model if is_layer(model) else model(hparams)
-        opt = optimizer if is_optimizer(optimizer) else optimizer(hparams)
-        reg = None if penalty is None else (lambda p: penalty(p, hparams))
+        # A Layer and an Optimizer: `model` and `optimizer` are checked above to be one or a
+        # function of the hparams returning one (sweep imports neither layers nor optimizers).
+        net: Any = model if is_layer(model) else model(hparams)
+        opt: Any = optimizer if is_optimizer(optimizer) else optimizer(hparams)
+        penalize = penalty  # a local name, which the type checker narrows inside the lambda
+        reg = None if penalize is None else (lambda p: penalize(p, hparams))
         train_step = make_train_step(net.apply, loss, opt, penalty=reg, check_update=check_update)
         evaluate = make_eval_step(net.apply, loss) if has_val else None
         epoch = make_epoch(

@@ -154,7 +154,7 @@ def fit(
         jnp.zeros((), jnp.int32),
         {k: jnp.full((epochs,), jnp.nan, jnp.float32) for k in HISTORY_KEYS},
     )
-    if resume and os.path.exists(checkpoint_path):
+    if resume and checkpoint_path is not None and os.path.exists(checkpoint_path):
         progress = _resume(checkpoint_path, progress, epochs)
         if verbose:
             log(f"resumed from {checkpoint_path} after epoch {int(progress.epoch)}")
@@ -216,13 +216,13 @@ def fit(
         if nonfinite is not None or stopped_early:
             break
     best_epoch = -1 if run.stopping is None else int(run.stopping.best_epoch)
-    if stopped_early and verbose:
+    if stopped_early and verbose and run.stopping is not None:  # stopped early: it is not None
         log(f"early stopping after epoch {epoch + 1}: best validation loss "
             f"{float(run.stopping.best_loss):.4f} at epoch {best_epoch + 1}")  # fmt: skip
     history = {k: v[: max(epoch + 1, first)] for k, v in history.items()}
-    final = (
-        run.stopping.best_params if patience is not None and best_epoch >= 0 else run.train.params
-    )
+    final = run.train.params
+    if run.stopping is not None and patience is not None and best_epoch >= 0:
+        final = run.stopping.best_params
     return FitResult(
         final, run.train, history, best_epoch, stopped_early, nonfinite,
         int(np.nansum(history["steps"])), compile_seconds, float(np.nansum(history["seconds"][first:])),
@@ -237,7 +237,8 @@ def _resume(path: str | os.PathLike, like: _Progress, epochs: int) -> _Progress:
             f"cannot resume from {path}: it must come from a run with the same model, optimizer "
             f"and `epochs` ({epochs}); {err}"
         ) from err
-    if loaded.run.stopping is not None:  # this call's patience, not the saved one
+    if loaded.run.stopping is not None and like.run.stopping is not None:  # same structure
+        # this call's patience, not the saved one
         stopping = loaded.run.stopping._replace(patience=like.run.stopping.patience)
         loaded = loaded._replace(run=loaded.run._replace(stopping=stopping))
     return loaded
