@@ -27,6 +27,11 @@ def _problem(key, n=64, d=5, classes=3):
 NET = fnnet.serial(fnnet.Dense(8, activations.tanh), fnnet.Dense(3))
 
 
+def _fit_net(params, optimizer, data, **options):
+    """``fit`` of ``NET`` under softmax cross-entropy (the tests' usual model and loss)."""
+    return fit(NET.apply, params, losses.softmax_cross_entropy, optimizer, data, **options)
+
+
 def _plain_loss(params, x, y):
     (w1, b1), (w2, b2) = params
     logits = jnp.tanh(x @ w1 + b1) @ w2 + b2
@@ -71,10 +76,8 @@ def test_fit_stops_at_first_nonfinite_step_and_keeps_last_good_params(key):
     x, y = _problem(key, n=32)
     x = x.at[21, 2].set(jnp.nan)  # one bad row: the batch holding it has a NaN loss
     params = NET.init(key, 5)
-    r = fit(
-        NET.apply,
+    r = _fit_net(
         params,
-        losses.softmax_cross_entropy,
         optimizers.sgd(1.0),
         (x, y),
         key=key,
@@ -113,10 +116,8 @@ def test_fit_skip_nonfinite_counts_skipped_steps(key):
     x, y = _problem(key, n=16)
     x = x.at[5].set(jnp.inf)
     params = NET.init(key, 5)
-    r = fit(
-        NET.apply,
+    r = _fit_net(
         params,
-        losses.softmax_cross_entropy,
         optimizers.sgd(0.1),
         (x, y),
         key=key,
@@ -170,22 +171,8 @@ def test_fit_learns_and_same_seed_same_result(key):
     x, y = _problem(key, n=128)
     params = NET.init(key, 5)
     kwargs = {"key": key, "epochs": 30, "batch_size": 16, "validation": (x, y), "verbose": False}
-    a = fit(
-        NET.apply,
-        params,
-        losses.softmax_cross_entropy,
-        optimizers.adam(1e-2),
-        (x, y),
-        **kwargs,
-    )
-    b = fit(
-        NET.apply,
-        params,
-        losses.softmax_cross_entropy,
-        optimizers.adam(1e-2),
-        (x, y),
-        **kwargs,
-    )
+    a = _fit_net(params, optimizers.adam(1e-2), (x, y), **kwargs)
+    b = _fit_net(params, optimizers.adam(1e-2), (x, y), **kwargs)
     assert _equal(a.params, b.params)
     assert a.history["val_accuracy"][-1] > 0.9
     assert a.history["loss"][-1] < 0.5 * a.history["loss"][0]
@@ -195,10 +182,8 @@ def test_fit_learns_and_same_seed_same_result(key):
 def test_early_stopping_restores_best(key):
     x, y = _problem(key)
     params = NET.init(key, 5)
-    r = fit(
-        NET.apply,
+    r = _fit_net(
         params,
-        losses.softmax_cross_entropy,
         optimizers.sgd(0.0),
         (x, y),
         key=key,
@@ -261,27 +246,9 @@ def test_fit_bad_input(key):
         ValueError,
         match=r"`data` targets has 10 rows but `data` inputs has 64",
     ):
-        fit(
-            NET.apply,
-            params,
-            losses.softmax_cross_entropy,
-            opt,
-            (x, y[:10]),
-            key=key,
-            epochs=1,
-            batch_size=8,
-        )
+        _fit_net(params, opt, (x, y[:10]), key=key, epochs=1, batch_size=8)
     with pytest.raises(ValueError, match=r"`batch_size` \(100\) must be at most"):
-        fit(
-            NET.apply,
-            params,
-            losses.softmax_cross_entropy,
-            opt,
-            (x, y),
-            key=key,
-            epochs=1,
-            batch_size=100,
-        )
+        _fit_net(params, opt, (x, y), key=key, epochs=1, batch_size=100)
     with pytest.raises(TypeError, match="`loss` must be a function"):
         fit(
             NET.apply,
@@ -294,17 +261,7 @@ def test_fit_bad_input(key):
             batch_size=8,
         )
     with pytest.raises(ValueError, match="`patience` needs `validation`"):
-        fit(
-            NET.apply,
-            params,
-            losses.softmax_cross_entropy,
-            opt,
-            (x, y),
-            key=key,
-            epochs=1,
-            batch_size=8,
-            patience=2,
-        )
+        _fit_net(params, opt, (x, y), key=key, epochs=1, batch_size=8, patience=2)
 
 
 # ---------------------------------------------------------------------------- dropout
