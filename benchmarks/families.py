@@ -223,7 +223,9 @@ def run_case(case, args, log) -> dict[str, Any]:
     for r in runners:
         log(f"  prepare {r.key}")
         r.prepare()
-    harness.interleaved(runners, reps=args.reps, target_s=args.target_seconds, log=log)
+    harness.interleaved(
+        runners, reps=args.reps, target_s=args.target_seconds, log=log, pause=args.pause
+    )
     for r in runners:
         if hasattr(r, "finish"):
             r.finish()
@@ -510,6 +512,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-flax", action="store_true")
     p.add_argument("--torch-threads", type=int, default=2)
+    p.add_argument(
+        "--pause",
+        type=float,
+        default=0.05,
+        help="seconds of idle before each timed round, so spinning worker threads of the "
+        "previous runner (XLA's, PyTorch's OpenMP) do not slow the next (default 0.05)",
+    )
     p.add_argument("--tolerance", type=float, default=0.05, help="noise allowance on goals")
     p.add_argument(
         "--loss-tolerance",

@@ -310,9 +310,13 @@ def interleaved(
     target_s: float,
     warmup_units: int = 1,
     log: Callable[[str], None] = lambda s: None,
+    pause: float = 0.0,
 ) -> None:
     """Warm up and calibrate every runner, then time ``reps`` rounds, A, B, C, A, B, C, ...,
-    rotating the first runner each round. Fills ``runner.samples`` (seconds per step)."""
+    rotating the first runner each round. Fills ``runner.samples`` (seconds per step).
+    ``pause`` seconds of sleep before each timed round (untimed) let the previous runner's
+    thread pool go idle: XLA's and PyTorch's worker threads spin a while after their work, and
+    on 2 cores they would slow whichever runner comes next."""
     for r in runners:
         r.run(warmup_units)
         r.units = calibrate(r, target_s)
@@ -321,6 +325,8 @@ def interleaved(
     for rep in range(reps):
         for i in range(n):
             r = runners[(rep + i) % n]
+            if pause:
+                time.sleep(pause)
             r.timed(r.units)
 
 
