@@ -48,7 +48,7 @@ so autodiff of the forward (``fnnet.autodiff()``) computes the same truncated gr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -70,7 +70,7 @@ class Forward(NamedTuple):
 class Backward(NamedTuple):
     """The reverse scan's results."""
 
-    weights: tuple  # (∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh)
+    weights: tuple[Array, Array, Array, Array]  # (∂W_ih, ∂W_hh, ∂b_ih, ∂b_hh)
     dx: Array  # (B, T, F)
     dstate0: tuple  # δ of the initial state
     dh: Array | None  # (T, B, H) total δ reaching h_t (kept for through_time only)
@@ -184,7 +184,12 @@ def backward(
         dx_t = dgi @ p.w_ih.T  # ∂x_t = δgi_t W_ihᵀ
         return (dprev, sums), (dx_t, dstate[0] if keep_dh else None, dgi if keep_dgi else None)
 
-    zeros = tuple(jnp.zeros_like(w) for w in (p.w_ih, p.w_hh, p.b_ih, p.b_hh))
+    zeros = (
+        jnp.zeros_like(p.w_ih),
+        jnp.zeros_like(p.w_hh),
+        jnp.zeros_like(p.b_ih),
+        jnp.zeros_like(p.b_hh),
+    )
     inputs = (jnp.arange(time), dys, fwd.x, fwd.states, fwd.residuals, fwd.mask)
     inputs = inputs + (_cuts(time, truncate),)
     (dstate0, weights), (dx, dh, dgi) = jax.lax.scan(
@@ -226,5 +231,5 @@ def through_time(
     loss with ``∂L/∂outputs = doutputs`` and no direct dependence on the final state."""
     fwd = forward(step, params, x, state0, lengths, truncate)[1]
     dfinal = tuple(jnp.zeros_like(s) for s in state0)
-    bwd = backward(step_bwd, fwd, doutputs, dfinal, truncate, keep_dh=True)
-    return jnp.swapaxes(bwd.dh, 0, 1)
+    dh = backward(step_bwd, fwd, doutputs, dfinal, truncate, keep_dh=True).dh
+    return jnp.swapaxes(cast(Array, dh), 0, 1)  # kept: keep_dh=True

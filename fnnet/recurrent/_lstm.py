@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -126,7 +126,7 @@ def _lstm_sequence_fwd(truncate, params, x, state0, lengths=None):
 def _lstm_sequence_bwd(truncate, fwd, cotangents):
     peepholes = fwd.params.peepholes is not None
     bwd = _bptt.gradients(_step_bwd, fwd, cotangents, truncate, keep_dgi=peepholes)
-    dp = _peephole_grads(fwd, bwd.dgi) if peepholes else None
+    dp = _peephole_grads(fwd, cast(Array, bwd.dgi)) if peepholes else None  # kept: keep_dgi
     return LSTMParams(*bwd.weights, dp), bwd.dx, bwd.dstate0, None
 
 
