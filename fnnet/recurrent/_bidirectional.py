@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import _checks
+from fnnet._types import Array
 from fnnet.recurrent._contract import (
     RecurrentLayer,
     check_lengths,
@@ -18,8 +19,6 @@ from fnnet.recurrent._contract import (
     sequence_and_lengths,
 )
 from fnnet.rules import hand_rule
-
-Array = jax.Array
 
 
 def reverse_within_lengths(x: Array, lengths: Array | None = None) -> Array:

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple, cast
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from fnnet._types import Array
 
 
 class Forward(NamedTuple):

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnnet import _checks, _layer_checks, initializers
+from fnnet._types import Array
 
-Array = jax.Array
 AXES = ("batch", "time", "features")
 
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import jax
 
 from fnnet import _checks, activations
+from fnnet._types import Array
 from fnnet.recurrent import _bptt
 from fnnet.recurrent._contract import (
     RecurrentLayer,
@@ -18,8 +19,6 @@ from fnnet.recurrent._contract import (
     projections,
 )
 from fnnet.rules import hand_rule
-
-Array = jax.Array
 
 
 class ElmanParams(NamedTuple):

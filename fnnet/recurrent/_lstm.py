@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from fnnet import _checks, activations
+from fnnet._types import Array
 from fnnet.recurrent import _bptt
 from fnnet.recurrent._contract import (
     RecurrentLayer,
@@ -19,8 +20,6 @@ from fnnet.recurrent._contract import (
     projections,
 )
 from fnnet.rules import hand_rule
-
-Array = jax.Array
 
 
 class LSTMParams(NamedTuple):
