@@ -26,6 +26,7 @@ flipping time. Flax's cells are ``OptimizedLSTMCell``, ``GRUCell`` and ``SimpleC
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import pathlib
 import sys
@@ -41,6 +42,10 @@ import fnnet
 from fnnet import activations, initializers, layers, recurrent
 
 _EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+# Flax is a peer of the `bench` extra only: without it the Flax variants are skipped.
+HAVE_FLAX = importlib.util.find_spec("flax") is not None
 
 
 class Case(NamedTuple):
@@ -138,7 +143,9 @@ def _flax_cell_params(kind: str, p) -> dict:
     return {"i": {"kernel": a(p.w_ih), "bias": a(p.b_ih + p.b_hh)}, "h": {"kernel": a(p.w_hh)}}
 
 
-def _flax_sequence_net(kind: str, hidden: int, bidirectional: bool) -> Callable:
+def _flax_sequence_net(kind: str, hidden: int, bidirectional: bool) -> Callable | None:
+    if not HAVE_FLAX:
+        return None
     import flax.linen as nn
 
     cells = {"lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell, "elman": nn.SimpleCell}
@@ -377,7 +384,7 @@ def convbase_mnist1d() -> Case:
         authors_cnn(),
         (100, 40, 1),
         raw_convbase,
-        _flax_convbase,
+        _flax_convbase if HAVE_FLAX else None,
         _torch_convbase,
         50,
         20,
@@ -396,7 +403,7 @@ def digits_cnn(width: int = 32, batch: int = 32) -> Case:
         net(width, dropout=0.0),
         (batch, 8, 8, 1),
         raw_digits,
-        _flax_digits,
+        _flax_digits if HAVE_FLAX else None,
         _torch_digits,
         50,
         20,

@@ -59,3 +59,8 @@ def compilations():
             jax.monitoring.unregister_event_duration_listener(listener)
 
     return count
+
+
+# Scripts run in subprocesses by the tests, not test modules: `--doctest-modules` would import
+# them into this process, and they configure JAX at import (8 CPU devices, distributed workers).
+collect_ignore = ["multidevice_checks.py", "multihost_worker.py"]
