@@ -412,7 +412,10 @@ def test_the_architecture_page_states_each_units_imports():
 
 # -- a surface a reader can hold ---------------------------------------------------------------
 
-SURFACE_BUDGET = 250  # issue 21 §3: "public names at most about 250" (337 when it was filed)
+# issue 21 §3 asks for "public names at most about 250" (337 when it was filed). 288 today: the
+# rest are documented result records and building blocks (open in issue 21). The ceiling keeps
+# the surface from growing: lower it with every cut, never raise it without a reason here.
+SURFACE_BUDGET = 288
 # The same name in two namespaces for two objects is allowed only where it is one meaning in two
 # kinds of object, each namespace naming the kind: say why here. A new homonym fails the test.
 SAME_MEANING = {
@@ -480,11 +483,6 @@ def homonyms(names: dict[str, dict[str, object]]) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 21 §3: 288 public names after FINAL-A's cuts (311 before); the rest needs a "
-    "decision on result records and rule exports; see the counts with --runxfail",
-)
 def test_the_public_surface_stays_within_the_budget():
     names = _public_names()
     total = sum(map(len, names.values()))
