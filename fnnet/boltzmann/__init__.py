@@ -9,7 +9,6 @@ pretraining and the hand-off to an MLP) and re-exported here: one public import 
 from fnnet.boltzmann._dbn import dbn_classifier as dbn_classifier
 from fnnet.boltzmann._dbn import dbn_dense_params as dbn_dense_params
 from fnnet.boltzmann._dbn import dbn_pretrain as dbn_pretrain
-from fnnet.boltzmann._rbm import PseudoLikelihood as PseudoLikelihood
 from fnnet.boltzmann._rbm import RBMParams as RBMParams
 from fnnet.boltzmann._rbm import free_energy as free_energy
 from fnnet.boltzmann._rbm import free_energy_gap as free_energy_gap
@@ -26,7 +25,6 @@ from fnnet.boltzmann._train import rbm_init_state as rbm_init_state
 from fnnet.boltzmann._train import train_rbm as train_rbm
 
 __all__ = [
-    "PseudoLikelihood",
     "RBMParams",
     "dbn_classifier",
     "dbn_dense_params",

@@ -5,7 +5,6 @@ public import path per name, ``fnnet.classic.<name>``. See ``docs/perceptron.md`
 ``docs/rbf.md``.
 """
 
-from fnnet.classic._perceptron import PerceptronFit as PerceptronFit
 from fnnet.classic._perceptron import perceptron_criterion as perceptron_criterion
 from fnnet.classic._perceptron import perceptron_fit as perceptron_fit
 from fnnet.classic._perceptron import perceptron_init as perceptron_init
@@ -23,7 +22,6 @@ from fnnet.classic._rbf import rbf_two_stage as rbf_two_stage
 
 __all__ = [
     "RBF",
-    "PerceptronFit",
     "RBFParams",
     "gaussian_rbf",
     "haykin_width",

@@ -64,10 +64,8 @@ Example:
     ((3,), (3, 5))
 """
 
-from fnnet.diagnostics._diagnose import Diagnostics as Diagnostics
-from fnnet.diagnostics._diagnose import LayerStats as LayerStats
 from fnnet.diagnostics._diagnose import diagnose as diagnose
 from fnnet.diagnostics._regimes import Regime as Regime
 from fnnet.diagnostics._table import format_table as format_table
 
-__all__ = ["Diagnostics", "LayerStats", "Regime", "diagnose", "format_table"]
+__all__ = ["Regime", "diagnose", "format_table"]

@@ -13,17 +13,12 @@
 See ``docs/sweeps.md``.
 """
 
-from fnnet.sweep._ensemble import EnsembleMetrics as EnsembleMetrics
 from fnnet.sweep._ensemble import ensemble as ensemble
 from fnnet.sweep._ensemble import evaluate_ensemble as evaluate_ensemble
 from fnnet.sweep._ensemble import predict_ensemble as predict_ensemble
-from fnnet.sweep._results import Configuration as Configuration
 from fnnet.sweep._results import best_configuration as best_configuration
 from fnnet.sweep._results import heatmap as heatmap
 from fnnet.sweep._results import table as table
-from fnnet.sweep._run import Best as Best
-from fnnet.sweep._run import MemoryEstimate as MemoryEstimate
-from fnnet.sweep._run import SweepResult as SweepResult
 from fnnet.sweep._run import estimate_memory as estimate_memory
 from fnnet.sweep._run import member_key as member_key
 from fnnet.sweep._run import run as run
@@ -39,13 +34,8 @@ from fnnet.sweep._trainer import Trainer as Trainer
 from fnnet.sweep._trainer import make_trainer as make_trainer
 
 __all__ = [
-    "Best",
-    "Configuration",
     "Distribution",
-    "EnsembleMetrics",
-    "MemoryEstimate",
     "Space",
-    "SweepResult",
     "Trainer",
     "best_configuration",
     "choice",

@@ -9,10 +9,7 @@
 """
 
 from fnnet.training._epoch import Epoch as Epoch
-from fnnet.training._epoch import EpochRecord as EpochRecord
 from fnnet.training._epoch import make_epoch as make_epoch
-from fnnet.training._fit import FitResult as FitResult
-from fnnet.training._fit import NonFinite as NonFinite
 from fnnet.training._fit import fit as fit
 from fnnet.training._step import StepMetrics as StepMetrics
 from fnnet.training._step import TrainState as TrainState
@@ -24,9 +21,6 @@ from fnnet.training._step import make_train_step as make_train_step
 
 __all__ = [
     "Epoch",
-    "EpochRecord",
-    "FitResult",
-    "NonFinite",
     "StepMetrics",
     "TrainState",
     "TrainStep",
