@@ -36,6 +36,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -181,12 +182,17 @@ def _rules(kind: _Kind) -> tuple[Callable, Callable, Callable]:
         if label is not None and jnp.ndim(label) != 0:
             raise ValueError(f"`label` must be one int class id; got shape {jnp.shape(label)}.")
         label = _check_labels(kind, None if label is None else jnp.reshape(label, (1,)), 1, "label")
-        return resonate(
-            state, encode(x), jnp.full((), -1, jnp.int32) if label is None else label[0]
-        )
+        return learn(state, x, jnp.full((), -1, jnp.int32) if label is None else label[0])
 
     def predict(state: ARTState, x: Any) -> Array:
-        x = _check_x(kind, state, x, "x")
+        return infer(state, _check_x(kind, state, x, "x"))
+
+    @jax.jit  # one program per kind and shape: op by op, a new shape took ~2 s of dispatch
+    def learn(state: ARTState, x: Array, label: Array) -> tuple[ARTState, Array]:
+        return resonate(state, encode(x), label)
+
+    @jax.jit
+    def infer(state: ARTState, x: Array) -> Array:
         j = best_category(state, encode(x))
         if not kind.supervised:
             return j
