@@ -117,12 +117,8 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
     def fresh_fnnet_params():
         return tuple(fnnet.layers.DenseParams(w, b) for w, b in fresh_params())
 
-    def fresh_state():  # make_train_step's initial state
+    def fresh_state():  # make_train_step's initial state, the one fit starts from too
         return fnnet.make_train_step(net.apply, sce, optimizer).init(fresh_fnnet_params())
-
-    def fresh_state_unbounded():  # what fit starts from (the same TrainState)
-        train_step = fnnet.make_train_step(net.apply, sce, optimizer, check_update=False)
-        return train_step.init(fresh_fnnet_params())
 
     def library_step(apply, loss, **options):
         train_step = fnnet.make_train_step(apply, loss, optimizer, **options).step
@@ -228,28 +224,28 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "fnnet_serial",
             "serial(Dense...) + softmax_cross_entropy, hand rules; bare step (value_and_grad, fnnet adam, "
             "apply_updates; no guard, no metrics)",
-            fresh_state_unbounded,
+            fresh_state,
             bare_step(serial_loss),
             "hand",
         ),
         Variant(
             "fnnet_serial_autodiff",
             "fnnet_serial with the loss wrapped in fnnet.with_autodiff",
-            fresh_state_unbounded,
+            fresh_state,
             bare_step(auto(serial_loss)),
             "autodiff",
         ),
         Variant(
             "fnnet_mlp",
             "MLP(...).loss, the whole-network rule mlp_loss (matched output δ); bare step",
-            fresh_state_unbounded,
+            fresh_state,
             bare_step(mlp_loss),
             "hand",
         ),
         Variant(
             "fnnet_mlp_autodiff",
             "fnnet_mlp with MLP(...).loss wrapped in fnnet.with_autodiff",
-            fresh_state_unbounded,
+            fresh_state,
             bare_step(auto(mlp_loss)),
             "autodiff",
         ),
@@ -257,7 +253,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "fnnet_step_fit",
             "fnnet.make_train_step(..., check_update=False): the step fit runs (loss and "
             "gradients checked per step, the state once per epoch with a replay if needed)",
-            fresh_state_unbounded,
+            fresh_state,
             library_step(net.apply, sce, check_update=False),
             "hand",
         ),
@@ -265,7 +261,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "fnnet_step_unguarded",
             "what-if, not fnnet code: make_train_step's data flow and StepMetrics without the "
             "non-finite guard (fnnet_step over this = the guard's cost)",
-            fresh_state_unbounded,
+            fresh_state,
             unguarded_step(net.apply, sce),
             "proposal",
         ),
@@ -273,7 +269,7 @@ def fnnet_variants(config: Config, key: jax.Array) -> tuple[list[Variant], Calla
             "proposal_cond_guard",
             "what-if, the previous library guard: loss and gradients only (all(isfinite) per "
             "leaf), update under lax.cond; new params and optimizer state not checked",
-            fresh_state_unbounded,
+            fresh_state,
             cond_guard_step(net.apply, sce),
             "proposal",
         ),
