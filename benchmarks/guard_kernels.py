@@ -9,7 +9,10 @@ interleaved rounds). Variants: ``update`` (no check), ``check_outputs`` (update,
 outputs), ``where_outputs`` (update out of place, check, ``where`` select: the
 select-after-update copy), ``per_leaf_cond`` (check the candidate recomputed from the inputs,
 one reduction per leaf, then ``lax.cond``), ``combined_cond`` (the same with one reduction over
-all candidate leaves: what ``make_train_step`` does per parameter shape), ``materialised_cond``
+all candidate leaves: what ``make_train_step`` does per parameter shape), ``dot_cond`` (the
+same sum as a matrix-vector product with ones: XLA:CPU then writes the summand out in a loop
+that runs on both cores, a parameter-sized scratch, and reduces it in parallel; its scalar
+reductions run on one thread), ``materialised_cond``
 (the update computed once out of place, one reduction over it, then ``lax.cond`` between it and
 the old state: faster, but a state-sized scratch).
 """
@@ -59,6 +62,12 @@ def combined_cond(p, g, m, v):
     return jax.lax.cond(ok, lambda: update(p, g, m, v), lambda: (p, m, v))
 
 
+def dot_cond(p, g, m, v):
+    t = sum(x - x for x in update(p, g, m, v)).reshape(-1, 256)  # N divides by 256
+    ok = jnp.sum(t @ jnp.ones((256,), t.dtype)) == 0
+    return jax.lax.cond(ok, lambda: update(p, g, m, v), lambda: (p, m, v))
+
+
 def materialised_cond(p, g, m, v):
     out = update(p, g, m, v)
     ok = zero_sum(*out)
@@ -74,6 +83,7 @@ VARIANTS = {
         where_outputs,
         per_leaf_cond,
         combined_cond,
+        dot_cond,
         materialised_cond,
     )
 }
